@@ -1,0 +1,261 @@
+//! A fake VM monitor for tests. Installed as a monitor's `path` in the urunc config, it
+//! receives the planned argv, finds its "kernel" (a script starting with `#fakevmm`) among
+//! the files named there, and runs the script:
+//!
+//!   report             print `FAKEVMM-REPORT <json>`: argv, ids, caps, seccomp, ns, cgroup, fds
+//!   print TEXT         print TEXT on the console (stdout)
+//!   cmdline            print `FAKEVMM-CMDLINE <guest command line>`
+//!   read PATH          print `FAKEVMM-READ PATH ok|<error>` (Landlock probes)
+//!   write PATH         print `FAKEVMM-WRITE PATH ok|<error>`
+//!   syscall NAME       try a syscall (`mount`, `ptrace`, `bpf`) and print `FAKEVMM-SYSCALL NAME ok|<errno>`
+//!   sleep SECS         sleep
+//!   wait-term CODE     wait for SIGTERM, print `FAKEVMM-TERM`, exit CODE
+//!   exit CODE          exit with CODE
+//!   alloc MIB          touch MIB MiB of memory (cgroup limit probes)
+//!   fork N             fork N sleeping children (pids limit probes), print `FAKEVMM-FORK ok|<error>`
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static TERM: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_: libc::c_int) {
+    TERM.store(true, Ordering::SeqCst);
+}
+
+fn find_script(argv: &[String]) -> Option<String> {
+    let mut candidates = Vec::new();
+    for a in argv {
+        candidates.push(a.clone());
+        for part in a.split([',', '=']) {
+            candidates.push(part.to_string());
+        }
+    }
+    for c in candidates {
+        let Ok(data) = std::fs::read(&c) else {
+            continue;
+        };
+        if data.starts_with(b"#fakevmm") {
+            return Some(String::from_utf8_lossy(&data).into_owned());
+        }
+        // Firecracker's config file names the kernel.
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
+            if let Some(k) = v
+                .pointer("/boot-source/kernel_image_path")
+                .and_then(|k| k.as_str())
+            {
+                if let Ok(d) = std::fs::read(k) {
+                    if d.starts_with(b"#fakevmm") {
+                        return Some(String::from_utf8_lossy(&d).into_owned());
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn guest_cmdline(argv: &[String]) -> String {
+    for (i, a) in argv.iter().enumerate() {
+        if matches!(a.as_str(), "-append" | "--cmdline") {
+            return argv.get(i + 1).cloned().unwrap_or_default();
+        }
+        if a == "--config-file" {
+            if let Some(v) = argv
+                .get(i + 1)
+                .and_then(|p| std::fs::read(p).ok())
+                .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+            {
+                return v
+                    .pointer("/boot-source/boot_args")
+                    .and_then(|b| b.as_str())
+                    .unwrap_or("")
+                    .to_string();
+            }
+        }
+    }
+    String::new()
+}
+
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn report(argv: &[String]) -> serde_json::Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mut ns = serde_json::Map::new();
+    for n in [
+        "cgroup",
+        "ipc",
+        "mnt",
+        "net",
+        "pid",
+        "pid_for_children",
+        "time",
+        "user",
+        "uts",
+    ] {
+        if let Ok(l) = std::fs::read_link(format!("/proc/self/ns/{n}")) {
+            ns.insert(n.into(), l.display().to_string().into());
+        }
+    }
+    let mut fds = serde_json::Map::new();
+    if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
+        for e in rd.flatten() {
+            let target = std::fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            fds.insert(e.file_name().to_string_lossy().into_owned(), target.into());
+        }
+    }
+    serde_json::json!({
+        "argv": argv,
+        "pid": std::process::id(),
+        "ppid": unsafe_free_ppid(),
+        "uid": status_field(&status, "Uid"),
+        "gid": status_field(&status, "Gid"),
+        "groups": status_field(&status, "Groups"),
+        "cap_eff": status_field(&status, "CapEff"),
+        "cap_prm": status_field(&status, "CapPrm"),
+        "cap_inh": status_field(&status, "CapInh"),
+        "cap_bnd": status_field(&status, "CapBnd"),
+        "cap_amb": status_field(&status, "CapAmb"),
+        "no_new_privs": status_field(&status, "NoNewPrivs"),
+        "seccomp": status_field(&status, "Seccomp"),
+        "cgroup": std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        "ns": ns,
+        "fds": fds,
+        "env": std::env::vars().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+    })
+}
+
+fn unsafe_free_ppid() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+fn errno_str(r: i64) -> String {
+    if r >= 0 {
+        "ok".into()
+    } else {
+        std::io::Error::last_os_error().to_string()
+    }
+}
+
+fn try_syscall(name: &str) -> String {
+    // SAFETY (test helper): each call passes null or invalid arguments that the kernel checks;
+    // what matters is whether seccomp lets the syscall reach the kernel (EPERM vs other errors).
+    let r = unsafe {
+        match name {
+            "mount" => libc::syscall(libc::SYS_mount, 0usize, 0usize, 0usize, 0usize, 0usize),
+            "ptrace" => libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0),
+            "bpf" => libc::syscall(libc::SYS_bpf, 0, 0usize, 0),
+            "kexec_load" => libc::syscall(libc::SYS_kexec_load, 0, 0, 0usize, 0),
+            "getpid" => libc::syscall(libc::SYS_getpid),
+            _ => return "unknown".into(),
+        }
+    };
+    errno_str(r)
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--fakevmm-child-sleep") {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        return;
+    }
+    let out = std::io::stdout();
+    let Some(script) = find_script(&argv) else {
+        eprintln!("fakevmm: no #fakevmm script among the files in argv: {argv:?}");
+        std::process::exit(2);
+    };
+    // SAFETY (test helper): the handler only stores to an atomic.
+    unsafe { libc::signal(libc::SIGTERM, on_term as usize) };
+    let mut keep = Vec::new();
+    for line in script.lines().skip(1) {
+        let line = line.trim();
+        let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
+        let mut o = out.lock();
+        let _ = o.flush();
+        match cmd {
+            "report" => {
+                let _ = writeln!(o, "FAKEVMM-REPORT {}", report(&argv));
+            }
+            "print" => {
+                let _ = writeln!(o, "{arg}");
+            }
+            "cmdline" => {
+                let _ = writeln!(o, "FAKEVMM-CMDLINE {}", guest_cmdline(&argv));
+            }
+            "read" => {
+                let r = std::fs::read(arg)
+                    .map(|_| "ok".to_string())
+                    .unwrap_or_else(|e| e.to_string());
+                let _ = writeln!(o, "FAKEVMM-READ {arg} {r}");
+            }
+            "write" => {
+                let r = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(arg)
+                    .map(|_| "ok".to_string())
+                    .unwrap_or_else(|e| e.to_string());
+                let _ = writeln!(o, "FAKEVMM-WRITE {arg} {r}");
+            }
+            "syscall" => {
+                let _ = writeln!(o, "FAKEVMM-SYSCALL {arg} {}", try_syscall(arg));
+            }
+            "sleep" => {
+                let _ = o.flush();
+                drop(o);
+                std::thread::sleep(std::time::Duration::from_secs_f64(
+                    arg.parse().unwrap_or(1.0),
+                ));
+            }
+            "wait-term" => {
+                let _ = o.flush();
+                drop(o);
+                while !TERM.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                println!("FAKEVMM-TERM");
+                std::process::exit(arg.parse().unwrap_or(0));
+            }
+            "exit" => {
+                let _ = o.flush();
+                drop(o);
+                std::process::exit(arg.parse().unwrap_or(0));
+            }
+            "alloc" => {
+                let mib: usize = arg.parse().unwrap_or(1);
+                let mut v = vec![0u8; mib << 20];
+                for i in (0..v.len()).step_by(4096) {
+                    v[i] = 1;
+                }
+                keep.push(v);
+                let _ = writeln!(o, "FAKEVMM-ALLOC {mib} ok");
+            }
+            "fork" => {
+                let n: usize = arg.parse().unwrap_or(1);
+                let mut res = "ok".to_string();
+                for _ in 0..n {
+                    match std::process::Command::new("/proc/self/exe")
+                        .arg("--fakevmm-child-sleep")
+                        .spawn()
+                    {
+                        Ok(c) => keep.push(vec![c.id() as u8]),
+                        Err(e) => {
+                            res = e.to_string();
+                            break;
+                        }
+                    }
+                }
+                let _ = writeln!(o, "FAKEVMM-FORK {res}");
+            }
+            _ => {}
+        }
+    }
+}

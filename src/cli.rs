@@ -1,0 +1,494 @@
+//! Command-line parsing: global flags before the verb (as go-runc and conmon place them), then
+//! one struct per verb. No logic here.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "usage: urunc [global options] COMMAND [options] <container-id>
+
+urunc runs unikernels and Linux guests as OCI containers inside a VM or sandbox monitor.
+
+commands:
+  create    create a container (--bundle DIR, --pid-file FILE, --console-socket SOCK)
+  start     start a created container
+  run       create and start a container, wait for it unless --detach
+  state     print the state of a container as JSON
+  kill      send a signal (default SIGTERM) to a container (--all)
+  delete    delete a container (--force)
+  ps        list the processes of a container (--format table|json)
+  list      list containers (--format table|json)
+  pause     freeze a container
+  resume    thaw a paused container
+  update    change resource limits (--resources FILE|-)
+  exec      not possible for unikernel containers (fails at once); delegated containers go to runc
+  features  print the features this runtime supports as JSON
+  spec      write a starting config.json with urunc annotations
+  check     tell whether this host can run unikernels
+
+global options:
+  --root DIR            state directory (default /run/urunc, or $XDG_RUNTIME_DIR/urunc when not root)
+  --log FILE            log file (default stderr)
+  --log-format FMT      text or json
+  --debug               debug logging
+  --systemd-cgroup      cgroupsPath is slice:prefix:name
+  --rootless BOOL       accepted for compatibility
+  --version, --help";
+
+#[derive(Debug, Clone, Default)]
+pub struct Global {
+    pub root: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+    pub log_json: bool,
+    pub debug: bool,
+    pub systemd_cgroup: bool,
+    pub rootless: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateArgs {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub detach: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Create(CreateArgs),
+    Run(CreateArgs),
+    Start {
+        id: String,
+    },
+    State {
+        id: String,
+    },
+    Kill {
+        id: String,
+        signal: String,
+        all: bool,
+    },
+    Delete {
+        id: String,
+        force: bool,
+    },
+    Ps {
+        id: String,
+        json: bool,
+    },
+    List {
+        json: bool,
+        quiet: bool,
+    },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Update {
+        id: String,
+        resources: Option<String>,
+        flags: Vec<(String, String)>,
+    },
+    Exec {
+        id: String,
+    },
+    Features,
+    Spec {
+        bundle: PathBuf,
+    },
+    Check {
+        json: bool,
+    },
+    Version,
+    Help,
+}
+
+impl Command {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Command::Create(a) | Command::Run(a) => Some(&a.id),
+            Command::Start { id }
+            | Command::State { id }
+            | Command::Kill { id, .. }
+            | Command::Delete { id, .. }
+            | Command::Ps { id, .. }
+            | Command::Pause { id }
+            | Command::Resume { id }
+            | Command::Update { id, .. }
+            | Command::Exec { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+fn global_takes_value(flag: &str) -> bool {
+    matches!(
+        flag,
+        "--root"
+            | "--log"
+            | "--log-format"
+            | "--log-level"
+            | "--rootless"
+            | "--cgroup-manager"
+            | "--criu"
+    )
+}
+
+pub fn parse(argv: Vec<OsString>) -> Result<(Global, Command), String> {
+    let mut g = Global::default();
+    let mut it = argv.into_iter().map(|a| {
+        a.into_string()
+            .map_err(|a| format!("argument {a:?} is not UTF-8"))
+    });
+    let mut verb = None;
+    while let Some(arg) = it.next() {
+        let arg = arg?;
+        if !arg.starts_with('-') {
+            verb = Some(arg);
+            break;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .transpose()?
+                    .ok_or_else(|| format!("flag {flag} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "--version" | "-v" => return Ok((g, Command::Version)),
+            "--help" | "-h" => return Ok((g, Command::Help)),
+            "--debug" => g.debug = true,
+            "--systemd-cgroup" => g.systemd_cgroup = inline.as_deref() != Some("false"),
+            "--root" => g.root = Some(PathBuf::from(value()?)),
+            "--log" => g.log = Some(PathBuf::from(value()?)).filter(|p| !p.as_os_str().is_empty()),
+            "--log-format" => {
+                g.log_json = match value()?.as_str() {
+                    "json" => true,
+                    "text" | "" => false,
+                    other => return Err(format!("invalid log-format: {other}")),
+                }
+            }
+            "--rootless" => g.rootless = Some(value()?),
+            f if global_takes_value(f) => {
+                value()?;
+            }
+            other => return Err(format!("unknown global option {other}")),
+        }
+    }
+    let verb = verb.ok_or("no command given")?;
+    let rest: Vec<OsString> = it
+        .collect::<Result<Vec<String>, String>>()?
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    let mut a = pico_args::Arguments::from_vec(rest);
+    let e = |err: pico_args::Error| err.to_string();
+    let cmd = match verb.as_str() {
+        "create" | "run" => {
+            let c = CreateArgs {
+                bundle: a
+                    .opt_value_from_str(["-b", "--bundle"])
+                    .map_err(e)?
+                    .unwrap_or_else(|| PathBuf::from(".")),
+                pid_file: a.opt_value_from_str("--pid-file").map_err(e)?,
+                console_socket: a.opt_value_from_str("--console-socket").map_err(e)?,
+                preserve_fds: a
+                    .opt_value_from_str("--preserve-fds")
+                    .map_err(e)?
+                    .unwrap_or(0),
+                detach: a.contains(["-d", "--detach"]),
+                id: {
+                    a.contains("--no-pivot");
+                    a.contains("--no-new-keyring");
+                    let _: Option<String> = a.opt_value_from_str("--pidfd-socket").map_err(e)?;
+                    String::new()
+                },
+            };
+            let id = one_id(&mut a, &verb)?;
+            let c = CreateArgs { id, ..c };
+            if verb == "create" {
+                Command::Create(c)
+            } else {
+                Command::Run(c)
+            }
+        }
+        "start" => Command::Start {
+            id: one_id(&mut a, &verb)?,
+        },
+        "state" => Command::State {
+            id: one_id(&mut a, &verb)?,
+        },
+        "kill" => {
+            let all = a.contains(["-a", "--all"]);
+            let mut free = free(a)?;
+            if free.is_empty() || free.len() > 2 {
+                return Err("kill: usage: urunc kill [--all] <container-id> [signal]".into());
+            }
+            let signal = if free.len() == 2 {
+                free.pop().unwrap_or_default()
+            } else {
+                "SIGTERM".into()
+            };
+            Command::Kill {
+                id: free.remove(0),
+                signal,
+                all,
+            }
+        }
+        "delete" => {
+            let force = a.contains(["-f", "--force"]);
+            Command::Delete {
+                force,
+                id: one_id(&mut a, &verb)?,
+            }
+        }
+        "ps" => {
+            let fmt: String = a
+                .opt_value_from_str(["-f", "--format"])
+                .map_err(e)?
+                .unwrap_or_else(|| "table".into());
+            let json = match fmt.as_str() {
+                "json" => true,
+                "table" => false,
+                other => return Err(format!("invalid format option: {other}")),
+            };
+            let free = free(a)?;
+            // `ps` args after the id (runc passes them to ps(1)) are accepted and ignored.
+            let id = free
+                .into_iter()
+                .next()
+                .ok_or("ps: usage: urunc ps [--format table|json] <container-id>")?;
+            Command::Ps { id, json }
+        }
+        "list" => {
+            let fmt: String = a
+                .opt_value_from_str(["-f", "--format"])
+                .map_err(e)?
+                .unwrap_or_else(|| "table".into());
+            let quiet = a.contains(["-q", "--quiet"]);
+            let json = match fmt.as_str() {
+                "json" => true,
+                "table" => false,
+                other => return Err(format!("invalid format option: {other}")),
+            };
+            no_more(a, "list")?;
+            Command::List { json, quiet }
+        }
+        "pause" => Command::Pause {
+            id: one_id(&mut a, &verb)?,
+        },
+        "resume" => Command::Resume {
+            id: one_id(&mut a, &verb)?,
+        },
+        "update" => {
+            let resources = a.opt_value_from_str(["-r", "--resources"]).map_err(e)?;
+            let mut flags = Vec::new();
+            for f in [
+                "--memory",
+                "--memory-reservation",
+                "--memory-swap",
+                "--cpu-quota",
+                "--cpu-period",
+                "--cpu-share",
+                "--cpuset-cpus",
+                "--cpuset-mems",
+                "--pids-limit",
+            ] {
+                if let Some(v) = a.opt_value_from_str::<_, String>(f).map_err(e)? {
+                    flags.push((f.to_string(), v));
+                }
+            }
+            Command::Update {
+                resources,
+                flags,
+                id: one_id(&mut a, &verb)?,
+            }
+        }
+        "exec" => {
+            // Parse what the shim and conmon pass, so the refusal names the right container.
+            let _: Option<String> = a.opt_value_from_str(["-p", "--process"]).map_err(e)?;
+            let _: Option<String> = a.opt_value_from_str("--pid-file").map_err(e)?;
+            let _: Option<String> = a.opt_value_from_str("--console-socket").map_err(e)?;
+            let _: Option<String> = a.opt_value_from_str("--cwd").map_err(e)?;
+            a.contains(["-d", "--detach"]);
+            a.contains(["-t", "--tty"]);
+            let free = a.finish();
+            let id = free
+                .first()
+                .and_then(|s| s.to_str())
+                .ok_or("exec: usage: urunc exec [options] <container-id> [command]")?;
+            Command::Exec { id: id.to_string() }
+        }
+        "features" => {
+            no_more(a, "features")?;
+            Command::Features
+        }
+        "spec" => {
+            let bundle = a
+                .opt_value_from_str(["-b", "--bundle"])
+                .map_err(e)?
+                .unwrap_or_else(|| PathBuf::from("."));
+            no_more(a, "spec")?;
+            Command::Spec { bundle }
+        }
+        "check" => {
+            let fmt: Option<String> = a.opt_value_from_str(["-f", "--format"]).map_err(e)?;
+            no_more(a, "check")?;
+            Command::Check {
+                json: fmt.as_deref() == Some("json"),
+            }
+        }
+        "help" => Command::Help,
+        "version" => Command::Version,
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok((g, cmd))
+}
+
+fn free(a: pico_args::Arguments) -> Result<Vec<String>, String> {
+    let rest = a.finish();
+    let mut out = Vec::new();
+    for r in rest {
+        let s = r
+            .into_string()
+            .map_err(|r| format!("argument {r:?} is not UTF-8"))?;
+        if s.starts_with('-') && s.len() > 1 && s.parse::<i64>().is_err() {
+            return Err(format!("unknown option {s}"));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn one_id(a: &mut pico_args::Arguments, verb: &str) -> Result<String, String> {
+    let rest = free(std::mem::replace(
+        a,
+        pico_args::Arguments::from_vec(Vec::new()),
+    ))?;
+    match rest.len() {
+        1 => Ok(rest.into_iter().next().unwrap_or_default()),
+        0 => Err(format!(
+            "{verb}: requires exactly 1 argument: <container-id>"
+        )),
+        _ => Err(format!(
+            "{verb}: requires exactly 1 argument: <container-id>, got {rest:?}"
+        )),
+    }
+}
+
+fn no_more(a: pico_args::Arguments, verb: &str) -> Result<(), String> {
+    let rest = free(a)?;
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{verb}: unexpected arguments {rest:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<(Global, Command), String> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn shim_create_invocation() {
+        let (g, c) = p(&[
+            "--root",
+            "/run/containerd/runc/default",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/b/init.pid",
+            "--no-pivot",
+            "abc",
+        ])
+        .unwrap();
+        assert!(g.log_json);
+        assert_eq!(
+            g.root.unwrap(),
+            PathBuf::from("/run/containerd/runc/default")
+        );
+        let Command::Create(c) = c else { panic!() };
+        assert_eq!((c.id.as_str(), c.bundle.to_str().unwrap()), ("abc", "/b"));
+        assert_eq!(c.pid_file.unwrap(), PathBuf::from("/b/init.pid"));
+    }
+
+    #[test]
+    fn kill_signal_forms() {
+        let Command::Kill { id, signal, all } = p(&["kill", "--all", "abc", "9"]).unwrap().1 else {
+            panic!()
+        };
+        assert_eq!((id.as_str(), signal.as_str(), all), ("abc", "9", true));
+        let Command::Kill { signal, .. } = p(&["kill", "abc"]).unwrap().1 else {
+            panic!()
+        };
+        assert_eq!(signal, "SIGTERM");
+        assert!(p(&["kill"]).is_err());
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        assert!(p(&["frobnicate", "x"])
+            .unwrap_err()
+            .contains("unknown command"));
+        assert!(p(&["--log-format", "xml", "state", "x"])
+            .unwrap_err()
+            .contains("invalid log-format"));
+        assert!(p(&["state"]).is_err());
+        assert!(p(&["state", "a", "b"]).is_err());
+        assert!(p(&["delete", "--bogus", "a"]).is_err());
+        assert!(p(&["ps", "--format", "yaml", "a"])
+            .unwrap_err()
+            .contains("invalid format option"));
+        assert!(p(&[]).is_err());
+    }
+
+    #[test]
+    fn eq_forms_and_exec() {
+        let (g, c) = p(&[
+            "--systemd-cgroup",
+            "--rootless=true",
+            "update",
+            "--resources=/tmp/r.json",
+            "abc",
+        ])
+        .unwrap();
+        assert!(g.systemd_cgroup);
+        let Command::Update { resources, .. } = c else {
+            panic!()
+        };
+        assert_eq!(resources.as_deref(), Some("/tmp/r.json"));
+        let Command::Exec { id } = p(&[
+            "exec",
+            "--process",
+            "/tmp/p.json",
+            "--detach",
+            "--pid-file",
+            "/x",
+            "abc",
+        ])
+        .unwrap()
+        .1
+        else {
+            panic!()
+        };
+        assert_eq!(id, "abc");
+    }
+}

@@ -1,0 +1,325 @@
+//! `create`: validate everything that can be validated, fork the container process, record
+//! state and the pid file, run prestart/createRuntime hooks, and exit 0 only once the container
+//! process reports that it is ready to start.
+
+use super::Ctx;
+use crate::cli::CreateArgs;
+use crate::config::Config;
+use crate::container::{self, State, BARRIER};
+use crate::error::{io, sys, Error, Result};
+use crate::plan::{Accel, Arch, PlanInput, ProcessParams};
+use crate::sandbox::{cgroups, namespaces};
+use crate::spec::Spec;
+use crate::supervisor::{self, Setup, MSG_ERROR, MSG_GO, MSG_NS_READY, MSG_READY};
+use crate::unikernel::UnikernelConfig;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::{ForkResult, Pid};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// A container `create` made; `run` waits on its pid.
+pub struct Created {
+    pub pid: Pid,
+    pub state: State,
+}
+
+/// Undoes a half-made container when create fails: kill, cgroup, state directory.
+struct Undo {
+    dir: Option<PathBuf>,
+    cgroup: Option<cgroups::Cgroup>,
+    child: Option<Pid>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.remove();
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(io("current directory"))?
+            .join(p)
+    };
+    std::fs::canonicalize(&p).map_err(io(format!("bundle {}", p.display())))
+}
+
+pub fn run(ctx: &Ctx, a: &CreateArgs) -> Result<i32> {
+    create(ctx, a)?;
+    Ok(0)
+}
+
+pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
+    container::validate_id(&a.id)?;
+    let bundle = absolute(&a.bundle)?;
+    let spec = Spec::load(&bundle)?;
+    let cfg = Config::load()?;
+    let rootfs = absolute(&spec.rootfs(&bundle)?)?;
+    let Some(uk) = UnikernelConfig::detect(&spec.annotations, &rootfs)? else {
+        return Err(crate::delegate::exec(&cfg.delegate.runtime).into());
+    };
+    let process = spec.process()?.clone();
+    let linux = spec.linux()?.clone();
+    let ns = namespaces::Plan::new(&linux.namespaces)?;
+    let input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
+    if process.terminal && a.console_socket.is_none() {
+        return Err(Error::Msg(
+            "process.terminal is true but no --console-socket was given".into(),
+        ));
+    }
+
+    let dir = State::create_dir(&ctx.root, &a.id)?;
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        child: None,
+    };
+    nix::unistd::mkfifo(
+        &dir.join(BARRIER),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .map_err(sys("create the start barrier"))?;
+    let cg_path =
+        cgroups::resolve_path(linux.cgroups_path.as_deref(), ctx.g.systemd_cgroup, &a.id)?;
+    let cg = cgroups::Cgroup::new(cg_path);
+    cg.create(ctx.rootless())?;
+    undo.cgroup = Some(cg.clone());
+    if let Some(r) = &linux.resources {
+        cg.apply(r)?;
+    }
+
+    let mut state = State {
+        oci_version: if spec.oci_version.is_empty() {
+            "1.2.0".into()
+        } else {
+            spec.oci_version.clone()
+        },
+        id: a.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::log::rfc3339_now(),
+        annotations: spec.annotations.clone(),
+        owner: String::new(),
+        urunc: container::Extra {
+            unikernel: uk,
+            config: cfg,
+            cgroup: Some(cg),
+            pid_ns: ns.new_pid(),
+            netns: None,
+            tap: None,
+            hooks: spec.hooks(),
+        },
+        dir: dir.clone(),
+    };
+    state.urunc.netns = ns.path_of("network").map(PathBuf::from);
+
+    let tty = match &a.console_socket {
+        Some(sock) if process.terminal => Some(send_console(sock)?),
+        _ => None,
+    };
+    let (parent_end, child_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("socketpair"))?;
+    let setup = Setup {
+        state: state.clone(),
+        ns,
+        hostname: spec.hostname.clone(),
+        rootfs_propagation: linux.rootfs_propagation.clone(),
+        rootless: ctx.rootless(),
+        plan_input: input,
+        tty,
+    };
+    let own_pidns = setup.ns.enter_pid_for_children()?;
+    let fork = crate::sys::fork().map_err(sys("fork the container process"));
+    if let Ok(ForkResult::Child) = fork {
+        drop(parent_end);
+        drop(own_pidns);
+        std::mem::forget(undo);
+        supervisor::container_main(setup, supervisor::datagram_from(child_end));
+    }
+    if let Some(own) = own_pidns {
+        namespaces::restore_pid(own)?;
+    }
+    let ForkResult::Parent { child } = fork? else {
+        unreachable!("the child never returns")
+    };
+    undo.child = Some(child);
+    drop(child_end);
+    drop(setup);
+    let sync = supervisor::datagram_from(parent_end);
+    expect(&sync, MSG_NS_READY)?;
+
+    state.pid = child.as_raw();
+    state.pid_start = container::process_start_time(child.as_raw())
+        .ok_or_else(|| Error::Msg("the container process exited during create".into()))?;
+    if state.urunc.netns.is_none() {
+        state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
+    }
+    state.save()?;
+    if let Some(pf) = &a.pid_file {
+        let pf = if pf.is_absolute() {
+            pf.clone()
+        } else {
+            std::env::current_dir().map_err(io("cwd"))?.join(pf)
+        };
+        container::write_atomic(&pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+    }
+    let hooks = &state.urunc.hooks;
+    crate::hooks::run("prestart", &hooks.prestart, &state.oci("creating"))?;
+    crate::hooks::run(
+        "createRuntime",
+        &hooks.create_runtime,
+        &state.oci("creating"),
+    )?;
+    sync.send(MSG_GO)
+        .map_err(io("sync with the container process"))?;
+    expect(&sync, MSG_READY)?;
+    undo.child = None;
+    undo.cgroup = None;
+    undo.dir = None;
+    // The container process saved the state with what it learnt (tap, netns).
+    let state = State::load(&ctx.root, &a.id)?;
+    Ok(Created { pid: child, state })
+}
+
+fn expect(sync: &std::os::unix::net::UnixDatagram, want: &[u8]) -> Result<()> {
+    let mut buf = vec![0u8; 65536];
+    let n = sync
+        .recv(&mut buf)
+        .map_err(io("sync with the container process"))?;
+    let got = &buf[..n];
+    if got == want {
+        return Ok(());
+    }
+    if let Some(msg) = got.strip_prefix(MSG_ERROR) {
+        return Err(Error::Msg(String::from_utf8_lossy(msg).into_owned()));
+    }
+    Err(Error::Msg(
+        "the container process exited during create".into(),
+    ))
+}
+
+/// Opens a pty, sends its master over the console socket, returns the slave.
+fn send_console(sock: &Path) -> Result<OwnedFd> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let pty = nix::pty::openpty(None, None).map_err(sys("openpty"))?;
+    let stream = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(io(format!("connect to console socket {}", sock.display())))?;
+    let fds = [pty.master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(sys("send the console to --console-socket"))?;
+    Ok(pty.slave)
+}
+
+/// Everything the plan needs that is known at create: paths resolved inside the rootfs, the
+/// monitor binary, memory, vCPUs, acceleration.
+fn plan_input(
+    id: &str,
+    uk: &UnikernelConfig,
+    cfg: &Config,
+    spec: &Spec,
+    rootfs: &Path,
+) -> Result<PlanInput> {
+    let guest = crate::guest::lookup(&uk.unikernel_type)?;
+    let monitor = crate::monitor::lookup(&uk.hypervisor)?;
+    if !guest.monitors().contains(&monitor.name()) {
+        return Err(crate::plan::PlanError::Unsupported {
+            guest: guest.name().into(),
+            monitor: monitor.name().into(),
+            supported: guest.monitors().join(", "),
+        }
+        .into());
+    }
+    let arch = Arch::host();
+    let mcfg = cfg.monitor(monitor.name());
+    let monitor_path = crate::monitor::find_binary(monitor.name(), &mcfg, arch)?;
+    let kernel = crate::bundle::resolve_file(rootfs, &uk.binary, "kernel")?;
+    let initrd = match uk.initrd.as_str() {
+        "" => None,
+        p => Some(crate::bundle::resolve_file(rootfs, p, "initrd")?),
+    };
+    let p = spec.process()?;
+    let process = ProcessParams {
+        args: p.args.clone(),
+        env: p.env.clone(),
+        uid: p.user.uid,
+        gid: p.user.gid,
+        additional_gids: p.user.additional_gids.clone(),
+        cwd: p.cwd.clone(),
+        terminal: p.terminal,
+    };
+    let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
+    let mut memory_bytes = mcfg.default_memory_mb * 1024 * 1024;
+    if let Some(limit) = resources
+        .and_then(|r| r.memory.as_ref())
+        .and_then(|m| m.limit)
+        .filter(|l| *l > 0)
+    {
+        memory_bytes = limit as u64;
+    }
+    let mut vcpus = mcfg.default_vcpus;
+    if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
+        if let (Some(q), Some(per)) = (c.quota.filter(|q| *q > 0), c.period.filter(|p| *p > 0)) {
+            vcpus = (q as u64).div_ceil(per).max(1) as u32;
+        }
+    }
+    let accel = match (uk.accel.as_str(), mcfg.accel.as_str()) {
+        ("tcg", _) | ("", "tcg") => Accel::Tcg,
+        ("kvm", _) | ("", "kvm") => Accel::Kvm,
+        _ if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok() =>
+        {
+            Accel::Kvm
+        }
+        _ => Accel::Tcg,
+    };
+    let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
+    Ok(PlanInput {
+        id: id.to_string(),
+        arch,
+        unikernel: uk.clone(),
+        monitor_cfg: mcfg,
+        monitor_path,
+        kernel,
+        initrd,
+        blocks: Vec::new(),
+        rootfs: rootfs.to_path_buf(),
+        process,
+        net: None,
+        memory_bytes,
+        vcpus,
+        seccomp,
+        accel,
+        work_dir: PathBuf::new(),
+        control_fd: None,
+    })
+}

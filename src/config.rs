@@ -1,0 +1,266 @@
+//! `/etc/urunc/config.toml` (location overridable with `URUNC_CONFIG`), urunc's format plus a
+//! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create` and frozen
+//! into the container's state, so later commands see the configuration it was created with.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PATH: &str = "/etc/urunc/config.toml";
+pub const MONITORS: [&str; 5] = ["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub log: LogConfig,
+    pub timestamps: Timestamps,
+    pub monitors: BTreeMap<String, MonitorConfig>,
+    pub extra_binaries: BTreeMap<String, ExtraBinary>,
+    pub delegate: Delegate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub syslog: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timestamps {
+    pub enabled: bool,
+    pub destination: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    pub default_memory_mb: u64,
+    pub default_vcpus: u32,
+    /// Absolute path of the monitor binary; empty means look it up in `$PATH`.
+    pub path: String,
+    /// QEMU: directory holding `qemu/` and `seabios/` data.
+    pub data_path: String,
+    pub vhost: bool,
+    /// `kvm` (default where /dev/kvm works) or `tcg` (software emulation).
+    pub accel: String,
+    /// Group added to the monitor's groups when it needs /dev/kvm; empty: the owner of /dev/kvm.
+    pub kvm_group: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtraBinary {
+    pub path: String,
+    pub options: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Delegate {
+    /// Runtime for bundles that are not unikernels; empty: `runc`, else `crun`, from `$PATH`.
+    pub runtime: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            syslog: false,
+        }
+    }
+}
+
+impl Default for Timestamps {
+    fn default() -> Self {
+        Timestamps {
+            enabled: false,
+            destination: "/var/log/urunc/timestamps.log".into(),
+        }
+    }
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            default_memory_mb: 256,
+            default_vcpus: 1,
+            path: String::new(),
+            data_path: String::new(),
+            vhost: false,
+            accel: String::new(),
+            kvm_group: String::new(),
+        }
+    }
+}
+
+impl Default for ExtraBinary {
+    fn default() -> Self {
+        ExtraBinary {
+            path: String::new(),
+            options: String::new(),
+        }
+    }
+}
+
+impl Default for Delegate {
+    fn default() -> Self {
+        Delegate {
+            runtime: String::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let monitors = MONITORS
+            .iter()
+            .map(|m| (m.to_string(), MonitorConfig::default()))
+            .collect();
+        let mut extra_binaries = BTreeMap::new();
+        extra_binaries.insert(
+            "virtiofsd".to_string(),
+            ExtraBinary {
+                path: "/usr/libexec/virtiofsd".into(),
+                options: "--cache always --sandbox none".into(),
+            },
+        );
+        Config {
+            log: LogConfig::default(),
+            timestamps: Timestamps::default(),
+            monitors,
+            extra_binaries,
+            delegate: Delegate::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {msg}")]
+    Invalid { path: String, msg: String },
+}
+
+impl Config {
+    /// The config file path: `$URUNC_CONFIG`, else `/etc/urunc/config.toml`.
+    pub fn path() -> PathBuf {
+        std::env::var_os("URUNC_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    }
+
+    /// Loads the config file; a missing file means the defaults.
+    pub fn load() -> Result<Config, ConfigError> {
+        Self::load_from(&Self::path())
+    }
+
+    pub fn load_from(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        Self::parse(&text).map_err(|msg| ConfigError::Invalid {
+            path: path.display().to_string(),
+            msg,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut cfg: Config = basic_toml::from_str(text).map_err(|e| e.to_string())?;
+        // Monitors the file does not mention keep their defaults.
+        for m in MONITORS {
+            cfg.monitors.entry(m.to_string()).or_default();
+        }
+        cfg.extra_binaries
+            .entry("virtiofsd".into())
+            .or_insert_with(|| Config::default().extra_binaries["virtiofsd"].clone());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, m) in &self.monitors {
+            if m.default_memory_mb == 0 {
+                return Err(format!(
+                    "monitors.{name}.default_memory_mb must be at least 1"
+                ));
+            }
+            if m.default_vcpus == 0 {
+                return Err(format!("monitors.{name}.default_vcpus must be at least 1"));
+            }
+            if !matches!(m.accel.as_str(), "" | "kvm" | "tcg") {
+                return Err(format!(
+                    "monitors.{name}.accel must be \"kvm\" or \"tcg\", not {:?}",
+                    m.accel
+                ));
+            }
+            if !m.path.is_empty() && !m.path.starts_with('/') {
+                return Err(format!(
+                    "monitors.{name}.path must be an absolute path, not {:?}",
+                    m.path
+                ));
+            }
+        }
+        if !matches!(
+            self.log.level.as_str(),
+            "trace" | "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "panic"
+        ) {
+            return Err(format!("log.level {:?} is not a log level", self.log.level));
+        }
+        Ok(())
+    }
+
+    pub fn monitor(&self, name: &str) -> MonitorConfig {
+        self.monitors.get(name).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let c = Config::load_from(Path::new("/nonexistent/urunc.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.monitor("qemu").default_memory_mb, 256);
+        assert_eq!(c.monitor("spt").default_vcpus, 1);
+    }
+
+    #[test]
+    fn partial_monitor_section_keeps_other_defaults() {
+        let c = Config::parse("[monitors.qemu]\ndefault_vcpus = 2\naccel = \"tcg\"\n").unwrap();
+        let q = c.monitor("qemu");
+        assert_eq!(
+            (q.default_memory_mb, q.default_vcpus, q.accel.as_str()),
+            (256, 2, "tcg")
+        );
+        assert_eq!(c.monitor("firecracker"), MonitorConfig::default());
+        assert_eq!(c.extra_binaries["virtiofsd"].path, "/usr/libexec/virtiofsd");
+    }
+
+    #[test]
+    fn invalid_values_are_clear_errors() {
+        let e = Config::parse("[monitors.qemu]\naccel = \"fast\"\n").unwrap_err();
+        assert!(e.contains("monitors.qemu.accel"), "{e}");
+        let e = Config::parse("[monitors.qemu]\ndefault_memory_mb = \"lots\"\n").unwrap_err();
+        assert!(e.contains("default_memory_mb"), "{e}");
+        let e = Config::parse("[monitors.hvt]\npath = \"solo5-hvt\"\n").unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
+        let e = Config::parse("[monitors.qemu]\nmemory = 3\n").unwrap_err();
+        assert!(e.contains("memory"), "{e}");
+    }
+}

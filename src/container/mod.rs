@@ -1,0 +1,20 @@
+//! A container's persistent record (`<root>/<id>/state.json`) and its derived status.
+
+mod id;
+mod state;
+mod status;
+
+pub use id::{validate_id, IdError};
+pub use state::{write_atomic, Extra, State, StateError};
+pub use status::{process_start_time, Status};
+
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+/// The create/start barrier: the supervisor blocks opening it for writing until `start` opens
+/// it for reading; it exists exactly while the container is `created`.
+pub const BARRIER: &str = "exec.fifo";
+
+pub fn dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}

@@ -1,0 +1,171 @@
+//! The launch plan: everything needed to start the monitor, as data. Guest types produce the
+//! kernel command line and guest-side devices (`guest/`), monitors turn them into an argv or a
+//! config file (`monitor/`), the sandbox turns the path lists into the Landlock ruleset.
+
+use crate::config::MonitorConfig;
+use crate::unikernel::UnikernelConfig;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// The container's network as the guest must take it over (see `net/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetParams {
+    /// Tap device name in the container's network namespace.
+    pub tap: String,
+    /// The tap's fd number as the monitor inherits it, when the monitor takes an fd.
+    pub tap_fd: Option<i32>,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: String,
+    pub mtu: u32,
+    pub dns: Vec<IpAddr>,
+    /// Extra IPv6 addresses with prefix (guests that accept them).
+    pub ipv6: Vec<(std::net::Ipv6Addr, u8)>,
+    pub ipv6_gateway: Option<std::net::Ipv6Addr>,
+}
+
+/// The container's `process`, as the guest receives it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessParams {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub cwd: String,
+    pub terminal: bool,
+}
+
+/// A block device given to the guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockDev {
+    pub id: String,
+    /// Host path of the image or device.
+    pub source: PathBuf,
+    /// Guest mount point (`/` for the root filesystem).
+    pub mount_point: String,
+    pub fstype: String,
+    pub read_only: bool,
+}
+
+/// Everything a plan is built from.
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    pub id: String,
+    pub arch: Arch,
+    pub unikernel: UnikernelConfig,
+    pub monitor_cfg: MonitorConfig,
+    /// Resolved absolute monitor binary.
+    pub monitor_path: PathBuf,
+    /// Host paths, already resolved inside the rootfs.
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub blocks: Vec<BlockDev>,
+    pub rootfs: PathBuf,
+    pub process: ProcessParams,
+    pub net: Option<NetParams>,
+    pub memory_bytes: u64,
+    pub vcpus: u32,
+    pub seccomp: bool,
+    pub accel: Accel,
+    /// Private directory (mode 0700, owned by the monitor's user) for generated files.
+    pub work_dir: PathBuf,
+    /// fd number of the supervisor's control channel as the monitor inherits it (QEMU QMP).
+    pub control_fd: Option<i32>,
+}
+
+/// How the supervisor asks the guest to shut down gracefully when the container gets SIGTERM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Shutdown {
+    /// Forward the signal as is.
+    Signal,
+    /// QMP `system_powerdown` over the control channel.
+    QmpPowerdown,
+}
+
+/// A file the monitor needs, written before it starts (Firecracker's config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratedFile {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchPlan {
+    pub program: PathBuf,
+    /// Full argv, argv[0] included; never a string split on spaces.
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    /// Files the monitor may read (and map): kernel, initrd, firmware, data directories.
+    pub read_paths: Vec<PathBuf>,
+    /// Files and directories the monitor may execute from (its binary and libraries).
+    pub exec_paths: Vec<PathBuf>,
+    /// Files the monitor may write (writable block images, its work dir).
+    pub write_paths: Vec<PathBuf>,
+    /// Device nodes it opens (with ioctl rights): /dev/kvm, /dev/net/tun, ...
+    pub devices: Vec<PathBuf>,
+    pub files: Vec<GeneratedFile>,
+    /// fds the monitor inherits (the tap, the control channel), by their number.
+    pub keep_fds: Vec<i32>,
+    pub shutdown: Shutdown,
+    pub needs_kvm: bool,
+    /// The guest's command line, for logs and tests.
+    pub guest_cmdline: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("unikernel type {0:?} is not supported (supported: {1})")]
+    UnknownGuest(String, String),
+    #[error("vmm {0:?} is not supported (supported: {1})")]
+    UnknownMonitor(String, String),
+    #[error("unikernel type {guest} cannot run on vmm {monitor} (it runs on: {supported})")]
+    Unsupported {
+        guest: String,
+        monitor: String,
+        supported: String,
+    },
+    #[error("vmm not found: {0}")]
+    MonitorNotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds the plan: the guest type gives its command line and devices, the monitor the argv.
+pub fn build(input: &PlanInput) -> Result<LaunchPlan, PlanError> {
+    let guest = crate::guest::lookup(&input.unikernel.unikernel_type)?;
+    let monitor = crate::monitor::lookup(&input.unikernel.hypervisor)?;
+    if !guest.monitors().contains(&monitor.name()) {
+        return Err(PlanError::Unsupported {
+            guest: guest.name().into(),
+            monitor: monitor.name().into(),
+            supported: guest.monitors().join(", "),
+        });
+    }
+    let g = guest.prepare(input)?;
+    monitor.plan(input, &g)
+}

@@ -1,0 +1,454 @@
+//! Cgroups: the container's `linux.cgroupsPath` on cgroup v1 (every mounted hierarchy), v2, or
+//! hybrid hosts; cgroupfs paths and systemd-style `slice:prefix:name`. Limits, freezing, listing
+//! and removal operate on the directories recorded here at create.
+
+use crate::spec::Resources;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cgroup {
+    /// The cgroup path relative to each hierarchy's root, e.g. `/urunc/abc`.
+    pub path: String,
+    /// v1 hierarchies: (controllers of the mount, directory of this cgroup in it).
+    pub v1: Vec<(String, PathBuf)>,
+    /// The unified (v2) directory, on v2 and hybrid hosts.
+    pub v2: Option<PathBuf>,
+    /// Whether limits live in v2 (pure v2 host).
+    pub unified: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {op}: {source}")]
+    Io {
+        path: String,
+        op: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "invalid cgroupsPath {0:?}: expected a path, or slice:prefix:name with --systemd-cgroup"
+    )]
+    BadPath(String),
+    #[error("timed out freezing cgroup {0}")]
+    FreezeTimeout(String),
+    #[error("resources not supported by urunc: {0}")]
+    Unsupported(String),
+}
+
+fn ioerr(path: &Path, op: impl Into<String>) -> impl FnOnce(std::io::Error) -> CgroupError {
+    let path = path.display().to_string();
+    let op = op.into();
+    move |source| CgroupError::Io { path, op, source }
+}
+
+/// Cgroup mounts of this host from /proc/self/mountinfo: (fstype, super options, mount point).
+fn mounts() -> Vec<(String, String, PathBuf)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mp = left.split(' ').nth(4).unwrap_or("");
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or("");
+        let _source = r.next();
+        let opts = r.next().unwrap_or("");
+        if fstype == "cgroup" || fstype == "cgroup2" {
+            out.push((fstype.to_string(), opts.to_string(), PathBuf::from(mp)));
+        }
+    }
+    out
+}
+
+/// Turns `cgroupsPath` into a path relative to the hierarchy root.
+pub fn resolve_path(
+    cgroups_path: Option<&str>,
+    systemd: bool,
+    id: &str,
+) -> Result<String, CgroupError> {
+    let p = cgroups_path.unwrap_or("");
+    let looks_systemd = p.split(':').count() == 3 && !p.starts_with('/');
+    if systemd || looks_systemd {
+        if p.is_empty() {
+            return Ok(format!("/system.slice/urunc-{id}.scope"));
+        }
+        let parts: Vec<&str> = p.split(':').collect();
+        if parts.len() != 3 {
+            return Err(CgroupError::BadPath(p.into()));
+        }
+        let slice = if parts[0].is_empty() {
+            "system.slice"
+        } else {
+            parts[0]
+        };
+        let mut dir = String::new();
+        // a-b-c.slice lives in /a.slice/a-b.slice/a-b-c.slice
+        let stem = slice.trim_end_matches(".slice");
+        if stem != "-" {
+            let mut acc = String::new();
+            for (i, part) in stem.split('-').enumerate() {
+                if i > 0 {
+                    acc.push('-');
+                }
+                acc.push_str(part);
+                dir.push_str(&format!("/{acc}.slice"));
+            }
+        }
+        let unit = if parts[1].is_empty() {
+            format!("{}.scope", parts[2])
+        } else {
+            format!("{}-{}.scope", parts[1], parts[2])
+        };
+        let unit = if parts[2].ends_with(".slice") {
+            parts[2].to_string()
+        } else {
+            unit
+        };
+        return Ok(format!("{dir}/{unit}"));
+    }
+    if p.is_empty() {
+        return Ok(format!("/urunc/{id}"));
+    }
+    if p.split('/').any(|c| c == "..") {
+        return Err(CgroupError::BadPath(p.into()));
+    }
+    Ok(if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    })
+}
+
+impl Cgroup {
+    pub fn new(path: String) -> Cgroup {
+        let mut v1 = Vec::new();
+        let mut v2 = None;
+        for (fstype, opts, mp) in mounts() {
+            let dir = mp.join(path.trim_start_matches('/'));
+            if fstype == "cgroup2" {
+                v2 = Some(dir);
+            } else {
+                let ctrls: Vec<&str> = opts
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(
+                            *o,
+                            "rw" | "ro"
+                                | "nosuid"
+                                | "nodev"
+                                | "noexec"
+                                | "relatime"
+                                | "clone_children"
+                                | "xattr"
+                        ) && !o.starts_with("release_agent")
+                    })
+                    .collect();
+                v1.push((ctrls.join(","), dir));
+            }
+        }
+        let unified = v1.is_empty() && v2.is_some();
+        Cgroup {
+            path,
+            v1,
+            v2,
+            unified,
+        }
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.v1.iter().map(|(_, d)| d).chain(self.v2.iter())
+    }
+
+    fn v1_dir(&self, ctrl: &str) -> Option<&PathBuf> {
+        self.v1
+            .iter()
+            .find(|(c, _)| c.split(',').any(|x| x == ctrl))
+            .map(|(_, d)| d)
+    }
+
+    /// Creates the directories; on a rootless run, hierarchies we may not write are skipped.
+    pub fn create(&self, rootless: bool) -> Result<(), CgroupError> {
+        for d in self.dirs() {
+            match std::fs::create_dir_all(d) {
+                Ok(()) => {}
+                Err(e) if rootless && e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(ioerr(d, "create")(e)),
+            }
+        }
+        if let Some(cpuset) = self.v1_dir("cpuset") {
+            init_cpuset(cpuset)?;
+        }
+        if self.unified {
+            if let Some(d) = &self.v2 {
+                enable_v2_controllers(d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the calling process into every hierarchy.
+    pub fn enter_self(&self, rootless: bool) -> Result<(), CgroupError> {
+        for d in self.dirs() {
+            let f = d.join("cgroup.procs");
+            match std::fs::write(&f, "0") {
+                Ok(()) => {}
+                Err(_) if rootless => {}
+                Err(e) => return Err(ioerr(&f, "join")(e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn procs(&self) -> Vec<i32> {
+        let d = if self.unified {
+            self.v2.as_ref()
+        } else {
+            self.v1_dir("pids")
+                .or(self.v1_dir("freezer"))
+                .or(self.v1.first().map(|(_, d)| d))
+        };
+        let Some(d) = d else { return Vec::new() };
+        let mut v: Vec<i32> = std::fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        if self.unified {
+            let ev = self
+                .v2
+                .as_ref()
+                .and_then(|d| std::fs::read_to_string(d.join("cgroup.events")).ok());
+            return ev.is_some_and(|e| e.lines().any(|l| l == "frozen 1"));
+        }
+        self.v1_dir("freezer")
+            .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
+            .is_some_and(|s| s.trim() == "FROZEN")
+    }
+
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        let (file, value) = if self.unified {
+            let d = self
+                .v2
+                .as_ref()
+                .ok_or_else(|| CgroupError::Unsupported("no freezer".into()))?;
+            (d.join("cgroup.freeze"), if frozen { "1" } else { "0" })
+        } else {
+            let d = self.v1_dir("freezer").ok_or_else(|| {
+                CgroupError::Unsupported("no freezer hierarchy is mounted".into())
+            })?;
+            (
+                d.join("freezer.state"),
+                if frozen { "FROZEN" } else { "THAWED" },
+            )
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            std::fs::write(&file, value).map_err(ioerr(&file, "write"))?;
+            if self.is_frozen() == frozen {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(CgroupError::FreezeTimeout(self.path.clone()));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Applies memory, cpu and pids limits; anything else in `resources` is reported.
+    pub fn apply(&self, r: &Resources) -> Result<(), CgroupError> {
+        let w = |dir: Option<&PathBuf>, file: &str, val: String| -> Result<(), CgroupError> {
+            match dir {
+                Some(d) => std::fs::write(d.join(file), &val)
+                    .map_err(ioerr(&d.join(file), format!("write {val}"))),
+                None => Err(CgroupError::Unsupported(format!(
+                    "{file} (controller not mounted)"
+                ))),
+            }
+        };
+        let v2 = if self.unified { self.v2.as_ref() } else { None };
+        if let Some(m) = &r.memory {
+            if let Some(l) = m.limit {
+                let v = if l < 0 {
+                    "max".to_string()
+                } else {
+                    l.to_string()
+                };
+                if self.unified {
+                    w(v2, "memory.max", v)?;
+                } else {
+                    let v = if l < 0 { "-1".into() } else { v };
+                    w(self.v1_dir("memory"), "memory.limit_in_bytes", v)?;
+                }
+            }
+            if let Some(s) = m.reservation {
+                if self.unified {
+                    w(v2, "memory.low", s.to_string())?;
+                } else {
+                    w(
+                        self.v1_dir("memory"),
+                        "memory.soft_limit_in_bytes",
+                        s.to_string(),
+                    )?;
+                }
+            }
+        }
+        if let Some(c) = &r.cpu {
+            if self.unified {
+                if c.quota.is_some() || c.period.is_some() {
+                    let q = c
+                        .quota
+                        .filter(|q| *q > 0)
+                        .map(|q| q.to_string())
+                        .unwrap_or("max".into());
+                    w(
+                        v2,
+                        "cpu.max",
+                        format!("{q} {}", c.period.unwrap_or(100_000)),
+                    )?;
+                }
+                if let Some(s) = c.shares {
+                    // the conversion runc and crun use
+                    let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
+                    w(v2, "cpu.weight", weight.to_string())?;
+                }
+            } else {
+                let d = self.v1_dir("cpu");
+                if let Some(p) = c.period {
+                    w(d, "cpu.cfs_period_us", p.to_string())?;
+                }
+                if let Some(q) = c.quota {
+                    w(d, "cpu.cfs_quota_us", q.to_string())?;
+                }
+                if let Some(s) = c.shares {
+                    w(d, "cpu.shares", s.to_string())?;
+                }
+            }
+            if let Some(cpus) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
+                if self.unified {
+                    w(v2, "cpuset.cpus", cpus.clone())?
+                } else {
+                    w(self.v1_dir("cpuset"), "cpuset.cpus", cpus.clone())?
+                }
+            }
+            if let Some(mems) = c.mems.as_ref().filter(|s| !s.is_empty()) {
+                if self.unified {
+                    w(v2, "cpuset.mems", mems.clone())?
+                } else {
+                    w(self.v1_dir("cpuset"), "cpuset.mems", mems.clone())?
+                }
+            }
+        }
+        if let Some(p) = &r.pids {
+            let v = if p.limit <= 0 {
+                "max".to_string()
+            } else {
+                p.limit.to_string()
+            };
+            if self.unified {
+                w(v2, "pids.max", v)?
+            } else {
+                w(self.v1_dir("pids"), "pids.max", v)?
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the directories (waiting briefly for exiting processes to leave).
+    pub fn remove(&self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for d in self.dirs() {
+            loop {
+                match std::fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        log::warn!("cannot remove cgroup {}: {e}", d.display());
+                        break;
+                    }
+                }
+            }
+        }
+        // Remove our own empty parent (`/urunc`) when we made it.
+        if self.path.starts_with("/urunc/") {
+            for d in self.dirs() {
+                if let Some(p) = d.parent() {
+                    let _ = std::fs::remove_dir(p);
+                }
+            }
+        }
+    }
+}
+
+/// v1 cpuset: a new cgroup has empty cpus/mems and refuses tasks; copy them from the parent.
+fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let mut chain = Vec::new();
+    let mut d = dir.to_path_buf();
+    while d.join("cpuset.cpus").exists() {
+        chain.push(d.clone());
+        if !d.pop() {
+            break;
+        }
+    }
+    for d in chain.iter().rev().skip(1) {
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+            if cur.trim().is_empty() {
+                let parent = d.parent().map(|p| p.join(f)).unwrap_or_default();
+                let v = std::fs::read_to_string(&parent).map_err(ioerr(&parent, "read"))?;
+                std::fs::write(d.join(f), v.trim()).map_err(ioerr(&d.join(f), "write"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn enable_v2_controllers(dir: &Path) {
+    // Enable the controllers we use in every ancestor's subtree_control (best effort).
+    let mut ancestors: Vec<PathBuf> = dir.ancestors().skip(1).map(Path::to_path_buf).collect();
+    ancestors.reverse();
+    for a in ancestors {
+        if a.join("cgroup.subtree_control").exists() {
+            for c in ["+memory", "+pids", "+cpu", "+cpuset"] {
+                let _ = std::fs::write(a.join("cgroup.subtree_control"), c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroups_path_forms() {
+        assert_eq!(resolve_path(None, false, "c1").unwrap(), "/urunc/c1");
+        assert_eq!(resolve_path(Some("/a/b"), false, "c1").unwrap(), "/a/b");
+        assert_eq!(resolve_path(Some("a/b"), false, "c1").unwrap(), "/a/b");
+        assert!(resolve_path(Some("/a/../../b"), false, "c1").is_err());
+        assert_eq!(
+            resolve_path(Some("system.slice:docker:abc"), true, "abc").unwrap(),
+            "/system.slice/docker-abc.scope"
+        );
+        assert_eq!(
+            resolve_path(Some("kubepods-besteffort-pod1.slice:cri-containerd:x"), true, "x").unwrap(),
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-x.scope"
+        );
+        assert_eq!(
+            resolve_path(Some(":urunc:x"), true, "x").unwrap(),
+            "/system.slice/urunc-x.scope"
+        );
+    }
+}

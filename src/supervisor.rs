@@ -1,0 +1,282 @@
+//! The container process: after `create` forks it, it enters the container's namespaces and
+//! cgroup, finishes the setup `create` waits for, blocks on the create/start barrier, then runs
+//! the monitor, forwards signals to it, reaps, and exits with the workload's status.
+
+use crate::container::{State, BARRIER};
+use crate::plan::{LaunchPlan, PlanInput, Shutdown};
+use crate::sandbox::namespaces;
+use crate::sys;
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+
+/// Everything the container process needs, prepared by `create` before the fork.
+pub struct Setup {
+    pub state: State,
+    pub ns: namespaces::Plan,
+    pub hostname: Option<String>,
+    pub rootfs_propagation: Option<String>,
+    pub rootless: bool,
+    pub plan_input: PlanInput,
+    /// The pty slave when `process.terminal` is set.
+    pub tty: Option<OwnedFd>,
+}
+
+/// Messages on the create <-> container sync socket.
+pub const MSG_NS_READY: &[u8] = b"ns-ready";
+pub const MSG_GO: &[u8] = b"go";
+pub const MSG_READY: &[u8] = b"ready";
+pub const MSG_ERROR: &[u8] = b"error:";
+
+/// Entry point of the forked container process. Never returns.
+pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
+    let code = match run(setup, &sync) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut msg = MSG_ERROR.to_vec();
+            msg.extend_from_slice(e.to_string().as_bytes());
+            let _ = sync.send(&msg);
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn recv(sync: &UnixDatagram) -> crate::error::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 65536];
+    let n = sync
+        .recv(&mut buf)
+        .map_err(crate::error::io("sync with create"))?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
+    use crate::error::sys as sys_err;
+    if let Some(tty) = &s.tty {
+        nix::unistd::setsid().map_err(sys_err("setsid"))?;
+        sys::set_controlling_tty(tty.as_raw_fd()).map_err(sys_err("set controlling terminal"))?;
+        for fd in 0..3 {
+            nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(sys_err("dup2 terminal"))?;
+        }
+    }
+    drop(s.tty.take());
+    if let Some(cg) = s.state.cgroup() {
+        cg.enter_self(s.rootless)?;
+    }
+    s.ns.enter_others()?;
+    if s.ns.has("mount") && s.ns.path_of("mount").is_none() {
+        make_root_private(s.rootfs_propagation.as_deref())?;
+    }
+    if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if s.ns.has("uts") {
+            nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
+        }
+    }
+    sync.send(MSG_NS_READY)
+        .map_err(crate::error::io("sync with create"))?;
+    if recv(sync)? != MSG_GO {
+        return Ok(1);
+    }
+    // create recorded our pid in the state file meanwhile
+    s.state.reload()?;
+    let hooks = s.state.urunc.hooks.clone();
+    crate::hooks::run(
+        "createContainer",
+        &hooks.create_container,
+        &s.state.oci("creating"),
+    )?;
+    // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
+    s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
+    let plan = crate::plan::build(&s.plan_input)?;
+    log::debug!("launch plan: {:?}", plan.argv);
+    let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
+    crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
+    s.state.save()?;
+    sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
+    sync.send(MSG_READY)
+        .map_err(crate::error::io("sync with create"))?;
+
+    // The barrier: blocks until `start` opens the fifo for reading.
+    let fifo_path = s.state.dir.join(BARRIER);
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo_path)
+        .map_err(crate::error::io("open the start barrier"))?;
+    let _ = std::fs::remove_file(&fifo_path);
+    let started = start_monitor(&s, &plan);
+    let monitor = match started {
+        Ok(pid) => {
+            let _ = fifo.write_all(b"ok");
+            pid
+        }
+        Err(e) => {
+            let _ = fifo.write_all(e.to_string().as_bytes());
+            return Ok(1);
+        }
+    };
+    drop(fifo);
+    let code = supervise(monitor, &plan);
+    crate::net::teardown_own(&s.state);
+    Ok(code)
+}
+
+fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let flags = match propagation.unwrap_or("rslave") {
+        "rslave" | "" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "private" => MsFlags::MS_PRIVATE,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        other => {
+            return Err(crate::error::Error::Msg(format!(
+                "rootfsPropagation={other} is not supported"
+            )))
+        }
+    };
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(crate::error::sys("set mount propagation of /"))
+}
+
+/// Runs startContainer hooks and forks the monitor; returns its pid once execve succeeded.
+fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
+    use crate::error::{sys as sys_err, Error};
+    let hooks = &s.state.urunc.hooks;
+    crate::hooks::run(
+        "startContainer",
+        &hooks.start_container,
+        &s.state.oci("created"),
+    )?;
+    for f in &plan.files {
+        std::fs::write(&f.path, &f.contents)
+            .map_err(crate::error::io(format!("write {}", f.path.display())))?;
+        let _ = nix::unistd::chown(
+            &f.path,
+            Some(s.plan_input.process.uid.into()),
+            Some(s.plan_input.process.gid.into()),
+        );
+    }
+    // Block the forwarded signals before forking so none is lost; the child unblocks them.
+    let mut mask = SigSet::empty();
+    for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
+        mask.add(*sig);
+    }
+    mask.thread_block().map_err(sys_err("block signals"))?;
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
+    let me = nix::unistd::getpid();
+    match sys::fork().map_err(sys_err("fork monitor"))? {
+        ForkResult::Child => {
+            drop(rd);
+            let err = exec_monitor(s, plan, me);
+            let mut w = std::fs::File::from(wr);
+            let _ = w.write_all(err.as_bytes());
+            // SAFETY: _exit in the forked child skips the parent's atexit state.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(wr);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(rd).read_to_string(&mut msg);
+            if msg.is_empty() {
+                Ok(child)
+            } else {
+                let _ = waitpid(child, None);
+                Err(Error::Msg(msg))
+            }
+        }
+    }
+}
+
+/// In the forked monitor process: confine, then execve. Returns only the error text.
+fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
+    sys::reset_signals();
+    if let Err(e) = sys::cloexec_from(3) {
+        return format!("cannot mark fds close-on-exec: {e}");
+    }
+    for fd in plan.keep_fds.iter() {
+        let _ = nix::fcntl::fcntl(
+            *fd as RawFd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
+    }
+    if let Err(e) = crate::sandbox::confine_monitor(plan, &s.plan_input.process) {
+        return format!("cannot confine the monitor: {e}");
+    }
+    match sys::set_pdeathsig(Signal::SIGKILL, supervisor) {
+        Ok(false) => {}
+        Ok(true) => return "the supervisor exited before the monitor started".into(),
+        Err(e) => return format!("cannot set the parent-death signal: {e}"),
+    }
+    let c = |v: &str| std::ffi::CString::new(v).unwrap_or_default();
+    let argv: Vec<std::ffi::CString> = plan.argv.iter().map(|a| c(a)).collect();
+    let env: Vec<std::ffi::CString> = plan.env.iter().map(|a| c(a)).collect();
+    let prog = c(&plan.program.to_string_lossy());
+    match nix::unistd::execve(&prog, &argv, &env) {
+        Err(e) => format!("cannot execute the monitor {}: {e}", plan.program.display()),
+        Ok(never) => match never {},
+    }
+}
+
+/// Forwards signals to the monitor and reaps every child until the monitor exits.
+fn supervise(monitor: Pid, plan: &LaunchPlan) -> i32 {
+    let mut mask = SigSet::empty();
+    for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
+        mask.add(*sig);
+    }
+    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
+        Ok(f) => f,
+        Err(_) => return wait_plain(monitor),
+    };
+    loop {
+        // Reap first: the monitor may already be gone.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == monitor => return code,
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == monitor => return 128 + sig as i32,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let Ok(Some(info)) = sfd.read_signal() else {
+            continue;
+        };
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+            continue;
+        };
+        match (sig, &plan.shutdown) {
+            (Signal::SIGCHLD, _) => {}
+            (Signal::SIGTERM, Shutdown::QmpPowerdown) => {
+                crate::monitor::request_shutdown(plan, monitor)
+            }
+            _ => {
+                let _ = kill(monitor, sig);
+            }
+        }
+    }
+}
+
+fn wait_plain(monitor: Pid) -> i32 {
+    loop {
+        match waitpid(monitor, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return 1,
+        }
+    }
+}
+
+/// Helper for create: wraps a raw fd from socketpair.
+pub fn datagram_from(fd: OwnedFd) -> UnixDatagram {
+    // SAFETY: `fd` is a freshly created, owned unix socket.
+    unsafe { UnixDatagram::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)) }
+}

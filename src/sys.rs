@@ -1,0 +1,117 @@
+//! Small wrappers around the raw system calls the process model needs; every `unsafe` of the
+//! lifecycle lives here.
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// Signals a container can be sent that the supervisor forwards (or, while `created`, dies of).
+pub const FORWARDED: [Signal; 8] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+];
+
+/// fork(2). Callers are single-threaded (create, run, the supervisor), so the child may use
+/// the allocator and anything else.
+pub fn fork() -> nix::Result<ForkResult> {
+    // SAFETY: urunc never starts threads before forking (no thread is created anywhere in the
+    // lifecycle paths), so the child's copy of the address space is consistent.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Ask for `sig` when the parent dies; returns whether the parent was already gone.
+pub fn set_pdeathsig(sig: Signal, expected_parent: Pid) -> nix::Result<bool> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(nix::unistd::getppid() != expected_parent)
+}
+
+pub fn set_child_subreaper() -> nix::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
+/// Marks every fd from `from` upwards close-on-exec.
+pub fn cloexec_from(from: u32) -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags; no memory is passed.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return Ok(());
+    }
+    // Older kernels: walk /proc/self/fd.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| nix::Error::last())?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= from as i32)
+        .collect();
+    for fd in fds {
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    Ok(())
+}
+
+extern "C" fn exit_on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// While `created`, a terminating signal ends the container process at once (with a handler
+/// installed so that a PID-namespace init receives it at all).
+pub fn exit_on_signals() -> nix::Result<()> {
+    let act = SigAction::new(
+        SigHandler::Handler(exit_on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in FORWARDED
+        .iter()
+        .filter(|s| !matches!(s, Signal::SIGWINCH | Signal::SIGCONT))
+    {
+        // SAFETY: the handler only calls _exit.
+        unsafe { sigaction(*s, &act)? };
+    }
+    // SAFETY: ignoring SIGPIPE installs no handler code.
+    unsafe {
+        sigaction(
+            Signal::SIGPIPE,
+            &SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty()),
+        )?
+    };
+    Ok(())
+}
+
+/// Restores default dispositions and an empty mask (in the monitor child before exec).
+pub fn reset_signals() {
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for s in FORWARDED
+        .iter()
+        .chain([Signal::SIGPIPE, Signal::SIGCHLD].iter())
+    {
+        // SAFETY: restoring the default disposition installs no handler code.
+        let _ = unsafe { sigaction(*s, &dfl) };
+    }
+    let _ = SigSet::empty().thread_set_mask();
+}
+
+/// Sets the controlling terminal of this (session-leading) process.
+pub fn set_controlling_tty(fd: i32) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY as _, 0) } != 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
