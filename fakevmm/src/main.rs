@@ -10,6 +10,7 @@
 //!   syscall NAME       try a syscall (`mount`, `ptrace`, `bpf`) and print `FAKEVMM-SYSCALL NAME ok|<errno>`
 //!   sleep SECS         sleep
 //!   wait-term CODE     wait for SIGTERM, print `FAKEVMM-TERM`, exit CODE
+//!   tick MS            print `FAKEVMM-TICK n` every MS ms until SIGTERM (then exit 0)
 //!   exit CODE          exit with CODE
 //!   alloc MIB          touch MIB MiB of memory (cgroup limit probes)
 //!   fork N             fork N sleeping children (pids limit probes), print `FAKEVMM-FORK ok|<error>`
@@ -223,6 +224,19 @@ fn main() {
                 }
                 println!("FAKEVMM-TERM");
                 std::process::exit(arg.parse().unwrap_or(0));
+            }
+            "tick" => {
+                let _ = o.flush();
+                drop(o);
+                let ms: u64 = arg.parse().unwrap_or(50);
+                let mut n = 0u64;
+                while !TERM.load(Ordering::SeqCst) {
+                    println!("FAKEVMM-TICK {n}");
+                    n += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                println!("FAKEVMM-TERM");
+                std::process::exit(0);
             }
             "exit" => {
                 let _ = o.flush();
