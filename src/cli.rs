@@ -106,24 +106,6 @@ pub enum Command {
     Help,
 }
 
-impl Command {
-    pub fn id(&self) -> Option<&str> {
-        match self {
-            Command::Create(a) | Command::Run(a) => Some(&a.id),
-            Command::Start { id }
-            | Command::State { id }
-            | Command::Kill { id, .. }
-            | Command::Delete { id, .. }
-            | Command::Ps { id, .. }
-            | Command::Pause { id }
-            | Command::Resume { id }
-            | Command::Update { id, .. }
-            | Command::Exec { id } => Some(id),
-            _ => None,
-        }
-    }
-}
-
 fn global_takes_value(flag: &str) -> bool {
     matches!(
         flag,

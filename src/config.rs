@@ -49,14 +49,14 @@ pub struct MonitorConfig {
     pub kvm_group: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExtraBinary {
     pub path: String,
     pub options: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Delegate {
     /// Runtime for bundles that are not unikernels; empty: `runc`, else `crun`, from `$PATH`.
@@ -91,23 +91,6 @@ impl Default for MonitorConfig {
             vhost: false,
             accel: String::new(),
             kvm_group: String::new(),
-        }
-    }
-}
-
-impl Default for ExtraBinary {
-    fn default() -> Self {
-        ExtraBinary {
-            path: String::new(),
-            options: String::new(),
-        }
-    }
-}
-
-impl Default for Delegate {
-    fn default() -> Self {
-        Delegate {
-            runtime: String::new(),
         }
     }
 }

@@ -74,6 +74,7 @@ pub struct BlockDev {
 
 /// Everything a plan is built from.
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // read by the guest types and monitors as they fill in
 pub struct PlanInput {
     pub id: String,
     pub arch: Arch,

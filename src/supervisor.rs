@@ -24,6 +24,8 @@ pub struct Setup {
     pub plan_input: PlanInput,
     /// The pty slave when `process.terminal` is set.
     pub tty: Option<OwnedFd>,
+    /// `--preserve-fds N`: fds 3..3+N pass through to the monitor.
+    pub preserve_fds: u32,
 }
 
 /// Messages on the create <-> container sync socket.
@@ -201,9 +203,10 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
     if let Err(e) = sys::cloexec_from(3) {
         return format!("cannot mark fds close-on-exec: {e}");
     }
-    for fd in plan.keep_fds.iter() {
+    let preserved = 3..3 + s.preserve_fds as i32;
+    for fd in plan.keep_fds.iter().copied().chain(preserved) {
         let _ = nix::fcntl::fcntl(
-            *fd as RawFd,
+            fd as RawFd,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         );
     }

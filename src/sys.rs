@@ -33,14 +33,6 @@ pub fn set_pdeathsig(sig: Signal, expected_parent: Pid) -> nix::Result<bool> {
     Ok(nix::unistd::getppid() != expected_parent)
 }
 
-pub fn set_child_subreaper() -> nix::Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(nix::Error::last());
-    }
-    Ok(())
-}
-
 /// Marks every fd from `from` upwards close-on-exec.
 pub fn cloexec_from(from: u32) -> nix::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;

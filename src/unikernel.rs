@@ -125,29 +125,6 @@ impl UnikernelConfig {
             accel,
         })
     }
-
-    /// The annotations form, for state and `spec`.
-    pub fn to_annotations(&self) -> BTreeMap<String, String> {
-        let mut m = BTreeMap::new();
-        let mut put = |k: &str, v: &str| {
-            if !v.is_empty() {
-                m.insert(k.to_string(), v.to_string());
-            }
-        };
-        put(TYPE, &self.unikernel_type);
-        put(HYPERVISOR, &self.hypervisor);
-        put(BINARY, &self.binary);
-        put(CMDLINE, &self.cmdline);
-        put(VERSION, &self.version);
-        put(INITRD, &self.initrd);
-        put(BLOCK, &self.block);
-        put(BLK_MNT_POINT, &self.blk_mnt_point);
-        put(ACCEL, &self.accel);
-        if self.mount_rootfs {
-            put(MOUNT_ROOTFS, "true");
-        }
-        m
-    }
 }
 
 fn has_mandatory(m: &BTreeMap<String, String>) -> bool {

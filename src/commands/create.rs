@@ -146,6 +146,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         rootless: ctx.rootless(),
         plan_input: input,
         tty,
+        preserve_fds: a.preserve_fds,
     };
     let own_pidns = setup.ns.enter_pid_for_children()?;
     let fork = crate::sys::fork().map_err(sys("fork the container process"));
