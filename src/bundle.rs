@@ -76,14 +76,19 @@ pub fn resolve_file(rootfs: &Path, path: &str, what: &'static str) -> Result<Pat
     let root = std::fs::File::open(rootfs).map_err(err)?;
     let root: OwnedFd = root.into();
     let rel = p.strip_prefix("/").unwrap_or(p);
-    let fd = openat2(
+    let real = match openat2(
         &root,
         rel,
         libc::O_PATH,
         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    )
-    .map_err(err)?;
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(err)?;
+    ) {
+        Ok(fd) => std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(err)?,
+        // kernels before 5.6 (and qemu-user) lack openat2: walk the path ourselves
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            walk_in_root(rootfs, rel).map_err(err)?
+        }
+        Err(e) => return Err(err(e)),
+    };
     let meta = std::fs::metadata(&real).map_err(err)?;
     if !meta.is_file() {
         return Err(BundleError::NotFile {
@@ -92,6 +97,47 @@ pub fn resolve_file(rootfs: &Path, path: &str, what: &'static str) -> Result<Pat
         });
     }
     Ok(real)
+}
+
+/// The same resolution as `RESOLVE_IN_ROOT`, component by component: `..` stops at the root
+/// and symlinks (absolute ones from the root) are followed inside it.
+fn walk_in_root(rootfs: &Path, rel: &Path) -> std::io::Result<PathBuf> {
+    let root = std::fs::canonicalize(rootfs)?;
+    let mut todo: Vec<std::ffi::OsString> = rel
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_owned())
+        .collect();
+    let mut cur = root.clone();
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        match c.to_str() {
+            Some("/") | Some(".") => continue,
+            Some("..") => {
+                if cur != root {
+                    cur.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let next = cur.join(&c);
+        let meta = std::fs::symlink_metadata(&next)?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > 40 {
+                return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = std::fs::read_link(&next)?;
+            if target.is_absolute() {
+                cur = root.clone();
+            }
+            todo.extend(target.components().rev().map(|c| c.as_os_str().to_owned()));
+        } else {
+            cur = next;
+        }
+    }
+    Ok(cur)
 }
 
 #[cfg(test)]
@@ -124,5 +170,29 @@ mod tests {
             resolve_file(&root, "/boot", "kernel"),
             Err(BundleError::NotFile { .. })
         ));
+        // the fallback walk agrees with openat2
+        let canon = root.canonicalize().unwrap();
+        assert_eq!(
+            walk_in_root(&root, Path::new("kernel")).unwrap(),
+            canon.join("boot/vmlinuz")
+        );
+        assert_eq!(
+            walk_in_root(&root, Path::new("evil")).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        assert_eq!(
+            walk_in_root(&root, Path::new("evil2")).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), b"inside").unwrap();
+        assert_eq!(
+            walk_in_root(&root, Path::new("evil2")).unwrap(),
+            canon.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_file(&root, "/evil", "kernel").unwrap(),
+            canon.join("etc/passwd")
+        );
     }
 }
