@@ -17,6 +17,7 @@ mod sandbox;
 mod spec;
 mod supervisor;
 mod sys;
+mod timestamps;
 mod unikernel;
 
 use cli::Command;

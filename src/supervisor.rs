@@ -6,6 +6,7 @@ use crate::container::{State, BARRIER};
 use crate::plan::{LaunchPlan, PlanInput, Shutdown};
 use crate::sandbox::namespaces;
 use crate::sys;
+use crate::timestamps as ts;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -36,6 +37,7 @@ pub const MSG_ERROR: &[u8] = b"error:";
 
 /// Entry point of the forked container process. Never returns.
 pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
+    ts::capture(4);
     let code = match run(setup, &sync) {
         Ok(code) => code,
         Err(e) => {
@@ -79,11 +81,13 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
             nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
         }
     }
+    ts::capture(5);
     sync.send(MSG_NS_READY)
         .map_err(crate::error::io("sync with create"))?;
     if recv(sync)? != MSG_GO {
         return Ok(1);
     }
+    ts::capture(9);
     // create recorded our pid in the state file meanwhile
     s.state.reload()?;
     let hooks = s.state.urunc.hooks.clone();
@@ -92,9 +96,13 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         &hooks.create_container,
         &s.state.oci("creating"),
     )?;
+    ts::capture(10);
+    ts::capture(15);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
     s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
+    ts::capture(16);
     let plan = crate::plan::build(&s.plan_input)?;
+    ts::capture(17);
     log::debug!("launch plan: {:?}", plan.argv);
     let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
     crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
@@ -109,6 +117,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         .write(true)
         .open(&fifo_path)
         .map_err(crate::error::io("open the start barrier"))?;
+    ts::capture(14);
     let _ = std::fs::remove_file(&fifo_path);
     let started = start_monitor(&s, &plan);
     let monitor = match started {
@@ -172,6 +181,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
         mask.add(*sig);
     }
     mask.thread_block().map_err(sys_err("block signals"))?;
+    ts::capture(18);
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
     let me = nix::unistd::getpid();
     match sys::fork().map_err(sys_err("fork monitor"))? {

@@ -434,3 +434,45 @@ fn bad_config_and_bad_bundles_fail_at_create_leaving_nothing() {
         .iter()
         .all(|d| !d.exists()));
 }
+
+#[test]
+fn timestamps_cover_every_phase_and_a_bad_destination_is_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("ts.log");
+    let env = Env::with_config(&format!(
+        "[timestamps]\nenabled = true\ndestination = \"{}\"\n",
+        dest.display()
+    ));
+    let b = env.bundle("b", "exit 0");
+    let id = unique("ts");
+    env.track(&id);
+    let o = env
+        .cmd()
+        .args(["run", "--bundle", b.to_str().unwrap(), &id])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&dest).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["containerID"], id.as_str());
+        assert!(v["time"].as_u64().unwrap() > 1_700_000_000_000_000_000);
+        seen.insert(v["timestampID"].as_str().unwrap().to_string());
+    }
+    let want: std::collections::BTreeSet<String> = (0..19).map(|n| format!("TS{n:02}")).collect();
+    assert_eq!(seen, want);
+
+    let env = Env::with_config(
+        "[timestamps]\nenabled = true\ndestination = \"/nonexistent/dir/ts.log\"\n",
+    );
+    let b = env.bundle("b", "exit 0");
+    let id = unique("ts");
+    env.track(&id);
+    let o = env
+        .cmd()
+        .args(["run", "--bundle", b.to_str().unwrap(), &id])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -11,6 +11,7 @@ use crate::plan::{Accel, Arch, PlanInput, ProcessParams};
 use crate::sandbox::{cgroups, namespaces};
 use crate::spec::Spec;
 use crate::supervisor::{self, Setup, MSG_ERROR, MSG_GO, MSG_NS_READY, MSG_READY};
+use crate::timestamps as ts;
 use crate::unikernel::UnikernelConfig;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::{ForkResult, Pid};
@@ -62,10 +63,13 @@ pub fn run(ctx: &Ctx, a: &CreateArgs) -> Result<i32> {
 }
 
 pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
+    let t0 = std::time::SystemTime::now();
     container::validate_id(&a.id)?;
     let bundle = absolute(&a.bundle)?;
     let spec = Spec::load(&bundle)?;
     let cfg = Config::load()?;
+    ts::init(&cfg.timestamps, &a.id);
+    ts::capture_at(0, t0);
     let rootfs = absolute(&spec.rootfs(&bundle)?)?;
     let Some(uk) = UnikernelConfig::detect(&spec.annotations, &rootfs)? else {
         return Err(crate::delegate::exec(&cfg.delegate.runtime).into());
@@ -80,6 +84,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         ));
     }
 
+    ts::capture(1);
     let dir = State::create_dir(&ctx.root, &a.id)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
@@ -148,7 +153,9 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         tty,
         preserve_fds: a.preserve_fds,
     };
+    ts::capture(2);
     let own_pidns = setup.ns.enter_pid_for_children()?;
+    ts::capture(3);
     let fork = crate::sys::fork().map_err(sys("fork the container process"));
     if let Ok(ForkResult::Child) = fork {
         drop(parent_end);
@@ -167,6 +174,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
     expect(&sync, MSG_NS_READY)?;
+    ts::capture(6);
 
     state.pid = child.as_raw();
     state.pid_start = container::process_start_time(child.as_raw())
@@ -190,8 +198,10 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         &hooks.create_runtime,
         &state.oci("creating"),
     )?;
+    ts::capture(7);
     sync.send(MSG_GO)
         .map_err(io("sync with the container process"))?;
+    ts::capture(8);
     expect(&sync, MSG_READY)?;
     undo.child = None;
     undo.cgroup = None;

@@ -10,7 +10,11 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 pub fn run(ctx: &Ctx, id: &str) -> Result<i32> {
+    let t0 = std::time::SystemTime::now();
     let st = ctx.load(id)?;
+    crate::timestamps::init(&st.urunc.config.timestamps, id);
+    crate::timestamps::capture_at(11, t0);
+    crate::timestamps::capture(12);
     match st.status() {
         Status::Created => {}
         Status::Stopped => {
@@ -30,6 +34,7 @@ pub fn run(ctx: &Ctx, id: &str) -> Result<i32> {
         .custom_flags(libc::O_NONBLOCK)
         .open(st.dir.join(BARRIER))
         .map_err(|e| Error::Msg(format!("container is not in the created state: {e}")))?;
+    crate::timestamps::capture(13);
     let mut verdict = Vec::new();
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
