@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""urunc benchmarks, side by side with runc in one run on this machine.
+
+Usage (as root): scripts/bench.py [--runs N] [--out bench/results.md]
+Prints a table of medians (wall and CPU time = user+sys of everything the runtime ran, reaped
+through a child subreaper) with the ratio urunc/runc, and writes it to --out.
+"""
+import argparse, concurrent.futures, ctypes, json, os, resource, shutil, statistics
+import subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def reap_all():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.001)
+
+
+class Runtime:
+    def __init__(self, name, binary, root, env=None):
+        self.name, self.binary, self.root, self.env = name, binary, root, env
+
+    def cmd(self, *args, **kw):
+        return subprocess.run([self.binary, "--root", self.root, *args], env=self.env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, check=True, **kw)
+
+    def state(self, cid):
+        out = subprocess.run([self.binary, "--root", self.root, "state", cid], env=self.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
+        return json.loads(out)
+
+
+def busybox_bundle(d, args):
+    os.makedirs(f"{d}/rootfs/bin", exist_ok=True)
+    shutil.copy("/bin/busybox", f"{d}/rootfs/bin/busybox")
+    if not os.path.exists(f"{d}/config.json"):
+        sh("runc", "spec", "--bundle", d)
+    spec = json.load(open(f"{d}/config.json"))
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = args
+    json.dump(spec, open(f"{d}/config.json", "w"))
+    return spec
+
+
+def fake_bundle(d, script, namespaces):
+    os.makedirs(f"{d}/rootfs", exist_ok=True)
+    open(f"{d}/rootfs/kernel", "w").write("#fakevmm\n" + script + "\n")
+    spec = {
+        "ociVersion": "1.2.0",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["/urunit", "/bin/true"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "annotations": {"com.urunc.unikernel.unikernelType": "linux",
+                        "com.urunc.unikernel.hypervisor": "qemu",
+                        "com.urunc.unikernel.binary": "/kernel"},
+        "linux": {"namespaces": namespaces, "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
+    }
+    json.dump(spec, open(f"{d}/config.json", "w"))
+
+
+def lifecycle(rt, bundle, cid):
+    """create + start (the runtime overhead), then wait for the workload and delete."""
+    c0, t0 = cpu_children(), time.perf_counter()
+    rt.cmd("create", "--bundle", bundle, cid)
+    pid = rt.state(cid)["pid"]
+    rt.cmd("start", cid)
+    t1 = time.perf_counter()
+    try:
+        os.waitpid(pid, 0)  # reparented to us (subreaper) once create exited
+    except ChildProcessError:
+        while os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.0005)
+    rt.cmd("delete", cid)
+    reap_all()
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t0, cpu_children() - c0
+
+
+def smaps(pid):
+    v = {}
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+            v[parts[0][:-1]] = int(parts[1])
+    return v.get("Pss", 0), v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
+
+
+def density(rt, bundle, prefix, n):
+    c0, t0 = cpu_children(), time.perf_counter()
+
+    def up(i):
+        rt.cmd("create", "--bundle", bundle, f"{prefix}{i}")
+        rt.cmd("start", f"{prefix}{i}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        list(ex.map(up, range(n)))
+    t_up = time.perf_counter() - t0
+
+    def down(i):
+        rt.cmd("delete", "--force", f"{prefix}{i}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        list(ex.map(down, range(n)))
+    reap_all()
+    return t_up, time.perf_counter() - t0, cpu_children() - c0
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--density", type=int, default=50)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench.py must run as root")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    sh("cargo", "build", "--release", "--workspace", cwd=ROOT)
+    urunc_bin = os.path.join(ROOT, "target", "release", "urunc")
+    fake = os.path.join(ROOT, "target", "release", "fakevmm")
+    runc_bin = shutil.which("runc")
+    if not runc_bin:
+        sys.exit("runc is not installed: run scripts/deps.sh")
+    work = tempfile.mkdtemp(prefix="urunc-bench-")
+    cfg = f"{work}/config.toml"
+    open(cfg, "w").write(f'[monitors.qemu]\npath = "{fake}"\naccel = "tcg"\n')
+    env = dict(os.environ, URUNC_CONFIG=cfg)
+    ur = Runtime("urunc", urunc_bin, f"{work}/urunc-root", env)
+    rc = Runtime("runc", runc_bin, f"{work}/runc-root")
+    spec = busybox_bundle(f"{work}/runc-true", ["/bin/busybox", "true"])
+    ns = spec["linux"]["namespaces"]
+    fake_bundle(f"{work}/urunc-true", "exit 0", ns)
+    busybox_bundle(f"{work}/runc-sleep", ["/bin/busybox", "sleep", "600"])
+    fake_bundle(f"{work}/urunc-sleep", "wait-term 0", ns)
+    rows = []
+
+    # 1+2: runtime overhead and full lifecycle, interleaved
+    res = {"urunc": [], "runc": []}
+    for i in range(a.runs):
+        for rt, b in ((ur, f"{work}/urunc-true"), (rc, f"{work}/runc-true")):
+            res[rt.name].append(lifecycle(rt, b, f"b{i}"))
+    med = {k: [statistics.median(x[j] for x in v) for j in range(3)] for k, v in res.items()}
+    rows.append(("runtime overhead: create+start wall (ms)", med["urunc"][0] * 1e3, med["runc"][0] * 1e3, "<= 0.5x"))
+    rows.append(("full lifecycle wall (ms)", med["urunc"][1] * 1e3, med["runc"][1] * 1e3, "report"))
+    rows.append(("full lifecycle CPU user+sys (ms)", med["urunc"][2] * 1e3, med["runc"][2] * 1e3, "<= 0.5x"))
+
+    # 3: memory of the waiting container process
+    ur.cmd("create", "--bundle", f"{work}/urunc-sleep", "mem")
+    ur.cmd("start", "mem")
+    time.sleep(0.3)
+    sup = ur.state("mem")["pid"]
+    rc.cmd("create", "--bundle", f"{work}/runc-sleep", "mem")
+    init = rc.state("mem")["pid"]  # runc init, waiting on exec.fifo
+    (ups, upriv), (rps, rpriv) = smaps(sup), smaps(init)
+    rows.append(("memory: supervisor vs runc init, Pss (KiB)", ups, rps, "report"))
+    rows.append(("memory: supervisor vs runc init, Private (KiB)", upriv, rpriv, "supervisor <= 1024 KiB"))
+    ur.cmd("delete", "--force", "mem")
+    rc.cmd("delete", "--force", "mem")
+    reap_all()
+
+    # 4: density
+    ud = density(ur, f"{work}/urunc-sleep", "d", a.density)
+    rd = density(rc, f"{work}/runc-sleep", "d", a.density)
+    rows.append((f"density: {a.density} created+started concurrently, wall (ms)", ud[0] * 1e3, rd[0] * 1e3, "<= 1.0x"))
+    rows.append((f"density: up and down, wall (ms)", ud[1] * 1e3, rd[1] * 1e3, "report"))
+    rows.append((f"density: up and down, CPU user+sys (ms)", ud[2] * 1e3, rd[2] * 1e3, "<= 1.0x"))
+
+    # 5: binary sizes (static musl release builds)
+    sizes = []
+    for arch in ("x86_64", "aarch64"):
+        for b in ("urunc", "urunit"):
+            p = os.path.join(ROOT, "target", f"{arch}-unknown-linux-musl", "release", b)
+            sizes.append((arch, b, os.path.getsize(p) if os.path.exists(p) else None))
+    runc_size = os.path.getsize(runc_bin)
+
+    lines = ["| figure | urunc | runc | ratio | target |", "|---|---:|---:|---:|---|"]
+    for name, u, r, target in rows:
+        lines.append(f"| {name} | {u:.1f} | {r:.1f} | {ratio(u, r)} | {target} |")
+    lines.append("")
+    lines.append("| static binary | size (bytes) | target |")
+    lines.append("|---|---:|---|")
+    for arch, b, s in sizes:
+        target = "<= 3 MB" if b == "urunc" else "<= 500 KB"
+        lines.append(f"| {b} {arch} | {s if s is not None else 'not built (scripts/build-static.sh)'} | {target} |")
+    lines.append(f"| runc (Debian, dynamic) | {runc_size} | reference |")
+    header = (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
+              f"{a.runs} interleaved runs, medians; urunc drives the fake monitor (tests' fakevmm), runc a busybox container "
+              f"with the same namespaces.\n")
+    text = header + "\n" + "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    open(a.out, "w").write(text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
