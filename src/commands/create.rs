@@ -287,12 +287,13 @@ fn plan_input(
     };
     let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
     let mut memory_bytes = mcfg.default_memory_mb * 1024 * 1024;
-    if let Some(limit) = resources
+    let memory_limit = resources
         .and_then(|r| r.memory.as_ref())
         .and_then(|m| m.limit)
         .filter(|l| *l > 0)
-    {
-        memory_bytes = limit as u64;
+        .map(|l| l as u64);
+    if let Some(limit) = memory_limit {
+        memory_bytes = limit;
     }
     let mut vcpus = mcfg.default_vcpus;
     if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
@@ -314,6 +315,11 @@ fn plan_input(
         _ => Accel::Tcg,
     };
     let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
+    let block = match uk.block.as_str() {
+        "" => None,
+        p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
+    };
+    let blocks = crate::plan::annotation_blocks(uk, block)?;
     Ok(PlanInput {
         id: id.to_string(),
         arch,
@@ -322,7 +328,7 @@ fn plan_input(
         monitor_path,
         kernel,
         initrd,
-        blocks: Vec::new(),
+        blocks,
         rootfs: rootfs.to_path_buf(),
         process,
         net: None,
@@ -332,5 +338,12 @@ fn plan_input(
         accel,
         work_dir: PathBuf::new(),
         control_fd: None,
+        memory_limit,
+        machine: spec
+            .annotations
+            .get(crate::plan::MACHINE_ANNOTATION)
+            .cloned()
+            .unwrap_or_default(),
+        shared_fs: None,
     })
 }
