@@ -77,7 +77,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let process = spec.process()?.clone();
     let linux = spec.linux()?.clone();
     let ns = namespaces::Plan::new(&linux.namespaces)?;
-    let input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
+    let mut input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
             "process.terminal is true but no --console-socket was given".into(),
@@ -91,6 +91,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         cgroup: None,
         child: None,
     };
+    input.work_dir = work_dir(&dir, &input.process)?;
     nix::unistd::mkfifo(
         &dir.join(BARRIER),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
@@ -226,6 +227,20 @@ fn expect(sync: &std::os::unix::net::UnixDatagram, want: &[u8]) -> Result<()> {
     Err(Error::Msg(
         "the container process exited during create".into(),
     ))
+}
+
+/// The private directory for the monitor's generated files (Firecracker's config, urunit's),
+/// inside the state directory so that `delete` removes it, owned by the monitor's user.
+fn work_dir(dir: &Path, p: &ProcessParams) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let w = dir.join("work");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&w)
+        .map_err(io("create the work directory"))?;
+    nix::unistd::chown(&w, Some(p.uid.into()), Some(p.gid.into()))
+        .map_err(sys("chown the work directory"))?;
+    Ok(w)
 }
 
 /// Opens a pty, sends its master over the console socket, returns the slave.

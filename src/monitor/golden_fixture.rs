@@ -77,4 +77,3 @@ pub fn block(id: &str, source: &str, mount_point: &str) -> BlockDev {
 pub fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
-
