@@ -97,6 +97,101 @@ pub struct PlanInput {
     pub work_dir: PathBuf,
     /// fd number of the supervisor's control channel as the monitor inherits it (QEMU QMP).
     pub control_fd: Option<i32>,
+    /// The container's memory limit (`linux.resources.memory.limit`), when it has one: the
+    /// guest then gets this minus the monitor's overhead (see `monitor::memory_mib`), so the
+    /// cgroup limit covers guest and monitor together.
+    pub memory_limit: Option<u64>,
+    /// QEMU machine type from the `com.urunc.unikernel.machine` annotation (`pc`, `microvm`,
+    /// `q35`, `virt`); empty: `pc` on x86_64, `virt` on aarch64.
+    pub machine: String,
+    /// The container's rootfs shared with the guest over 9p or virtio-fs (storage issue).
+    pub shared_fs: Option<SharedFs>,
+}
+
+/// Annotation choosing the QEMU machine type for one container (ours).
+pub const MACHINE_ANNOTATION: &str = "com.urunc.unikernel.machine";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SharedFsKind {
+    NineP,
+    Virtiofs,
+}
+
+/// A host directory given to the guest as its root filesystem, with mount tag `fs0`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedFs {
+    pub kind: SharedFsKind,
+    /// The shared directory (9p), or the directory virtiofsd serves.
+    pub path: PathBuf,
+    /// virtiofsd's vhost-user socket (virtio-fs only).
+    pub socket: Option<PathBuf>,
+}
+
+/// How the guest gets its root filesystem, derived from the input in urunc's priority order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootfsKind {
+    Initrd,
+    Block,
+    NineP,
+    Virtiofs,
+    None,
+}
+
+impl PlanInput {
+    pub fn rootfs_kind(&self) -> RootfsKind {
+        if self.initrd.is_some() {
+            RootfsKind::Initrd
+        } else if self.blocks.iter().any(|b| b.mount_point == "/") {
+            RootfsKind::Block
+        } else {
+            match self.shared_fs.as_ref().map(|s| s.kind) {
+                Some(SharedFsKind::NineP) => RootfsKind::NineP,
+                Some(SharedFsKind::Virtiofs) => RootfsKind::Virtiofs,
+                None => RootfsKind::None,
+            }
+        }
+    }
+
+    /// The application's argv: `process.args`, else the cmdline annotation split on whitespace.
+    pub fn app_args(&self) -> Vec<String> {
+        if !self.process.args.is_empty() {
+            return self.process.args.clone();
+        }
+        self.unikernel
+            .cmdline
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// The block devices named by the `block`/`blkMntPoint` annotations (urunc's rules): an image at
+/// `/` is the guest's root device (`rootfs`), elsewhere it is a volume (`annot_vol`); an image
+/// without a mount point is an error. Ignored when the guest boots from an initrd.
+pub fn annotation_blocks(
+    uk: &UnikernelConfig,
+    image: Option<PathBuf>,
+) -> Result<Vec<BlockDev>, PlanError> {
+    let Some(source) = image else {
+        return Ok(Vec::new());
+    };
+    if !uk.initrd.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mp = uk.blk_mnt_point.trim();
+    if mp.is_empty() {
+        return Err(PlanError::Invalid(
+            "annotation for block device was set without a mountpoint".into(),
+        ));
+    }
+    let id = if mp == "/" { "rootfs" } else { "annot_vol" };
+    Ok(vec![BlockDev {
+        id: id.into(),
+        source,
+        mount_point: mp.into(),
+        fstype: String::new(),
+        read_only: false,
+    }])
 }
 
 /// How the supervisor asks the guest to shut down gracefully when the container gets SIGTERM.
@@ -136,6 +231,28 @@ pub struct LaunchPlan {
     pub needs_kvm: bool,
     /// The guest's command line, for logs and tests.
     pub guest_cmdline: String,
+    /// An initrd to assemble before the monitor starts (the argv already names its `path`).
+    pub initrd_build: Option<InitrdBuild>,
+}
+
+/// A copy of the image's initrd with newc cpio records appended (urunit's configuration, and
+/// later the container's bind-mounted files): the image's file is never modified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitrdBuild {
+    /// The image's initrd.
+    pub base: PathBuf,
+    /// Where the assembled copy goes (in the work dir).
+    pub path: PathBuf,
+    pub records: Vec<CpioRecord>,
+}
+
+/// One regular file in a newc cpio archive, owned by root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpioRecord {
+    /// Path inside the archive, without the leading `/`.
+    pub name: String,
+    pub mode: u32,
+    pub contents: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +271,11 @@ pub enum PlanError {
     MonitorNotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("cannot read the unikernel {path}: {source}")]
+    Kernel {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Builds the plan: the guest type gives its command line and devices, the monitor the argv.
@@ -167,6 +289,6 @@ pub fn build(input: &PlanInput) -> Result<LaunchPlan, PlanError> {
             supported: guest.monitors().join(", "),
         });
     }
-    let g = guest.prepare(input)?;
+    let g = guest.prepare(input, monitor.name())?;
     monitor.plan(input, &g)
 }

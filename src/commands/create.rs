@@ -77,7 +77,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let process = spec.process()?.clone();
     let linux = spec.linux()?.clone();
     let ns = namespaces::Plan::new(&linux.namespaces)?;
-    let input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
+    let mut input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
             "process.terminal is true but no --console-socket was given".into(),
@@ -91,6 +91,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         cgroup: None,
         child: None,
     };
+    input.work_dir = work_dir(&dir, &input.process)?;
     nix::unistd::mkfifo(
         &dir.join(BARRIER),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
@@ -228,6 +229,20 @@ fn expect(sync: &std::os::unix::net::UnixDatagram, want: &[u8]) -> Result<()> {
     ))
 }
 
+/// The private directory for the monitor's generated files (Firecracker's config, urunit's),
+/// inside the state directory so that `delete` removes it, owned by the monitor's user.
+fn work_dir(dir: &Path, p: &ProcessParams) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let w = dir.join("work");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&w)
+        .map_err(io("create the work directory"))?;
+    nix::unistd::chown(&w, Some(p.uid.into()), Some(p.gid.into()))
+        .map_err(sys("chown the work directory"))?;
+    Ok(w)
+}
+
 /// Opens a pty, sends its master over the console socket, returns the slave.
 fn send_console(sock: &Path) -> Result<OwnedFd> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -287,12 +302,13 @@ fn plan_input(
     };
     let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
     let mut memory_bytes = mcfg.default_memory_mb * 1024 * 1024;
-    if let Some(limit) = resources
+    let memory_limit = resources
         .and_then(|r| r.memory.as_ref())
         .and_then(|m| m.limit)
         .filter(|l| *l > 0)
-    {
-        memory_bytes = limit as u64;
+        .map(|l| l as u64);
+    if let Some(limit) = memory_limit {
+        memory_bytes = limit;
     }
     let mut vcpus = mcfg.default_vcpus;
     if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
@@ -314,6 +330,11 @@ fn plan_input(
         _ => Accel::Tcg,
     };
     let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
+    let block = match uk.block.as_str() {
+        "" => None,
+        p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
+    };
+    let blocks = crate::plan::annotation_blocks(uk, block)?;
     Ok(PlanInput {
         id: id.to_string(),
         arch,
@@ -322,7 +343,7 @@ fn plan_input(
         monitor_path,
         kernel,
         initrd,
-        blocks: Vec::new(),
+        blocks,
         rootfs: rootfs.to_path_buf(),
         process,
         net: None,
@@ -332,5 +353,12 @@ fn plan_input(
         accel,
         work_dir: PathBuf::new(),
         control_fd: None,
+        memory_limit,
+        machine: spec
+            .annotations
+            .get(crate::plan::MACHINE_ANNOTATION)
+            .cloned()
+            .unwrap_or_default(),
+        shared_fs: None,
     })
 }

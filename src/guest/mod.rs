@@ -1,32 +1,203 @@
-//! Guest types: each turns the container into a kernel command line and guest-side devices.
+//! Guest types: each turns the container into a kernel command line and guest-side devices,
+//! the way the Go urunc does for that type (reference section 4), without its quirks.
 
-use crate::plan::{PlanError, PlanInput};
+use crate::plan::{Arch, GeneratedFile, NetParams, PlanError, PlanInput};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
+mod hermit;
 mod linux;
+mod mewz;
+mod mirage;
+mod nanos;
+mod osv;
+mod rumprun;
+mod unikraft;
+pub mod urunit;
 
-/// What a guest type contributes to the plan, monitor-independent.
+/// A block device as the guest takes it: `id` is the device's name for the guest (the QEMU
+/// serial and drive id, the Firecracker drive id, the solo5 device name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestBlock {
+    pub id: String,
+    pub source: PathBuf,
+    pub read_only: bool,
+    /// Firecracker's `is_root_device`.
+    pub root: bool,
+}
+
+/// How the monitor starts the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Boot {
+    /// The kernel is loaded by the monitor (`-kernel`, `kernel_image_path`, solo5 argument).
+    #[default]
+    Kernel,
+    /// The kernel file is a bootable disk image started by the firmware (nanos, QEMU only).
+    Disk,
+}
+
+/// What a guest type contributes to the plan.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestSetup {
     /// The guest's command line (kernel args, or the unikernel's own format).
     pub cmdline: String,
     /// Extra initrd (urunit's configuration) to pass beside the image's.
-    pub extra_initrd: Option<std::path::PathBuf>,
+    pub extra_initrd: Option<PathBuf>,
     /// Monitor-specific extra arguments (e.g. QEMU's `-no-reboot`).
     pub extra_args: Vec<String>,
+    /// Files the supervisor writes before starting the monitor (urunit's configuration).
+    pub files: Vec<GeneratedFile>,
+    /// Block devices the guest takes, in order.
+    pub blocks: Vec<GuestBlock>,
+    /// Extra options of QEMU's virtio-net PCI device (`disable-legacy=on`); empty: urunc's
+    /// default device with `host_mtu`.
+    pub nic_options: Vec<&'static str>,
+    /// The solo5 network device name used when the unikernel has no manifest.
+    pub solo5_net: &'static str,
+    pub boot: Boot,
+    /// Records to append to a copy of the image's initrd (urunit's configuration when the
+    /// initrd is the guest's root filesystem).
+    pub initrd_records: Vec<crate::plan::CpioRecord>,
 }
 
 pub trait Guest {
     fn name(&self) -> &'static str;
     /// Monitors this guest type runs on.
     fn monitors(&self) -> &'static [&'static str];
-    fn prepare(&self, input: &PlanInput) -> Result<GuestSetup, PlanError>;
+    /// The guest's part of the plan for `monitor` (one of `monitors()`).
+    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError>;
 }
 
-pub const TYPES: &[&str] = &["linux"];
+pub const TYPES: &[&str] = &[
+    "unikraft", "rumprun", "mirage", "mewz", "hermit", "linux", "nanos", "osv",
+];
 
 pub fn lookup(name: &str) -> Result<Box<dyn Guest>, PlanError> {
-    match name {
-        "linux" => Ok(Box::new(linux::Linux)),
-        _ => Err(PlanError::UnknownGuest(name.into(), TYPES.join(", "))),
+    Ok(match name {
+        "unikraft" => Box::new(unikraft::Unikraft),
+        "rumprun" => Box::new(rumprun::Rumprun),
+        "mirage" => Box::new(mirage::Mirage),
+        "mewz" => Box::new(mewz::Mewz),
+        "hermit" => Box::new(hermit::Hermit),
+        "linux" => Box::new(linux::Linux),
+        "nanos" => Box::new(nanos::Nanos),
+        "osv" => Box::new(osv::Osv),
+        _ => return Err(PlanError::UnknownGuest(name.into(), TYPES.join(", "))),
+    })
+}
+
+/// The dotted netmask of a prefix length.
+pub fn mask(prefix: u8) -> Ipv4Addr {
+    let bits = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
+    Ipv4Addr::from(bits)
+}
+
+/// Whether the gateway lies inside the guest's own subnet.
+pub fn gateway_on_link(net: &NetParams) -> bool {
+    net.gateway.is_none_or(|gw| {
+        let m = u32::from(mask(net.prefix));
+        u32::from(gw) & m == u32::from(net.ip) & m
+    })
+}
+
+/// The gateway as text, empty when there is none.
+pub fn gw(net: &NetParams) -> String {
+    net.gateway.map(|g| g.to_string()).unwrap_or_default()
+}
+
+/// Quotes an argument for command-line parsers that understand double quotes (Unikraft,
+/// MirageOS): arguments with whitespace or quotes are wrapped, nothing else changes.
+pub fn dquote(arg: &str) -> String {
+    if !arg.is_empty() && !arg.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'') {
+        return arg.to_string();
+    }
+    if !arg.contains('"') {
+        format!("\"{arg}\"")
+    } else {
+        format!("'{arg}'")
+    }
+}
+
+/// urunc's convention for Linux and Hermit argv: an argument containing a space is wrapped in
+/// single quotes (urunit and Hermit split the command line shell-style).
+pub fn squote(arg: &str) -> String {
+    if arg.is_empty() || arg.contains(char::is_whitespace) {
+        format!("'{arg}'")
+    } else {
+        arg.to_string()
+    }
+}
+
+/// The guest console on this monitor and architecture.
+pub fn linux_console(arch: Arch, monitor: &str) -> &'static str {
+    if arch == Arch::Aarch64 && monitor == "qemu" {
+        "console=ttyAMA0"
+    } else {
+        "console=ttyS0"
+    }
+}
+
+/// Blocks attached as-is, ids from the input (OSv, nanos, Linux). None is Firecracker's
+/// `is_root_device`: that would make Firecracker add `root=/dev/vda` to the command line,
+/// which only Linux understands and which the Linux guest already sets itself.
+pub fn all_blocks(input: &PlanInput, prefix: &str) -> Vec<GuestBlock> {
+    input
+        .blocks
+        .iter()
+        .map(|b| GuestBlock {
+            id: format!("{prefix}{}", b.id),
+            source: b.source.clone(),
+            read_only: b.read_only,
+            root: false,
+        })
+        .collect()
+}
+
+/// Go's `encoding/json` string encoding (it escapes `<`, `>`, `&`, U+2028 and U+2029), for
+/// formats urunc builds with it by hand (Rumprun).
+pub fn go_json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_and_quoting() {
+        assert_eq!(mask(24), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(mask(0), Ipv4Addr::new(0, 0, 0, 0));
+        assert_eq!(mask(32), Ipv4Addr::new(255, 255, 255, 255));
+        assert_eq!(mask(20), Ipv4Addr::new(255, 255, 240, 0));
+        assert_eq!(dquote("a b"), "\"a b\"");
+        assert_eq!(dquote("plain"), "plain");
+        assert_eq!(dquote("say \"hi\""), "'say \"hi\"'");
+        assert_eq!(squote("daemon off;"), "'daemon off;'");
+        assert_eq!(squote("-g"), "-g");
+        assert_eq!(
+            go_json_string("a<b>&\"c\"\\"),
+            r#""a\u003cb\u003e\u0026\"c\"\\""#
+        );
     }
 }

@@ -1,23 +1,82 @@
 //! Monitors: each turns the guest setup into an argv (or a config file) for its binary.
+//!
+//! Memory: when the container has no memory limit the guest gets the monitor's
+//! `default_memory_mb`. When it has one, the limit covers the guest *and* the monitor process
+//! (both live in the container's cgroup), so the guest gets the limit minus the monitor's
+//! overhead (`overhead_mib`), and a limit that leaves less than the monitor's floor is a
+//! `create` error instead of an OOM kill later. Every monitor receives MiB.
 
 use crate::guest::GuestSetup;
-use crate::plan::{LaunchPlan, PlanError, PlanInput};
+use crate::plan::{
+    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, PlanError, PlanInput, Shutdown,
+};
+use std::path::PathBuf;
 
+mod cloud_hypervisor;
+mod firecracker;
 mod qemu;
+mod qemu_devices;
+mod solo5;
+pub mod solo5_manifest;
+
+#[cfg(test)]
+pub mod golden_fixture;
+#[cfg(test)]
+mod golden_qemu;
+#[cfg(test)]
+mod golden_solo5;
+#[cfg(test)]
+mod golden_vmm;
 
 pub trait Monitor {
     fn name(&self) -> &'static str;
     /// The binary looked up in `$PATH` when the config gives no `path`.
-    fn binary(&self, arch: crate::plan::Arch) -> &'static str;
+    fn binary(&self, arch: Arch) -> &'static str;
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError>;
 }
 
-pub const NAMES: &[&str] = &["qemu"];
+pub const NAMES: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];
 
 pub fn lookup(name: &str) -> Result<Box<dyn Monitor>, PlanError> {
-    match name {
-        "qemu" => Ok(Box::new(qemu::Qemu)),
-        _ => Err(PlanError::UnknownMonitor(name.into(), NAMES.join(", "))),
+    Ok(match name {
+        "qemu" => Box::new(qemu::Qemu),
+        "firecracker" => Box::new(firecracker::Firecracker),
+        "cloud-hypervisor" => Box::new(cloud_hypervisor::CloudHypervisor),
+        "hvt" => Box::new(solo5::Solo5::Hvt),
+        "spt" => Box::new(solo5::Solo5::Spt),
+        _ => return Err(PlanError::UnknownMonitor(name.into(), NAMES.join(", "))),
+    })
+}
+
+/// What the monitor process itself needs beside the guest's RAM (MiB), and the smallest guest
+/// RAM it is started with (MiB). QEMU under TCG adds its translation cache (`tb-size=32`).
+pub fn overhead_mib(monitor: &str, accel: Accel) -> (u64, u64) {
+    match (monitor, accel) {
+        ("qemu", Accel::Kvm) => (64, 16),
+        ("qemu", Accel::Tcg) => (64 + QEMU_TB_MIB, 16),
+        ("firecracker", _) => (16, 16),
+        ("cloud-hypervisor", _) => (32, 16),
+        _ => (8, 4),
+    }
+}
+
+/// QEMU's TCG translation cache size (MiB); QEMU's default would be 1 GiB of address space.
+pub const QEMU_TB_MIB: u64 = 32;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Guest RAM in MiB (see the module documentation).
+pub fn memory_mib(input: &PlanInput, monitor: &str) -> Result<u64, PlanError> {
+    let Some(limit) = input.memory_limit.filter(|l| *l > 0) else {
+        return Ok((input.memory_bytes / MIB).max(1));
+    };
+    let (overhead, floor) = overhead_mib(monitor, input.accel);
+    let limit_mib = limit / MIB;
+    match limit_mib.checked_sub(overhead) {
+        Some(guest) if guest >= floor => Ok(guest),
+        _ => Err(PlanError::Invalid(format!(
+            "memory limit of {limit_mib} MiB is too small: {monitor} needs {overhead} MiB for itself and the guest at least {floor} MiB"
+        ))),
     }
 }
 
@@ -25,11 +84,11 @@ pub fn lookup(name: &str) -> Result<Box<dyn Monitor>, PlanError> {
 pub fn find_binary(
     name: &str,
     cfg: &crate::config::MonitorConfig,
-    arch: crate::plan::Arch,
-) -> Result<std::path::PathBuf, PlanError> {
+    arch: Arch,
+) -> Result<PathBuf, PlanError> {
     let m = lookup(name)?;
     if !cfg.path.is_empty() {
-        let p = std::path::PathBuf::from(&cfg.path);
+        let p = PathBuf::from(&cfg.path);
         return if is_executable(&p) {
             Ok(p)
         } else {
@@ -42,6 +101,7 @@ pub fn find_binary(
     let bin = m.binary(arch);
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
         .map(|d| d.join(bin))
         .find(|p| is_executable(p))
         .ok_or_else(|| {
@@ -56,6 +116,91 @@ fn is_executable(p: &std::path::Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// Monitors that only run on KVM refuse TCG with a clear error.
+fn require_kvm(input: &PlanInput, monitor: &str) -> Result<(), PlanError> {
+    if input.accel == Accel::Tcg {
+        return Err(PlanError::Invalid(format!(
+            "{monitor} needs KVM, but TCG was chosen (/dev/kvm is not usable, or accel = \"tcg\" is configured)"
+        )));
+    }
+    Ok(())
+}
+
+/// The initrd the monitor gets, and the copy to assemble when the guest appends records to it.
+fn initrd(input: &PlanInput, guest: &GuestSetup) -> (Option<PathBuf>, Option<InitrdBuild>) {
+    match (&input.initrd, guest.initrd_records.is_empty()) {
+        (Some(base), false) => {
+            let path = input.work_dir.join("initrd.img");
+            let build = InitrdBuild {
+                base: base.clone(),
+                path: path.clone(),
+                records: guest.initrd_records.clone(),
+            };
+            (Some(path), Some(build))
+        }
+        (Some(i), true) => (Some(i.clone()), None),
+        (None, _) => (guest.extra_initrd.clone(), None),
+    }
+}
+
+/// The fields every monitor fills the same way; the caller sets argv, files, devices.
+/// Also returns the initrd the monitor must be given.
+fn base_plan(
+    input: &PlanInput,
+    guest: &GuestSetup,
+    argv: Vec<String>,
+) -> (LaunchPlan, Option<PathBuf>) {
+    let (initrd, initrd_build) = initrd(input, guest);
+    let mut read_paths = vec![input.kernel.clone()];
+    if let Some(b) = &initrd_build {
+        read_paths.push(b.base.clone());
+    }
+    read_paths.extend(initrd.clone());
+    let mut write_paths = Vec::new();
+    for b in &guest.blocks {
+        if b.read_only {
+            read_paths.push(b.source.clone());
+        } else {
+            write_paths.push(b.source.clone());
+        }
+    }
+    read_paths.dedup();
+    write_paths.dedup();
+    let mut keep_fds: Vec<i32> = input.net.iter().filter_map(|n| n.tap_fd).collect();
+    keep_fds.extend(input.control_fd);
+    let mut devices = Vec::new();
+    if input.net.as_ref().is_some_and(|n| n.tap_fd.is_none()) {
+        devices.push(PathBuf::from("/dev/net/tun"));
+    }
+    let plan = LaunchPlan {
+        program: input.monitor_path.clone(),
+        argv,
+        env: Vec::new(),
+        read_paths,
+        exec_paths: vec![input.monitor_path.clone()],
+        write_paths,
+        devices,
+        files: guest.files.clone(),
+        keep_fds,
+        shutdown: Shutdown::Signal,
+        needs_kvm: false,
+        guest_cmdline: guest.cmdline.clone(),
+        initrd_build,
+    };
+    (plan, initrd)
+}
+
+/// Adds a generated file to the plan and to the paths the monitor may read.
+fn add_file(plan: &mut LaunchPlan, path: PathBuf, contents: Vec<u8>) {
+    plan.read_paths.push(path.clone());
+    plan.files.push(GeneratedFile { path, contents });
+}
+
+/// Escapes a value for QEMU's and Cloud Hypervisor's `key=value,...` option syntax.
+pub fn opt_escape(v: &str) -> String {
+    v.replace(',', ",,")
 }
 
 /// Asks the monitor for a graceful guest shutdown over its control channel; falls back to

@@ -1,10 +1,28 @@
-//! QEMU (placeholder: filled in by the guest-types issue).
+//! QEMU (reference 5.4), x86_64 `pc` (default), `q35` or `microvm`, aarch64 `virt`; argv as a
+//! list. Devices are in `qemu_devices.rs`.
 
-use super::Monitor;
-use crate::guest::GuestSetup;
+use super::qemu_devices::{blocks, net, shared_fs, Bus};
+use super::{base_plan, memory_mib, Monitor, QEMU_TB_MIB};
+use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown};
+use std::path::PathBuf;
 
 pub struct Qemu;
+
+pub const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+fn machine(input: &PlanInput) -> Result<&str, PlanError> {
+    let m = input.machine.as_str();
+    match (input.arch, m) {
+        (Arch::X86_64, "") => Ok("pc"),
+        (Arch::X86_64, "pc" | "q35" | "microvm") | (Arch::Aarch64, "virt") => Ok(m),
+        (Arch::Aarch64, "") => Ok("virt"),
+        _ => Err(PlanError::Invalid(format!(
+            "qemu machine {m:?} is not supported on {:?} (x86_64: pc, q35, microvm; aarch64: virt)",
+            input.arch
+        ))),
+    }
+}
 
 impl Monitor for Qemu {
     fn name(&self) -> &'static str {
@@ -19,48 +37,104 @@ impl Monitor for Qemu {
     }
 
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError> {
-        let mut argv = vec![input.monitor_path.display().to_string()];
-        let mib = input.memory_bytes / (1024 * 1024);
-        argv.extend([
-            "-m".into(),
-            format!("{mib}M"),
-            "-smp".into(),
-            input.vcpus.to_string(),
-        ]);
+        let machine = machine(input)?;
+        let bus = if machine == "microvm" || input.arch == Arch::Aarch64 {
+            Bus::Mmio
+        } else {
+            Bus::Pci
+        };
+        let mib = memory_mib(input, "qemu")?;
+        let mut a: Vec<String> = vec![input.monitor_path.display().to_string()];
+        let mut push = |v: &[&str]| a.extend(v.iter().map(|s| s.to_string()));
+        push(&["-M", machine]);
         match input.accel {
-            Accel::Kvm => {
-                argv.extend(["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()])
-            }
-            Accel::Tcg => argv.extend(["-accel".into(), "tcg".into(), "-cpu".into(), "max".into()]),
+            Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+            Accel::Tcg => push(&[
+                "-accel",
+                &format!("tcg,tb-size={QEMU_TB_MIB}"),
+                "-cpu",
+                "max",
+            ]),
         }
-        argv.extend(
-            [
-                "-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none", "-nic",
-                "none",
-            ]
-            .map(String::from),
-        );
-        argv.extend(["-kernel".into(), input.kernel.display().to_string()]);
-        let mut read_paths = vec![input.kernel.clone()];
-        if let Some(i) = &input.initrd {
-            argv.extend(["-initrd".into(), i.display().to_string()]);
-            read_paths.push(i.clone());
+        push(&[
+            "-m",
+            &format!("{mib}M"),
+            "-smp",
+            &input.vcpus.max(1).to_string(),
+        ]);
+        let data = &input.monitor_cfg.data_path;
+        if !data.is_empty() {
+            push(&["-L", &format!("{}/qemu", data.trim_end_matches('/'))]);
         }
-        argv.extend(guest.extra_args.iter().cloned());
-        argv.extend(["-append".into(), guest.cmdline.clone()]);
-        Ok(LaunchPlan {
-            program: input.monitor_path.clone(),
-            argv,
-            env: Vec::new(),
-            read_paths,
-            exec_paths: vec![input.monitor_path.clone()],
-            write_paths: Vec::new(),
-            devices: Vec::new(),
-            files: Vec::new(),
-            keep_fds: Vec::new(),
-            shutdown: Shutdown::Signal,
-            needs_kvm: input.accel == Accel::Kvm,
-            guest_cmdline: guest.cmdline.clone(),
-        })
+        push(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+        ]);
+        if input.seccomp {
+            push(&["-sandbox", SANDBOX]);
+        }
+        if let Some(fd) = input.control_fd {
+            push(&[
+                "-chardev",
+                &format!("socket,id=ctl,fd={fd}"),
+                "-mon",
+                "chardev=ctl,mode=control",
+            ]);
+        }
+        if guest.boot == Boot::Kernel {
+            push(&["-kernel", &input.kernel.display().to_string()]);
+        }
+        a.extend(net(input, guest, bus));
+        a.extend(blocks(&guest.blocks, bus));
+        a.extend(shared_fs(input, mib, bus));
+        let (mut plan, initrd) = base_plan(input, guest, Vec::new());
+        if let Some(i) = initrd.filter(|_| guest.boot == Boot::Kernel) {
+            a.extend(["-initrd".to_string(), i.display().to_string()]);
+        }
+        a.extend(guest.extra_args.iter().cloned());
+        if guest.boot == Boot::Kernel && !guest.cmdline.is_empty() {
+            a.extend(["-append".to_string(), guest.cmdline.clone()]);
+        }
+        plan.argv = a;
+        plan.read_paths.extend(firmware_dirs(data));
+        if let Some(s) = &input.shared_fs {
+            plan.write_paths.push(s.path.clone());
+            plan.write_paths.extend(s.socket.clone());
+        }
+        if input.accel == Accel::Kvm {
+            plan.needs_kvm = true;
+            plan.devices.push(PathBuf::from("/dev/kvm"));
+        }
+        if input.monitor_cfg.vhost && input.net.is_some() {
+            plan.devices.push(PathBuf::from("/dev/vhost-net"));
+        }
+        if input.control_fd.is_some() {
+            plan.shutdown = Shutdown::QmpPowerdown;
+        }
+        Ok(plan)
+    }
+}
+
+/// Firmware and option ROM directories QEMU reads (Debian's layout, or `data_path`'s).
+fn firmware_dirs(data_path: &str) -> Vec<PathBuf> {
+    if data_path.is_empty() {
+        [
+            "/usr/share/qemu",
+            "/usr/share/seabios",
+            "/usr/lib/ipxe/qemu",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect()
+    } else {
+        let d = data_path.trim_end_matches('/');
+        vec![
+            PathBuf::from(format!("{d}/qemu")),
+            PathBuf::from(format!("{d}/seabios")),
+        ]
     }
 }

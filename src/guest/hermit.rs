@@ -1,0 +1,39 @@
+//! Hermit (RustyHermit, reference 4.5): `ip=IP/PREFIX gateway=GW -- <args>` on QEMU; the
+//! kernel splits its command line shell-style, so arguments with spaces are single-quoted.
+
+use super::{squote, Guest, GuestSetup};
+use crate::plan::{PlanError, PlanInput};
+
+pub struct Hermit;
+
+impl Guest for Hermit {
+    fn name(&self) -> &'static str {
+        "hermit"
+    }
+
+    fn monitors(&self) -> &'static [&'static str] {
+        &["qemu"]
+    }
+
+    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+        let mut p = Vec::new();
+        if let Some(n) = &input.net {
+            p.push(format!("ip={}/{}", n.ip, n.prefix));
+            if let Some(g) = n.gateway {
+                p.push(format!("gateway={g}"));
+            }
+        }
+        let args = input.app_args();
+        if !args.is_empty() {
+            // Hermit hands the application only what follows `--`.
+            p.push("--".into());
+            p.extend(args.iter().map(|a| squote(a)));
+        }
+        Ok(GuestSetup {
+            cmdline: p.join(" "),
+            nic_options: vec!["disable-legacy=on"],
+            extra_args: vec!["-no-reboot".into()],
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! Mewz (reference 4.4): `ip=IP/PREFIX gateway=GW` or nothing (the WASM application is linked
+//! into the kernel, so the container's args are not passed), on QEMU with a modern-only
+//! virtio NIC and the debug-exit device it powers off through.
+
+use super::{Guest, GuestSetup};
+use crate::plan::{PlanError, PlanInput};
+
+pub struct Mewz;
+
+impl Guest for Mewz {
+    fn name(&self) -> &'static str {
+        "mewz"
+    }
+
+    fn monitors(&self) -> &'static [&'static str] {
+        &["qemu"]
+    }
+
+    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+        let mut p = Vec::new();
+        if let Some(n) = &input.net {
+            p.push(format!("ip={}/{}", n.ip, n.prefix));
+            if let Some(g) = n.gateway {
+                p.push(format!("gateway={g}"));
+            }
+        }
+        Ok(GuestSetup {
+            cmdline: p.join(" "),
+            nic_options: vec!["disable-legacy=on", "disable-modern=off"],
+            extra_args: [
+                "-no-reboot",
+                "-device",
+                "isa-debug-exit,iobase=0x501,iosize=2",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        })
+    }
+}

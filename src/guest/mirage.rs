@@ -1,0 +1,44 @@
+//! MirageOS on solo5 (reference 4.3): `--ipv4=IP/PREFIX --ipv4-gateway=GW <args>`; hvt and spt
+//! name the devices `service` and `storage` (unless the manifest says otherwise), QEMU gets the
+//! default virtio NIC and no block device.
+
+use super::{dquote, Guest, GuestBlock, GuestSetup};
+use crate::plan::{PlanError, PlanInput};
+
+pub struct Mirage;
+
+impl Guest for Mirage {
+    fn name(&self) -> &'static str {
+        "mirage"
+    }
+
+    fn monitors(&self) -> &'static [&'static str] {
+        &["hvt", "spt", "qemu"]
+    }
+
+    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError> {
+        let mut p = Vec::new();
+        if let Some(n) = &input.net {
+            p.push(format!("--ipv4={}/{}", n.ip, n.prefix));
+            if let Some(g) = n.gateway {
+                p.push(format!("--ipv4-gateway={g}"));
+            }
+        }
+        p.extend(input.app_args().iter().map(|a| dquote(a)));
+        let blocks = match (monitor, input.blocks.first()) {
+            ("hvt" | "spt", Some(b)) => vec![GuestBlock {
+                id: "storage".into(),
+                source: b.source.clone(),
+                read_only: b.read_only,
+                root: false,
+            }],
+            _ => Vec::new(),
+        };
+        Ok(GuestSetup {
+            cmdline: p.join(" "),
+            blocks,
+            solo5_net: "service",
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! urunit's configuration file, in urunc's text format (reference section 4.6), read by the
+//! guest init from `/urunit.conf` (initrd rootfs) or `/sys/firmware/initrd` (passed as an
+//! extra initrd):
+//!
+//! ```text
+//! UES            environment, one K=V per line
+//! K=V
+//! UEE
+//! UCS            process credentials and working directory
+//! UID:<uid>
+//! GID:<gid>
+//! WD:<cwd>
+//! GROUPS:<g1>,<g2>     (ours, only when there are supplementary groups)
+//! UCE
+//! UBS            block volumes (not the root device), one pair each
+//! ID:<device id, the virtio-blk serial>
+//! MP:<guest mount point>
+//! UBE
+//! UNS            (ours) the network, only when the container has one
+//! MAC:<mac>
+//! IP:<ipv4>/<prefix>
+//! GW:<ipv4 gateway>            (when there is one)
+//! MTU:<mtu>                    (when known)
+//! DNS:<server>                 (one line per server, IPv4 or IPv6)
+//! IP6:<ipv6>/<prefix>          (one line per address)
+//! GW6:<ipv6 gateway>
+//! UNE
+//! ```
+//!
+//! The extensions are backward compatible: a urunit that does not know a section or key skips
+//! it, and urunc's urunit never gets one it did not ask for except `UNS` (which it ignores and
+//! then relies on the kernel's `ip=` parameter, as before).
+
+use crate::plan::{NetParams, ProcessParams};
+
+/// A volume for urunit to mount.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    pub id: String,
+    pub mount_point: String,
+}
+
+/// The configuration text; an error when a value cannot be carried by the line format.
+pub fn config(
+    p: &ProcessParams,
+    volumes: &[Volume],
+    net: Option<&NetParams>,
+) -> Result<String, String> {
+    let mut s = String::from("UES\n");
+    for e in &p.env {
+        if e.contains(['\n', '\r']) {
+            let name = e.split('=').next().unwrap_or_default();
+            return Err(format!(
+                "environment variable {name} contains a line break, which urunit cannot receive"
+            ));
+        }
+        s.push_str(e);
+        s.push('\n');
+    }
+    s.push_str("UEE\nUCS\n");
+    let cwd = if p.cwd.is_empty() { "/" } else { &p.cwd };
+    if cwd.contains(['\n', '\r']) {
+        return Err("the working directory contains a line break".into());
+    }
+    s.push_str(&format!("UID:{}\nGID:{}\nWD:{cwd}\n", p.uid, p.gid));
+    if !p.additional_gids.is_empty() {
+        let g: Vec<String> = p.additional_gids.iter().map(|g| g.to_string()).collect();
+        s.push_str(&format!("GROUPS:{}\n", g.join(",")));
+    }
+    s.push_str("UCE\nUBS\n");
+    for v in volumes {
+        if v.mount_point.contains(['\n', '\r']) {
+            return Err("a volume mount point contains a line break".into());
+        }
+        s.push_str(&format!("ID:{}\nMP:{}\n", v.id, v.mount_point));
+    }
+    s.push_str("UBE\n");
+    if let Some(n) = net {
+        s.push_str("UNS\n");
+        s.push_str(&format!("MAC:{}\nIP:{}/{}\n", n.mac, n.ip, n.prefix));
+        if let Some(g) = n.gateway {
+            s.push_str(&format!("GW:{g}\n"));
+        }
+        if n.mtu > 0 {
+            s.push_str(&format!("MTU:{}\n", n.mtu));
+        }
+        for d in &n.dns {
+            s.push_str(&format!("DNS:{d}\n"));
+        }
+        for (a, pfx) in &n.ipv6 {
+            s.push_str(&format!("IP6:{a}/{pfx}\n"));
+        }
+        if let Some(g) = n.ipv6_gateway {
+            s.push_str(&format!("GW6:{g}\n"));
+        }
+        s.push_str("UNE\n");
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urunc_sections_then_ours() {
+        let p = ProcessParams {
+            env: vec!["PATH=/bin".into(), "A=b c".into()],
+            uid: 1000,
+            gid: 42,
+            additional_gids: vec![],
+            cwd: "/srv".into(),
+            ..Default::default()
+        };
+        let v = [Volume {
+            id: "vol3".into(),
+            mount_point: "/mnt/data".into(),
+        }];
+        assert_eq!(
+            config(&p, &v, None).unwrap(),
+            "UES\nPATH=/bin\nA=b c\nUEE\nUCS\nUID:1000\nGID:42\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\n"
+        );
+        let bad = ProcessParams {
+            env: vec!["X=a\nb".into()],
+            ..Default::default()
+        };
+        assert!(config(&bad, &[], None).unwrap_err().contains("X"));
+    }
+}

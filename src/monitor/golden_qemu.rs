@@ -1,0 +1,360 @@
+//! Golden QEMU plans, every value written by hand from the reference (sections 4 and 5.4) with
+//! our documented differences (README "Differences from the Go urunc").
+
+use super::golden_fixture::{block, input, net, strs, MIB};
+use crate::plan::{build, Accel, Arch, CpioRecord, InitrdBuild, SharedFs, SharedFsKind, Shutdown};
+use std::path::PathBuf;
+
+const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+#[test]
+fn unikraft_pc_kvm_net_initrd_env_args_with_spaces() {
+    let mut i = input("unikraft", "qemu");
+    i.net = Some(net());
+    i.initrd = Some("/b/rootfs/unikernel/initrd".into());
+    i.process.env = strs(&["PATH=/bin", "GREETING=hello world"]);
+    i.process.args = strs(&["nginx", "-c", "/etc/nginx/my conf"]);
+    i.seccomp = true;
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv,
+        strs(&[
+            "/usr/bin/qemu-system-x86_64",
+            "-M", "pc",
+            "-accel", "kvm", "-cpu", "host",
+            "-m", "256M", "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+            "-sandbox", SANDBOX,
+            "-kernel", "/b/rootfs/unikernel/kernel",
+            "-netdev", "tap,id=net0,fd=3",
+            "-device", "virtio-net-pci,netdev=net0,host_mtu=1500,mac=aa:bb:cc:dd:ee:ff,romfile=",
+            "-initrd", "/b/rootfs/unikernel/initrd",
+            "-append",
+            "Unikraft env.vars=[ PATH=/bin \"GREETING=hello world\" ] netdev.ip=10.4.0.5/24:10.4.0.1:10.96.0.10 vfs.fstab=[ \"initrd0:/:extract:::\" ] -- nginx -c \"/etc/nginx/my conf\"",
+        ])
+    );
+    assert_eq!(p.keep_fds, vec![3]);
+    assert!(p.needs_kvm);
+    assert_eq!(p.devices, vec![PathBuf::from("/dev/kvm")]);
+    assert_eq!(p.shutdown, Shutdown::Signal);
+    assert!(p
+        .read_paths
+        .contains(&PathBuf::from("/b/rootfs/unikernel/initrd")));
+    assert!(p.read_paths.contains(&PathBuf::from("/usr/share/qemu")));
+}
+
+#[test]
+fn unikraft_legacy_tcg_no_net_memory_limit_vcpus_qmp() {
+    let mut i = input("unikraft", "qemu");
+    i.unikernel.version = "0.15.0".into();
+    i.unikernel.cmdline = "hello  Unikraft Qemu".into();
+    i.accel = Accel::Tcg;
+    i.memory_limit = Some(512 * MIB);
+    i.vcpus = 2;
+    i.control_fd = Some(5);
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv,
+        strs(&[
+            "/usr/bin/qemu-system-x86_64",
+            "-M",
+            "pc",
+            "-accel",
+            "tcg,tb-size=32",
+            "-cpu",
+            "max",
+            // 512 MiB limit - 64 MiB QEMU - 32 MiB translation cache
+            "-m",
+            "416M",
+            "-smp",
+            "2",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-chardev",
+            "socket,id=ctl,fd=5",
+            "-mon",
+            "chardev=ctl,mode=control",
+            "-kernel",
+            "/b/rootfs/unikernel/kernel",
+            "-append",
+            "Unikraft -- hello Unikraft Qemu",
+        ])
+    );
+    assert_eq!(p.keep_fds, vec![5]);
+    assert!(!p.needs_kvm);
+    assert!(p.devices.is_empty());
+    assert_eq!(p.shutdown, Shutdown::QmpPowerdown);
+}
+
+#[test]
+fn linux_microvm_block_root_volume_urunit_offlink_gateway() {
+    let mut i = input("linux", "qemu");
+    i.machine = "microvm".into();
+    i.accel = Accel::Tcg;
+    let mut n = net();
+    n.prefix = 32;
+    n.gateway = Some("169.254.1.1".parse().unwrap());
+    n.tap_fd = Some(4);
+    i.net = Some(n);
+    i.blocks = vec![
+        block("rootfs", "/dev/loop7", "/"),
+        block("vol3", "/var/lib/data,1.img", "/mnt/data"),
+    ];
+    i.monitor_cfg.data_path = "/opt/urunc/share".into();
+    i.monitor_cfg.vhost = true;
+    i.process.args = strs(&["/urunit", "/usr/sbin/nginx", "-g", "daemon off;"]);
+    i.process.env = strs(&["PATH=/usr/bin"]);
+    i.process.uid = 101;
+    i.process.gid = 101;
+    i.process.cwd = "/srv".into();
+    let p = build(&i).unwrap();
+    let cmdline = "panic=-1 console=ttyS0 root=/dev/vda rw ip=10.4.0.5::169.254.1.1:255.255.255.255:urunc:eth0:off retain_initrd URUNIT_CONFIG=/sys/firmware/initrd URUNIT_DEFROUTE=1 tsc_early_khz=2000000 init=/urunit -- /usr/sbin/nginx -g 'daemon off;'";
+    assert_eq!(
+        p.argv,
+        strs(&[
+            "/usr/bin/qemu-system-x86_64",
+            "-M",
+            "microvm",
+            "-accel",
+            "tcg,tb-size=32",
+            "-cpu",
+            "max",
+            "-m",
+            "256M",
+            "-smp",
+            "1",
+            "-L",
+            "/opt/urunc/share/qemu",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-kernel",
+            "/b/rootfs/unikernel/kernel",
+            "-netdev",
+            "tap,id=net0,fd=4,vhost=on",
+            "-device",
+            "virtio-net-device,netdev=net0,host_mtu=1500,mac=aa:bb:cc:dd:ee:ff",
+            "-device",
+            "virtio-blk-device,serial=rootfs,drive=rootfs",
+            "-drive",
+            "format=raw,if=none,id=rootfs,file=/dev/loop7",
+            "-device",
+            "virtio-blk-device,serial=vol3,drive=vol3",
+            "-drive",
+            "format=raw,if=none,id=vol3,file=/var/lib/data,,1.img",
+            "-initrd",
+            "/run/urunc/c1/work/urunit.conf",
+            "-no-reboot",
+            "-append",
+            cmdline,
+        ])
+    );
+    assert_eq!(p.guest_cmdline, cmdline);
+    assert_eq!(p.files.len(), 1);
+    assert_eq!(
+        p.files[0].path,
+        PathBuf::from("/run/urunc/c1/work/urunit.conf")
+    );
+    assert_eq!(
+        String::from_utf8(p.files[0].contents.clone()).unwrap(),
+        "UES\nPATH=/usr/bin\nUEE\nUCS\nUID:101\nGID:101\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\nUNS\nMAC:aa:bb:cc:dd:ee:ff\nIP:10.4.0.5/32\nGW:169.254.1.1\nMTU:1500\nDNS:10.96.0.10\nUNE\n"
+    );
+    assert_eq!(
+        p.write_paths,
+        vec![
+            PathBuf::from("/dev/loop7"),
+            PathBuf::from("/var/lib/data,1.img")
+        ]
+    );
+    assert!(p
+        .read_paths
+        .contains(&PathBuf::from("/opt/urunc/share/seabios")));
+    assert_eq!(p.devices, vec![PathBuf::from("/dev/vhost-net")]);
+}
+
+#[test]
+fn linux_initrd_rootfs_appends_urunit_config_to_a_copy() {
+    let mut i = input("linux", "qemu");
+    i.initrd = Some("/b/rootfs/boot/initrd".into());
+    i.process.args = strs(&["/urunit", "/clis", "Linux", "Qemu urunc"]);
+    i.process.gid = 17;
+    let p = build(&i).unwrap();
+    let n = p.argv.len();
+    assert_eq!(
+        p.argv[n - 5..],
+        strs(&[
+            "-initrd", "/run/urunc/c1/work/initrd.img",
+            "-no-reboot",
+            "-append",
+            "panic=-1 console=ttyS0 root=/dev/ram0 rw URUNIT_CONFIG=/urunit.conf rdinit=/urunit -- /clis Linux 'Qemu urunc'",
+        ])
+    );
+    assert_eq!(
+        p.initrd_build,
+        Some(InitrdBuild {
+            base: "/b/rootfs/boot/initrd".into(),
+            path: "/run/urunc/c1/work/initrd.img".into(),
+            records: vec![CpioRecord {
+                name: "urunit.conf".into(),
+                mode: 0o100400,
+                contents: b"UES\nUEE\nUCS\nUID:0\nGID:17\nWD:/\nUCE\nUBS\nUBE\n".to_vec(),
+            }],
+        })
+    );
+    assert!(p.files.is_empty());
+}
+
+#[test]
+fn linux_aarch64_virt_without_urunit_env_on_the_cmdline() {
+    let mut i = input("linux", "qemu");
+    i.arch = Arch::Aarch64;
+    i.monitor_path = "/usr/bin/qemu-system-aarch64".into();
+    i.net = Some(net());
+    i.process.args = strs(&["/sbin/init"]);
+    i.process.env = strs(&["A=1", "MSG=two words"]);
+    i.shared_fs = Some(SharedFs {
+        kind: SharedFsKind::NineP,
+        path: "/b/rootfs".into(),
+        socket: None,
+    });
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv,
+        strs(&[
+            "/usr/bin/qemu-system-aarch64",
+            "-M", "virt",
+            "-accel", "kvm", "-cpu", "host",
+            "-m", "256M", "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+            "-kernel", "/b/rootfs/unikernel/kernel",
+            "-netdev", "tap,id=net0,fd=3",
+            "-device", "virtio-net-device,netdev=net0,host_mtu=1500,mac=aa:bb:cc:dd:ee:ff",
+            "-fsdev", "local,id=rootfs9p,security_model=none,path=/b/rootfs",
+            "-device", "virtio-9p-device,fsdev=rootfs9p,mount_tag=fs0",
+            "-no-reboot",
+            "-append",
+            "panic=-1 console=ttyAMA0 root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=5000000,cache=mmap,posixacl ip=10.4.0.5::10.4.0.1:255.255.255.0:urunc:eth0:off A=1 MSG=\"two words\" init=/sbin/init",
+        ])
+    );
+}
+
+#[test]
+fn mewz_and_hermit_nics() {
+    let mut i = input("mewz", "qemu");
+    i.net = Some(net());
+    i.process.args = strs(&["ignored"]);
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv[19..],
+        strs(&[
+            "-netdev", "tap,id=net0,fd=3",
+            "-device", "virtio-net-pci,netdev=net0,disable-legacy=on,disable-modern=off,mac=aa:bb:cc:dd:ee:ff,romfile=",
+            "-no-reboot", "-device", "isa-debug-exit,iobase=0x501,iosize=2",
+            "-append", "ip=10.4.0.5/24 gateway=10.4.0.1",
+        ])
+    );
+    // without a network mewz gets no command line at all
+    i.net = None;
+    let p = build(&i).unwrap();
+    assert!(!p.argv.contains(&"-append".to_string()));
+
+    let mut i = input("hermit", "qemu");
+    i.net = Some(net());
+    i.initrd = Some("/b/rootfs/hello".into());
+    i.process.args = strs(&["hello", "big world"]);
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv[19..],
+        strs(&[
+            "-netdev",
+            "tap,id=net0,fd=3",
+            "-device",
+            "virtio-net-pci,netdev=net0,disable-legacy=on,mac=aa:bb:cc:dd:ee:ff,romfile=",
+            "-initrd",
+            "/b/rootfs/hello",
+            "-no-reboot",
+            "-append",
+            "ip=10.4.0.5/24 gateway=10.4.0.1 -- hello 'big world'",
+        ])
+    );
+}
+
+#[test]
+fn mirage_on_qemu_gets_the_default_nic_and_no_block() {
+    let mut i = input("mirage", "qemu");
+    i.net = Some(net());
+    i.blocks = vec![block("annot_vol", "/b/rootfs/data.img", "/data")];
+    i.process.args = strs(&["--hello=holaHola"]);
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv[19..],
+        strs(&[
+            "-netdev",
+            "tap,id=net0,fd=3",
+            "-device",
+            "virtio-net-pci,netdev=net0,host_mtu=1500,mac=aa:bb:cc:dd:ee:ff,romfile=",
+            "-append",
+            "--ipv4=10.4.0.5/24 --ipv4-gateway=10.4.0.1 --hello=holaHola",
+        ])
+    );
+}
+
+#[test]
+fn nanos_disk_and_kernel_boot_osv() {
+    let mut i = input("nanos", "qemu");
+    i.kernel = "/b/rootfs/image".into();
+    i.net = Some(net());
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv[11..],
+        strs(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-netdev",
+            "tap,id=net0,fd=3",
+            "-device",
+            "virtio-net-pci,netdev=net0,host_mtu=1500,mac=aa:bb:cc:dd:ee:ff,romfile=",
+            "-device",
+            "virtio-blk-pci,serial=rootfs,drive=rootfs",
+            "-drive",
+            "format=raw,if=none,id=rootfs,file=/b/rootfs/image",
+        ])
+    );
+
+    let mut i = input("nanos", "qemu");
+    i.net = Some(net());
+    i.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
+    i.process.env = strs(&["A=1", "B=x y"]);
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.guest_cmdline,
+        "en1.ipaddr=10.4.0.5 en1.netmask=255.255.255.0 en1.gateway=10.4.0.1 environment.A=1"
+    );
+
+    let mut i = input("osv", "qemu");
+    i.net = Some(net());
+    i.blocks = vec![block("rootfs", "/b/rootfs/usr.img", "/")];
+    i.process.env = strs(&["PORT=8000"]);
+    i.process.args = strs(&["/hello", "a b"]);
+    let p = build(&i).unwrap();
+    assert_eq!(
+        p.argv[23..],
+        strs(&[
+            "-device", "virtio-blk-pci,serial=rootfs,drive=rootfs",
+            "-drive", "format=raw,if=none,id=rootfs,file=/b/rootfs/usr.img",
+            "-append",
+            "--ip=eth0,10.4.0.5,255.255.255.0 --defaultgw=10.4.0.1 --nameserver=10.96.0.10 --env=PORT=8000 /hello \"a b\"",
+        ])
+    );
+}

@@ -1,0 +1,112 @@
+//! QEMU devices: the NIC on the inherited tap fd, virtio-blk drives, the shared rootfs.
+
+use super::opt_escape;
+use crate::guest::{GuestBlock, GuestSetup};
+use crate::plan::{PlanInput, SharedFsKind};
+
+/// virtio transport: PCI on `pc`/`q35`, MMIO on `microvm` and aarch64 `virt` (as urunc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    Pci,
+    Mmio,
+}
+
+impl Bus {
+    fn device(self, kind: &str) -> String {
+        match self {
+            Bus::Pci => format!("virtio-{kind}-pci"),
+            Bus::Mmio => format!("virtio-{kind}-device"),
+        }
+    }
+}
+
+/// `-netdev tap` on the inherited fd (or by name when the monitor must open it) and the NIC.
+pub fn net(input: &PlanInput, guest: &GuestSetup, bus: Bus) -> Vec<String> {
+    let Some(n) = &input.net else {
+        return Vec::new();
+    };
+    let mut netdev = match n.tap_fd {
+        Some(fd) => format!("tap,id=net0,fd={fd}"),
+        None => format!(
+            "tap,id=net0,ifname={},script=no,downscript=no",
+            opt_escape(&n.tap)
+        ),
+    };
+    if input.monitor_cfg.vhost {
+        netdev.push_str(",vhost=on");
+    }
+    let mut dev = format!("{},netdev=net0", bus.device("net"));
+    if guest.nic_options.is_empty() {
+        if n.mtu > 0 {
+            dev.push_str(&format!(",host_mtu={}", n.mtu));
+        }
+    } else if bus == Bus::Pci {
+        for o in &guest.nic_options {
+            dev.push(',');
+            dev.push_str(o);
+        }
+    }
+    dev.push_str(&format!(",mac={}", n.mac));
+    if bus == Bus::Pci {
+        // No option ROM: guests boot from -kernel or disk, never from the network.
+        dev.push_str(",romfile=");
+    }
+    vec!["-netdev".into(), netdev, "-device".into(), dev]
+}
+
+/// One virtio-blk device per block, the serial naming it for the guest.
+pub fn blocks(blocks: &[GuestBlock], bus: Bus) -> Vec<String> {
+    let mut a = Vec::new();
+    for b in blocks {
+        let id = opt_escape(&b.id);
+        a.push("-device".into());
+        a.push(format!("{},serial={id},drive={id}", bus.device("blk")));
+        let mut drive = format!(
+            "format=raw,if=none,id={id},file={}",
+            opt_escape(&b.source.display().to_string())
+        );
+        if b.read_only {
+            drive.push_str(",readonly=on");
+        }
+        a.push("-drive".into());
+        a.push(drive);
+    }
+    a
+}
+
+/// The container rootfs over 9p or virtio-fs, mount tag `fs0` (reference 5.4).
+pub fn shared_fs(input: &PlanInput, mib: u64, bus: Bus) -> Vec<String> {
+    let Some(s) = &input.shared_fs else {
+        return Vec::new();
+    };
+    let path = opt_escape(&s.path.display().to_string());
+    match s.kind {
+        SharedFsKind::NineP => vec![
+            "-fsdev".into(),
+            format!("local,id=rootfs9p,security_model=none,path={path}"),
+            "-device".into(),
+            format!("{},fsdev=rootfs9p,mount_tag=fs0", bus.device("9p")),
+        ],
+        SharedFsKind::Virtiofs => {
+            let sock = s
+                .socket
+                .as_ref()
+                .map(|p| opt_escape(&p.display().to_string()))
+                .unwrap_or_default();
+            let fs = match bus {
+                Bus::Pci => "vhost-user-fs-pci",
+                Bus::Mmio => "vhost-user-fs-device",
+            };
+            vec![
+                "-object".into(),
+                format!("memory-backend-memfd,id=mem,size={mib}M,share=on"),
+                "-numa".into(),
+                "node,memdev=mem".into(),
+                "-chardev".into(),
+                format!("socket,id=char0,path={sock}"),
+                "-device".into(),
+                format!("{fs},queue-size=1024,chardev=char0,tag=fs0"),
+            ]
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Launch plans through the real lifecycle: the fake monitor, installed as each monitor's
+//! `path`, receives exactly the planned argv (written here by hand) and the generated files.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+/// An environment where QEMU runs under TCG and the KVM-only monitors under KVM (the fake
+/// monitor needs neither).
+fn env() -> Env {
+    let env = Env::new();
+    let fake = fakevmm_bin();
+    let mut text = String::new();
+    for (m, accel) in [
+        ("qemu", "tcg"),
+        ("firecracker", "kvm"),
+        ("cloud-hypervisor", "kvm"),
+        ("hvt", "kvm"),
+        ("spt", "tcg"),
+    ] {
+        text.push_str(&format!(
+            "[monitors.{m}]\npath = \"{}\"\naccel = \"{accel}\"\n",
+            fake.display()
+        ));
+    }
+    std::fs::write(&env.config, text).unwrap();
+    env
+}
+
+fn bundle(env: &Env, name: &str, guest: &str, monitor: &str, args: &[&str]) -> PathBuf {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    env.bundle_with(name, "report\nwait-term 0", |s| {
+        s["annotations"]["com.urunc.unikernel.unikernelType"] = guest.into();
+        s["annotations"]["com.urunc.unikernel.hypervisor"] = monitor.into();
+        s["process"]["args"] = args.into();
+    })
+}
+
+/// Starts the container and returns the argv the fake monitor received.
+fn started_argv(env: &Env, b: &Path, id: &str) -> Vec<String> {
+    let o = env.create(b, id, &[]);
+    assert!(o.status.success(), "create: {}", env.console_text(id));
+    let o = env.urunc(&["start", id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let r = report(&env.wait_console(id, "FAKEVMM-REPORT", T));
+    serde_json::from_value(r["argv"].clone()).unwrap()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+fn kernel(b: &Path) -> String {
+    std::fs::canonicalize(b.join("rootfs/kernel"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn qemu_linux_with_urunit_and_a_memory_limit() {
+    let env = env();
+    let b = env.bundle_with("b", "report\nwait-term 0", |s| {
+        s["linux"]["resources"] = serde_json::json!({"memory": {"limit": 512 * 1024 * 1024}});
+    });
+    let id = unique("qemu");
+    let argv = started_argv(&env, &b, &id);
+    let work = env.root.join(&id).join("work");
+    let fake = fakevmm_bin().display().to_string();
+    assert_eq!(
+        argv,
+        s(&[
+            &fake,
+            "-M", "pc",
+            "-accel", "tcg,tb-size=32", "-cpu", "max",
+            "-m", "416M", "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+            "-sandbox", SANDBOX,
+            "-kernel", &kernel(&b),
+            "-initrd", &work.join("urunit.conf").display().to_string(),
+            "-no-reboot",
+            "-append",
+            "panic=-1 console=ttyS0 retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/app 'an arg'",
+        ])
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("urunit.conf")).unwrap(),
+        "UES\nPATH=/bin\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\n"
+    );
+}
+
+#[test]
+fn firecracker_reads_its_config_from_the_work_dir() {
+    let env = env();
+    let b = bundle(
+        &env,
+        "b",
+        "unikraft",
+        "firecracker",
+        &["hello", "Unikraft FC"],
+    );
+    let id = unique("fc");
+    let argv = started_argv(&env, &b, &id);
+    let cfg = env.root.join(&id).join("work/fc.json");
+    assert_eq!(
+        argv,
+        s(&[
+            &fakevmm_bin().display().to_string(),
+            "--no-api",
+            "--config-file",
+            &cfg.display().to_string(),
+        ])
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        format!(
+            r#"{{"boot-source":{{"kernel_image_path":"{}","boot_args":"Unikraft env.vars=[ PATH=/bin ] -- hello \"Unikraft FC\""}},"machine-config":{{"vcpu_count":1,"mem_size_mib":256,"smt":false,"track_dirty_pages":false}},"drives":[]}}"#,
+            kernel(&b)
+        )
+    );
+}
+
+#[test]
+fn cloud_hypervisor_and_solo5_argv() {
+    let env = env();
+    let fake = fakevmm_bin().display().to_string();
+    let b = bundle(&env, "ch", "linux", "cloud-hypervisor", &["/sbin/init"]);
+    let id = unique("ch");
+    assert_eq!(
+        started_argv(&env, &b, &id),
+        s(&[
+            &fake,
+            "--memory",
+            "size=256M",
+            "--cpus",
+            "boot=1",
+            "--kernel",
+            &kernel(&b),
+            "--console",
+            "off",
+            "--serial",
+            "tty",
+            "--seccomp",
+            "true",
+            "--cmdline",
+            "panic=-1 console=ttyS0 PATH=/bin init=/sbin/init",
+        ])
+    );
+
+    let b = bundle(&env, "spt", "rumprun", "spt", &["hello", "world"]);
+    let id = unique("spt");
+    assert_eq!(
+        started_argv(&env, &b, &id),
+        s(&[
+            &fake,
+            "--mem=256",
+            &kernel(&b),
+            r#"{"cmdline":"hello world","env":"PATH=/bin"}"#,
+        ])
+    );
+
+    let b = bundle(&env, "hvt", "mirage", "hvt", &["--hello=hola hola"]);
+    let id = unique("hvt");
+    assert_eq!(
+        started_argv(&env, &b, &id),
+        s(&[&fake, "--mem=256", &kernel(&b), "\"--hello=hola hola\""])
+    );
+}
+
+#[test]
+fn wrong_guest_or_monitor_fails_at_create_leaving_nothing() {
+    let env = env();
+    for (name, guest, monitor, want) in [
+        (
+            "g",
+            "ukl",
+            "qemu",
+            "unikernel type \"ukl\" is not supported",
+        ),
+        ("m", "unikraft", "hedge", "vmm \"hedge\" is not supported"),
+        ("w", "rumprun", "qemu", "cannot run on vmm qemu"),
+    ] {
+        let b = bundle(&env, name, guest, monitor, &["x"]);
+        let id = unique(name);
+        let o = env.create(&b, &id, &[]);
+        assert!(!o.status.success());
+        let text = env.console_text(&id);
+        assert!(text.contains(want), "{want:?} not in {text}");
+        assert!(!env.root.join(&id).exists());
+    }
+}
