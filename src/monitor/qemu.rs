@@ -35,11 +35,24 @@ impl Monitor for Qemu {
         }
         argv.extend(
             [
-                "-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none", "-nic",
-                "none",
+                "-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none",
             ]
             .map(String::from),
         );
+        let mut keep_fds = Vec::new();
+        match input.net.as_ref().and_then(|n| n.tap_fd.map(|fd| (n, fd))) {
+            Some((n, fd)) => {
+                argv.push("-netdev".into());
+                argv.push(format!("tap,id=net0,fd={fd}"));
+                argv.push("-device".into());
+                argv.push(format!(
+                    "virtio-net-pci,netdev=net0,mac={},host_mtu={}",
+                    n.mac, n.mtu
+                ));
+                keep_fds.push(fd);
+            }
+            None => argv.extend(["-nic".into(), "none".into()]),
+        }
         argv.extend(["-kernel".into(), input.kernel.display().to_string()]);
         let mut read_paths = vec![input.kernel.clone()];
         if let Some(i) = &input.initrd {
@@ -57,7 +70,7 @@ impl Monitor for Qemu {
             write_paths: Vec::new(),
             devices: Vec::new(),
             files: Vec::new(),
-            keep_fds: Vec::new(),
+            keep_fds,
             shutdown: Shutdown::Signal,
             needs_kvm: input.accel == Accel::Kvm,
             guest_cmdline: guest.cmdline.clone(),
