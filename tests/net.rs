@@ -340,7 +340,10 @@ fn guest_takes_the_container_place_and_delete_removes_everything() {
     assert!(tf.contains("Redirect to device eth0"), "{tf}");
     assert!(log.contains(&format!("guest {}/30", net.ip)), "{log}");
     assert!(log.contains(&format!("mac {}", net.mac)), "{log}");
-    assert!(log.contains(&format!("gateway Some({})", net.host_ip)), "{log}");
+    assert!(
+        log.contains(&format!("gateway Some({})", net.host_ip)),
+        "{log}"
+    );
 
     start(&env, &id);
     let console = env.wait_console(&id, "FAKEVMM-REPORT", Duration::from_secs(10));

@@ -87,14 +87,31 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
     };
     let name = tap::name_for(&state.id);
     clear_stale(&mut nl, owner, &iface)?;
+    // A link of that name that survived `clear_stale` is not ours to attach to.
+    if discover::links(&mut nl)
+        .map_err(NetError::from)?
+        .iter()
+        .any(|l| l.name == name)
+    {
+        return Err(NetError::Tap {
+            name,
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        }
+        .into());
+    }
     let fd = tap::create(&name, &opts).map_err(|source| NetError::Tap {
         name: name.clone(),
         source,
     })?;
     state.urunc.tap = Some(name.clone());
-    let res = wire(&mut nl, state, owner, &iface, &name, static_mode);
-    if let Err(e) = res {
-        remove_own(&mut nl, owner, Some(&name), false);
+    if let Err(e) = wire(&mut nl, state, owner, &iface, &name, static_mode) {
+        // We created it a moment ago: remove it even if its alias was not set yet.
+        if let Ok(Some(l)) =
+            discover::links(&mut nl).map(|v| v.into_iter().find(|l| l.name == name))
+        {
+            let _ = tap::delete(&mut nl, l.index);
+        }
+        remove_own(&mut nl, owner, None, static_mode);
         state.urunc.tap = None;
         return Err(e.into());
     }
@@ -332,3 +349,6 @@ mod tests {
         assert_eq!(proc_pid(Path::new("/var/run/netns/x")), None);
     }
 }
+
+#[cfg(test)]
+mod ns_tests;
