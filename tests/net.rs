@@ -219,6 +219,11 @@ fn tap_of(env: &Env, id: &str) -> String {
 
 /// ICMP echo from the host through a raw socket; returns how many of `count` were answered.
 fn ping(dst: Ipv4Addr, count: u16) -> u16 {
+    ping_rtts(dst, count).len() as u16
+}
+
+/// ICMP echo from the host through a raw socket; the round-trip times of the answered ones.
+fn ping_rtts(dst: Ipv4Addr, count: u16) -> Vec<Duration> {
     // SAFETY (test): plain socket calls on a socket this function owns and closes.
     unsafe {
         let s = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
@@ -238,8 +243,9 @@ fn ping(dst: Ipv4Addr, count: u16) -> u16 {
         addr.sin_family = libc::AF_INET as u16;
         addr.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
         let id = (std::process::id() & 0xffff) as u16;
-        let mut got = 0;
+        let mut got = Vec::new();
         for seq in 0..count {
+            let sent = Instant::now();
             let mut pkt = vec![8u8, 0, 0, 0];
             pkt.extend_from_slice(&id.to_be_bytes());
             pkt.extend_from_slice(&seq.to_be_bytes());
@@ -274,7 +280,7 @@ fn ping(dst: Ipv4Addr, count: u16) -> u16 {
                     && icmp[4..6] == id.to_be_bytes()
                     && icmp[6..8] == seq.to_be_bytes()
                 {
-                    got += 1;
+                    got.push(sent.elapsed());
                     break;
                 }
             }
@@ -679,4 +685,38 @@ fn knative_user_container_gets_the_static_network() {
     );
     assert!(env.urunc(&["delete", "--force", &id]).status.success());
     net.assert_clean();
+}
+
+/// Not a test: a figure. ICMP round trip from the host to the container's IP, answered by the
+/// namespace's own stack (an ordinary container's view) and then through the tc redirect by
+/// the fake guest on the tap. Run with `cargo test --test net -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn figure_redirect_round_trip() {
+    fn stats(v: &[Duration]) -> (f64, f64) {
+        let mut us: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        us.sort_by(|a, b| a.total_cmp(b));
+        (us[us.len() / 2], us.iter().sum::<f64>() / us.len() as f64)
+    }
+    let net = TestNet::new(1500);
+    let n = 500;
+    ping_rtts(net.ip, 10);
+    let direct = ping_rtts(net.ip, n);
+    let env = Env::new();
+    let b = net_bundle(
+        &env,
+        "b",
+        &format!("tap-echo {} 120", net.ip),
+        Some(&net),
+        0,
+    );
+    let id = unique("netfig");
+    assert!(create(&env, &b, &id).0);
+    start(&env, &id);
+    ping_rtts(net.ip, 10);
+    let redirected = ping_rtts(net.ip, n);
+    assert!(env.urunc(&["delete", "--force", &id]).status.success());
+    let (dm, da) = stats(&direct);
+    let (rm, ra) = stats(&redirected);
+    println!("FIGURE icmp rtt, {n} pings: netns stack median {dm:.0} us mean {da:.0} us ({} answered); via tc redirect + tap + fake guest median {rm:.0} us mean {ra:.0} us ({} answered)", direct.len(), redirected.len());
 }
