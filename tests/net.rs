@@ -720,3 +720,43 @@ fn figure_redirect_round_trip() {
     let (rm, ra) = stats(&redirected);
     println!("FIGURE icmp rtt, {n} pings: netns stack median {dm:.0} us mean {da:.0} us ({} answered); via tc redirect + tap + fake guest median {rm:.0} us mean {ra:.0} us ({} answered)", direct.len(), redirected.len());
 }
+
+/// Docker's way: the container gets a private namespace and a prestart hook moves the veth in
+/// (by the pid on its stdin). Setup runs after the hooks, so the guest still gets the network.
+#[test]
+fn veth_moved_in_by_a_prestart_hook_is_found() {
+    struct HostVeth(String);
+    impl Drop for HostVeth {
+        fn drop(&mut self) {
+            let _ = sh_ok(&["ip", "link", "del", &self.0]);
+        }
+    }
+    let pid = std::process::id();
+    let hv = HostVeth(format!("uhd{}", pid % 100_000));
+    let host_ip = Ipv4Addr::new(10, 214, (pid % 256) as u8, 1);
+    let ip = Ipv4Addr::new(10, 214, (pid % 256) as u8, 2);
+    let hook = format!(
+        "set -e; p=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); \
+         ip link add {hv} type veth peer name eth0 netns $p; \
+         ip addr add {host_ip}/30 dev {hv}; ip link set {hv} up; \
+         nsenter -t $p -n ip addr add {ip}/30 dev eth0; nsenter -t $p -n ip link set eth0 up; \
+         nsenter -t $p -n ip route add default via {host_ip}",
+        hv = hv.0
+    );
+    let env = Env::new();
+    let b = env.bundle_with("b", &format!("tap-echo {ip} 30"), |spec| {
+        spec["hooks"] =
+            serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    });
+    let id = unique("nethook");
+    let (ok, log) = create(&env, &b, &id);
+    assert!(ok, "{log}\n{}", env.console_text(&id));
+    assert!(log.contains("redirects eth0"), "{log}");
+    start(&env, &id);
+    assert_eq!(ping(ip, 2), 2);
+    assert!(env.urunc(&["delete", "--force", &id]).status.success());
+    // the private namespace died with the container, and the veth pair with it
+    wait_for("the host veth to go", Duration::from_secs(10), || {
+        !sh_ok(&["ip", "link", "show", &hv.0])
+    });
+}
