@@ -101,7 +101,9 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
     s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
     ts::capture(16);
-    let plan = crate::plan::build(&s.plan_input)?;
+    // create fails here, so no delete follows: take the tap and redirect down now
+    let plan =
+        crate::plan::build(&s.plan_input).inspect_err(|_| crate::net::teardown_own(&s.state))?;
     ts::capture(17);
     log::debug!("launch plan: {:?}", plan.argv);
     let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();

@@ -14,6 +14,9 @@
 //!   exit CODE          exit with CODE
 //!   alloc MIB          touch MIB MiB of memory (cgroup limit probes)
 //!   fork N             fork N sleeping children (pids limit probes), print `FAKEVMM-FORK ok|<error>`
+//!   tap-echo IP SECS   on the inherited tap fd (`-netdev tap,...,fd=N`), answer ARP and ICMP echo
+//!                      for IP with the MAC from argv (`mac=`) for SECS seconds or until SIGTERM,
+//!                      then print `FAKEVMM-TAPECHO arp=N icmp=M`
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -269,7 +272,142 @@ fn main() {
                 }
                 let _ = writeln!(o, "FAKEVMM-FORK {res}");
             }
+            "tap-echo" => {
+                let _ = o.flush();
+                drop(o);
+                let (ip, secs) = arg.split_once(' ').unwrap_or((arg, "10"));
+                let r = tap_echo(&argv, ip, secs.parse().unwrap_or(10.0));
+                println!("FAKEVMM-TAPECHO {r}");
+            }
             _ => {}
         }
     }
+}
+
+/// The tap fd named in argv (`fd=N` in a `-netdev tap,...` argument).
+fn tap_fd(argv: &[String]) -> Option<i32> {
+    argv.iter()
+        .filter(|a| a.starts_with("tap,"))
+        .flat_map(|a| a.split(','))
+        .find_map(|kv| kv.strip_prefix("fd=")?.parse().ok())
+}
+
+fn argv_mac(argv: &[String]) -> [u8; 6] {
+    let mut mac = [0x02, 0, 0, 0, 0, 1];
+    if let Some(m) = argv
+        .iter()
+        .flat_map(|a| a.split(','))
+        .find_map(|kv| kv.strip_prefix("mac="))
+    {
+        for (i, b) in m.split(':').take(6).enumerate() {
+            mac[i] = u8::from_str_radix(b, 16).unwrap_or(0);
+        }
+    }
+    mac
+}
+
+fn csum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += w as u32;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Answers ARP requests and ICMP echo requests for `ip` on the tap: a guest in miniature.
+fn tap_echo(argv: &[String], ip: &str, secs: f64) -> String {
+    let Some(fd) = tap_fd(argv) else {
+        return "error=no tap fd in argv".into();
+    };
+    let Ok(ip) = ip.parse::<std::net::Ipv4Addr>() else {
+        return "error=bad ip".into();
+    };
+    let ip = ip.octets();
+    let mac = argv_mac(argv);
+    // TUNGETIFF: is there a virtio-net header in front of each frame?
+    let mut ifr = [0u8; 40];
+    // SAFETY (test helper): TUNGETIFF fills a struct ifreq (40 bytes).
+    let r = unsafe { libc::ioctl(fd, 0x800454d2u32 as _, ifr.as_mut_ptr()) };
+    if r < 0 {
+        return format!("error=TUNGETIFF {}", std::io::Error::last_os_error());
+    }
+    let flags = i16::from_ne_bytes([ifr[16], ifr[17]]);
+    let mut hdr = 0usize;
+    if flags & 0x4000 != 0 {
+        let mut sz: libc::c_int = 10;
+        // SAFETY (test helper): TUNGETVNETHDRSZ writes an int.
+        unsafe { libc::ioctl(fd, 0x800454d7u32 as _, &mut sz as *mut libc::c_int) };
+        hdr = sz as usize;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    let (mut arps, mut icmps) = (0, 0);
+    let mut buf = vec![0u8; 65536];
+    while std::time::Instant::now() < deadline && !TERM.load(Ordering::SeqCst) {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY (test helper): one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 50) } <= 0 {
+            continue;
+        }
+        // SAFETY (test helper): reads into a buffer we own, of its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            continue;
+        }
+        let frame = &buf[hdr.min(n as usize)..n as usize];
+        if frame.len() < 42 {
+            continue;
+        }
+        let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+        let mut reply = vec![0u8; hdr];
+        if ethertype == 0x0806 && frame[20..22] == [0, 1] && frame[38..42] == ip {
+            reply.extend_from_slice(&frame[6..12]);
+            reply.extend_from_slice(&mac);
+            reply.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
+            reply.extend_from_slice(&mac);
+            reply.extend_from_slice(&ip);
+            reply.extend_from_slice(&frame[22..32]);
+            arps += 1;
+        } else if ethertype == 0x0800 && frame[23] == 1 && frame[30..34] == ip {
+            let ihl = ((frame[14] & 0x0f) as usize) * 4;
+            let total = u16::from_be_bytes([frame[16], frame[17]]) as usize;
+            if frame.len() < 14 + total || frame[14 + ihl] != 8 {
+                continue;
+            }
+            let mut pkt = frame[14..14 + total].to_vec();
+            let (src, dst) = (pkt[12..16].to_vec(), pkt[16..20].to_vec());
+            pkt[12..16].copy_from_slice(&dst);
+            pkt[16..20].copy_from_slice(&src);
+            pkt[10] = 0;
+            pkt[11] = 0;
+            let c = csum(&pkt[..ihl]);
+            pkt[10..12].copy_from_slice(&c.to_be_bytes());
+            pkt[ihl] = 0;
+            pkt[ihl + 2] = 0;
+            pkt[ihl + 3] = 0;
+            let c = csum(&pkt[ihl..]);
+            pkt[ihl + 2..ihl + 4].copy_from_slice(&c.to_be_bytes());
+            reply.extend_from_slice(&frame[6..12]);
+            reply.extend_from_slice(&mac);
+            reply.extend_from_slice(&[0x08, 0x00]);
+            reply.extend_from_slice(&pkt);
+            icmps += 1;
+        } else {
+            continue;
+        }
+        // SAFETY (test helper): writes a buffer we own.
+        unsafe { libc::write(fd, reply.as_ptr().cast(), reply.len()) };
+    }
+    format!("arp={arps} icmp={icmps}")
 }

@@ -1,17 +1,354 @@
-//! Networking: the guest takes the container's place on its network (the networking issue
-//! fills this in: interface discovery, the container's tap, tc redirect over netlink).
+//! Networking: the guest takes the container's place on its network.
+//!
+//! In the container's network namespace, after the createContainer hooks (docker moves its
+//! veth in from a prestart hook), [`setup`] finds the interface of the IPv4 default route,
+//! creates this container's tap and redirects every frame between the two with tc (dynamic
+//! mode), or puts the guest on a private subnet behind the tap (static mode, Knative's
+//! `user-container`). The guest reuses the interface's IP, prefix, gateway, MAC and MTU.
+//!
+//! Ownership: a tap is named from the container id (`tap::name_for`) and its interface alias
+//! reads `urunc <pid> <start time> <id>`, naming the container process; each redirect filter's
+//! mirred action carries a cookie with the same pid and start time. A tap or filter whose
+//! process is gone is stale and removed by the next setup in that namespace; one whose process
+//! is alive belongs to a running container and is never touched (a second unikernel in the
+//! same namespace is refused). Teardown removes exactly the tap and filters of its own owner.
+
+mod discover;
+mod dns;
+mod nl;
+mod static_mode;
+mod tap;
+mod tc;
 
 use crate::container::State;
+use crate::error::{Error, Result};
 use crate::plan::{NetParams, PlanInput};
+use discover::Iface;
+use nl::{Nl, NlError};
+use std::os::fd::IntoRawFd;
+use std::path::Path;
+use tap::Owner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Netlink(#[from] NlError),
+    #[error("cannot create tap {name}: {source}")]
+    Tap {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("unsupported operation: can't spawn multiple unikernels in the same network namespace (tap {tap} belongs to the running container {id})")]
+    Busy { tap: String, id: String },
+}
+
+impl From<NetError> for Error {
+    fn from(e: NetError) -> Error {
+        Error::Msg(e.to_string())
+    }
+}
+
+fn owner_of(state: &State) -> Owner {
+    Owner {
+        pid: state.pid,
+        start: state.pid_start,
+    }
+}
 
 /// In the container process, after the createContainer hooks: discover the container's network
 /// and create this container's tap. `None`: no network (the guest boots without one).
-pub fn setup(_state: &mut State, _input: &PlanInput) -> crate::error::Result<Option<NetParams>> {
-    Ok(None)
+pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> {
+    let spec = crate::spec::Spec::load(&state.bundle)?;
+    let own_netns = spec
+        .linux
+        .as_ref()
+        .is_some_and(|l| l.namespaces.iter().any(|n| n.typ == "network"));
+    if !own_netns {
+        log::info!("the container shares the host's network namespace: the guest boots without a network (its traffic would take over the host's interface)");
+        return Ok(None);
+    }
+    let mut nl = Nl::open().map_err(NetError::from)?;
+    let iface = match discover::container_iface(&mut nl).map_err(NetError::from)? {
+        Ok(i) => i,
+        Err(why) => {
+            log::info!("{why}: the guest boots without a network");
+            return Ok(None);
+        }
+    };
+    let dns = dns::for_container(&spec.mounts);
+    let owner = owner_of(state);
+    let static_mode = static_mode::wanted(&state.annotations);
+    let hv = input.unikernel.hypervisor.as_str();
+    let opts = tap::TapOptions {
+        vnet_hdr: !matches!(hv, "hvt" | "spt" | "solo5-hvt" | "solo5-spt"),
+        persistent: hv == "firecracker",
+        uid: input.process.uid,
+        gid: input.process.gid,
+    };
+    let name = tap::name_for(&state.id);
+    clear_stale(&mut nl, owner, &iface)?;
+    // A link of that name that survived `clear_stale` is not ours to attach to.
+    if discover::links(&mut nl)
+        .map_err(NetError::from)?
+        .iter()
+        .any(|l| l.name == name)
+    {
+        return Err(NetError::Tap {
+            name,
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        }
+        .into());
+    }
+    let fd = tap::create(&name, &opts).map_err(|source| NetError::Tap {
+        name: name.clone(),
+        source,
+    })?;
+    state.urunc.tap = Some(name.clone());
+    if let Err(e) = wire(&mut nl, state, owner, &iface, &name, static_mode) {
+        // We created it a moment ago: remove it even if its alias was not set yet.
+        if let Ok(Some(l)) =
+            discover::links(&mut nl).map(|v| v.into_iter().find(|l| l.name == name))
+        {
+            let _ = tap::delete(&mut nl, l.index);
+        }
+        remove_own(&mut nl, owner, None, static_mode);
+        state.urunc.tap = None;
+        return Err(e.into());
+    }
+    let mut p = NetParams {
+        tap: name.clone(),
+        tap_fd: fd.map(|f| f.into_raw_fd()),
+        ip: iface.ip,
+        prefix: iface.prefix,
+        gateway: iface.gateway,
+        mac: discover::mac_string(&iface.link.mac),
+        mtu: iface.link.mtu,
+        dns,
+        ipv6: iface.ipv6.clone(),
+        ipv6_gateway: iface.ipv6_gateway,
+    };
+    if static_mode {
+        p.ip = static_mode::GUEST_IP;
+        p.prefix = static_mode::PREFIX;
+        p.gateway = Some(static_mode::TAP_IP);
+        p.ipv6.clear();
+        p.ipv6_gateway = None;
+    }
+    log::info!(
+        "network: tap {name} {} {} (guest {}/{} gateway {:?} mac {} mtu {} dns {:?} ipv6 {:?})",
+        if static_mode {
+            "routes for"
+        } else {
+            "redirects"
+        },
+        iface.link.name,
+        p.ip,
+        p.prefix,
+        p.gateway,
+        p.mac,
+        p.mtu,
+        p.dns,
+        p.ipv6
+    );
+    Ok(Some(p))
+}
+
+/// Configures the new tap and connects it to the container interface.
+fn wire(
+    nl: &mut Nl,
+    state: &State,
+    owner: Owner,
+    iface: &Iface,
+    name: &str,
+    static_mode: bool,
+) -> std::result::Result<(), NetError> {
+    let tap = discover::links(nl)?
+        .into_iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| NetError::Tap {
+            name: name.into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?;
+    tap::disable_ipv6(name);
+    tap::configure(nl, tap.index, iface.link.mtu, &owner.alias(&state.id))?;
+    // Another container may have set up in this namespace at the same time: both see the
+    // other's tap now, and both refuse, rather than both redirecting the same interface.
+    clear_stale(nl, owner, iface)?;
+    if static_mode {
+        return Ok(static_mode::setup(nl, tap.index, &iface.link.name)?);
+    }
+    let prio = tap::prio_for(&state.id);
+    let cookie = owner.cookie();
+    tc::add_ingress(nl, tap.index)?;
+    tc::add_ingress(nl, iface.link.index)?;
+    tc::add_redirect(nl, iface.link.index, tap.index, prio, &cookie)?;
+    tc::add_redirect(nl, tap.index, iface.link.index, prio, &cookie)?;
+    if !iface.link.up {
+        tap::set_up(nl, iface.link.index)?;
+    }
+    Ok(())
+}
+
+/// Removes taps and redirect filters of dead containers; refuses when a live one is there.
+fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(), NetError> {
+    for l in discover::links(nl)? {
+        let Some(alias) = l.alias.as_deref() else {
+            continue;
+        };
+        let Some(o) = Owner::from_alias(alias) else {
+            continue;
+        };
+        if o == me {
+            continue;
+        }
+        if o.alive() {
+            return Err(NetError::Busy {
+                tap: l.name,
+                id: alias.splitn(4, ' ').nth(3).unwrap_or("").to_string(),
+            });
+        }
+        log::info!(
+            "removing the stale tap {} of a container that is gone ({alias})",
+            l.name
+        );
+        tap::delete(nl, l.index)?;
+    }
+    for f in tc::filters(nl, iface.link.index)? {
+        for o in f.cookies.iter().filter_map(|c| Owner::from_cookie(c)) {
+            if o == me {
+                continue;
+            }
+            if o.alive() {
+                return Err(NetError::Busy {
+                    tap: format!("redirected from {}", iface.link.name),
+                    id: format!("with container process {}", o.pid),
+                });
+            }
+            log::info!(
+                "removing the stale redirect filter (prio {}) of a container that is gone from {}",
+                f.prio,
+                iface.link.name
+            );
+            tc::del_prio(nl, iface.link.index, f.prio)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `me`'s tap (only if its alias names `me`) and every redirect filter carrying `me`'s
+/// cookie, and an ingress qdisc left empty by that. Best effort: failures are logged.
+fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_mode: bool) {
+    let links = match discover::links(nl) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!("network cleanup: {e}");
+            return;
+        }
+    };
+    for l in &links {
+        let mine = Some(l.name.as_str()) == tap_name
+            && l.alias.as_deref().and_then(Owner::from_alias) == Some(me);
+        if mine {
+            if let Err(e) = tap::delete(nl, l.index) {
+                log::warn!("network cleanup: tap {}: {e}", l.name);
+            }
+        }
+    }
+    for l in links.iter().filter(|l| !l.loopback) {
+        let Ok(fs) = tc::filters(nl, l.index) else {
+            continue;
+        };
+        let mut removed = false;
+        for f in &fs {
+            if f.cookies.iter().any(|c| Owner::from_cookie(c) == Some(me)) {
+                match tc::del_prio(nl, l.index, f.prio) {
+                    Ok(()) => removed = true,
+                    Err(e) => log::warn!("network cleanup: filter on {}: {e}", l.name),
+                }
+            }
+        }
+        if removed && tc::filters(nl, l.index).is_ok_and(|f| f.is_empty()) {
+            if let Err(e) = tc::del_ingress(nl, l.index) {
+                log::warn!("network cleanup: ingress qdisc of {}: {e}", l.name);
+            }
+        }
+    }
+    if static_mode {
+        if let Ok(Ok(iface)) = discover::container_iface(nl) {
+            static_mode::teardown(&iface.link.name);
+        }
+    }
+}
+
+fn remove_own_here(state: &State) {
+    match Nl::open() {
+        Ok(mut nl) => remove_own(
+            &mut nl,
+            owner_of(state),
+            state.urunc.tap.as_deref(),
+            static_mode::wanted(&state.annotations),
+        ),
+        Err(e) => log::warn!("network cleanup: {e}"),
+    }
 }
 
 /// The supervisor's exit: remove this container's tap (best effort).
-pub fn teardown_own(_state: &State) {}
+pub fn teardown_own(state: &State) {
+    if state.urunc.tap.is_some() {
+        remove_own_here(state);
+    }
+}
 
 /// `delete`: remove this container's tap and redirect rules from its network namespace.
-pub fn cleanup(_state: &State) {}
+pub fn cleanup(state: &State) {
+    let (Some(_), Some(ns)) = (&state.urunc.tap, &state.urunc.netns) else {
+        return;
+    };
+    // `/proc/<pid>/ns/net` of a private namespace: gone with the container process (and its
+    // tap with it); a recycled pid is someone else's namespace.
+    if let Some(pid) = proc_pid(ns) {
+        if crate::container::process_start_time(pid) != Some(state.pid_start) {
+            return;
+        }
+    }
+    if let Err(e) = in_netns(ns, || remove_own_here(state)) {
+        log::debug!("network cleanup: {e}");
+    }
+}
+
+fn proc_pid(ns: &Path) -> Option<i32> {
+    let s = ns.to_str()?;
+    s.strip_prefix("/proc/")?
+        .strip_suffix("/ns/net")?
+        .parse()
+        .ok()
+}
+
+/// Runs `f` in the network namespace at `path` and comes back. `delete` is single-threaded,
+/// so switching the whole process is safe.
+fn in_netns(path: &Path, f: impl FnOnce()) -> Result<()> {
+    use nix::sched::{setns, CloneFlags};
+    let target =
+        std::fs::File::open(path).map_err(crate::error::io(format!("open {}", path.display())))?;
+    let own = std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(crate::error::io("open own network namespace"))?;
+    setns(&target, CloneFlags::CLONE_NEWNET)
+        .map_err(crate::error::sys(format!("enter {}", path.display())))?;
+    f();
+    setns(&own, CloneFlags::CLONE_NEWNET)
+        .map_err(crate::error::sys("return to own network namespace"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_paths_name_their_pid() {
+        assert_eq!(proc_pid(Path::new("/proc/123/ns/net")), Some(123));
+        assert_eq!(proc_pid(Path::new("/var/run/netns/x")), None);
+    }
+}
+
+#[cfg(test)]
+mod ns_tests;
