@@ -22,7 +22,7 @@ mod sys;
 
 use std::time::Duration;
 
-fn uptime() -> String {
+pub fn uptime() -> String {
     std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(String::from))
@@ -51,12 +51,6 @@ fn load_config(cl: &cmdline::Cmdline) -> Result<config::Config, String> {
 /// Everything up to the program's start; an error here is fatal (status 1).
 fn setup(cl: &cmdline::Cmdline, cfg: &config::Config) -> Result<Vec<String>, String> {
     let debug = cfg.debug;
-    for e in modules::load_all(debug) {
-        eprintln!("urunit: {e}");
-    }
-    if debug {
-        eprintln!("urunit: modules loaded at {}s", uptime());
-    }
     let host = cfg.hostname.clone().unwrap_or_else(|| "urunc".into());
     if let Err(e) = sys::sethostname(&host) {
         eprintln!("urunit: sethostname {host}: {e}");
@@ -104,6 +98,12 @@ fn main() {
     let debug = cfg.debug;
     if debug {
         eprintln!("urunit: started at {}s, argv {:?}", uptime(), cl.args);
+    }
+    for e in modules::load_all(debug) {
+        eprintln!("urunit: {e}");
+    }
+    if debug {
+        eprintln!("urunit: modules loaded at {}s", uptime());
     }
     let mut chan = channel::Channel::open(debug);
     let mut mounted = Vec::new();

@@ -78,7 +78,7 @@ pub fn load_all(debug: bool) -> Vec<String> {
         match r {
             Ok(()) => {
                 if debug {
-                    eprintln!("urunit: loaded {m}");
+                    eprintln!("urunit: loaded {m} at {}s", crate::uptime());
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}

@@ -50,7 +50,7 @@ pub fn configure(net: Option<&Net>, debug: bool) -> Result<(), String> {
     }
     // virtio-net probes when its module loads, but give a slow device a moment.
     let mut name = None;
-    for _ in 0..200 {
+    for _ in 0..50 {
         name = pick(net);
         if name.is_some() {
             break;
