@@ -97,6 +97,9 @@ pub struct PlanInput {
     pub work_dir: PathBuf,
     /// fd number of the supervisor's control channel as the monitor inherits it (QEMU QMP).
     pub control_fd: Option<i32>,
+    /// fd number (as the monitor inherits it) of the guest end of urunit's channel: the
+    /// supervisor keeps the other end (see `guest::urunit_channel`).
+    pub guest_channel_fd: Option<i32>,
 }
 
 /// How the supervisor asks the guest to shut down gracefully when the container gets SIGTERM.
@@ -106,6 +109,9 @@ pub enum Shutdown {
     Signal,
     /// QMP `system_powerdown` over the control channel.
     QmpPowerdown,
+    /// `TERM` (and `SIG <n>` for other signals) over urunit's channel; the guest reports
+    /// `EXIT <code>` on it before powering off.
+    GuestChannel,
 }
 
 /// A file the monitor needs, written before it starts (Firecracker's config).

@@ -5,8 +5,9 @@
 //! `URUNIT_CONFIG=<file>`, `URUNIT_DEBUG=1`, `URUNIT_DEFROUTE=1` (accepted, the default route
 //! is always added on-link) and `ip=`. After it: the program's argv in urunc's convention:
 //! arguments are separated by spaces, and an argument containing spaces is wrapped in single
-//! quotes (`/bin/echo 'hello world'`). A quote only opens at the start of an argument and
-//! only closes before a space or the end, so `it's` and `'it's here'` both survive.
+//! quotes (`/bin/echo 'hello world'`). Hosts should also quote arguments holding a `'` and
+//! write it as `'\''` (shell style: `'it'\''s'`); what Go urunc writes (quotes unescaped)
+//! is still understood where it is unambiguous (see `split_args`).
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Cmdline {
@@ -46,8 +47,55 @@ fn split_dashes(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Splits urunc-quoted arguments.
+/// Splits urunc-quoted arguments. A line holding an escaped quote (`'\''`) was written by a
+/// host that escapes quotes: it is split shell-style (single quotes, `\'` for a quote).
+/// Anything else is split with Go urunc's looser rule, which never escapes quotes.
 pub fn split_args(s: &str) -> Vec<String> {
+    if s.contains(r"'\''") {
+        if let Some(v) = split_shell(s) {
+            return v;
+        }
+    }
+    split_loose(s)
+}
+
+/// `'...'` is literal, `\'` is a quote, everything else (backslashes included) is literal;
+/// None if a quote is left open.
+fn split_shell(s: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            ' ' | '\t' => {
+                if let Some(w) = cur.take() {
+                    out.push(w);
+                }
+            }
+            '\'' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match it.next()? {
+                        '\'' => break,
+                        ch => w.push(ch),
+                    }
+                }
+            }
+            '\\' if it.peek() == Some(&'\'') => {
+                it.next();
+                cur.get_or_insert_with(String::new).push('\'');
+            }
+            ch => cur.get_or_insert_with(String::new).push(ch),
+        }
+    }
+    out.extend(cur);
+    Some(out)
+}
+
+/// Go urunc's convention: an argument with spaces is wrapped in single quotes, nothing is
+/// escaped. A quote opens only at the start of an argument and closes before a space or the
+/// end.
+fn split_loose(s: &str) -> Vec<String> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -98,6 +146,17 @@ mod tests {
         assert_eq!(
             split_args("/bin/echo 'hello world'  it's 'it's here' 'a' ''"),
             ["/bin/echo", "hello world", "it's", "it's here", "a", ""]
+        );
+        assert_eq!(
+            split_args(r"sh -c 'trap '\''echo hi; exit 7'\'' TERM' 'it'\''s' a\b ''"),
+            [
+                "sh",
+                "-c",
+                "trap 'echo hi; exit 7' TERM",
+                "it's",
+                r"a\b",
+                ""
+            ]
         );
         assert_eq!(
             split_args("sh -c 'echo $A; exit 3'"),

@@ -332,5 +332,6 @@ fn plan_input(
         accel,
         work_dir: PathBuf::new(),
         control_fd: None,
+        guest_channel_fd: None,
     })
 }

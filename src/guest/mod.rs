@@ -3,6 +3,8 @@
 use crate::plan::{PlanError, PlanInput};
 
 mod linux;
+pub mod urunit_channel;
+pub mod urunit_conf;
 
 /// What a guest type contributes to the plan, monitor-independent.
 #[derive(Debug, Clone, Default, PartialEq)]
