@@ -38,9 +38,8 @@ fn assets() -> Option<PathBuf> {
         "guest tests need {} (run scripts/prepare-assets.sh as root)",
         missing.join(", ")
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(!ci, "{msg}");
     eprintln!("SKIPPED: {msg}");
     None
 }
