@@ -281,7 +281,7 @@ fn supervise(monitor: Pid, plan: &LaunchPlan, channel: Option<&HostChannel>) -> 
         };
         match (sig, &plan.shutdown) {
             (Signal::SIGCHLD, _) => {}
-            (sig, Shutdown::GuestChannel) if channel.is_some() => {
+            (sig, Shutdown::GuestChannel) if channel.is_some_and(|c| c.guest_ready()) => {
                 if let Some(c) = channel {
                     c.send_signal(sig as i32)
                 }

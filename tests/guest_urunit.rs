@@ -167,7 +167,7 @@ fn network_dns_hostname_volume_and_exit_status() {
     ours.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let mut status = String::new();
     let _ = (&ours).read_to_string(&mut status);
-    assert_eq!(status, "EXIT 5\n");
+    assert_eq!(status, "READY\nEXIT 5\n");
     let cat = Command::new("debugfs")
         .args(["-R", "cat /out.txt"])
         .arg(d.join("vol.ext2"))

@@ -11,6 +11,9 @@
 //! The guest needs the `virtio_console` module (and `virtio_mmio` or `virtio_pci`).
 //!
 //! Protocol, ASCII lines ending in `\n`:
+//! - guest to host `READY`: urunit listens (sent when it opens the port, before the program
+//!   starts). Until then the host cannot ask for a graceful shutdown and should fall back to
+//!   stopping the monitor (a guest still booting, or hung before urunit ran).
 //! - host to guest `TERM`: graceful shutdown. SIGTERM to the program; SIGKILL to everything
 //!   after the grace period (`GRACE:` in the config, 10 s by default); then power off.
 //! - host to guest `SIG <n>`: deliver signal `n` to the program (nothing else happens).
@@ -75,10 +78,11 @@ impl Channel {
             if let Some(p) = find_port() {
                 let file = std::fs::OpenOptions::new().read(true).write(true).open(&p);
                 return match file {
-                    Ok(file) => {
+                    Ok(mut file) => {
                         if debug {
                             eprintln!("urunit: host channel on {p}");
                         }
+                        let _ = file.write_all(b"READY\n");
                         Some(Channel {
                             file,
                             buf: Vec::new(),

@@ -1,9 +1,11 @@
 //! Supervisor side of urunit's control channel (protocol in `init/src/channel.rs`): a stream
 //! socketpair; QEMU gets one end as `-chardev socket,fd=N` behind a virtio-serial port named
-//! `urunc.urunit`, the supervisor keeps the other. It writes `TERM` / `SIG <n>` and, once the
-//! monitor has exited, reads the guest's `EXIT <code>`.
+//! `urunc.urunit`, the supervisor keeps the other. Once the guest said `READY` it writes
+//! `TERM` / `SIG <n>` (before that, signals go to the monitor); once the monitor has exited,
+//! it reads the guest's `EXIT <code>`.
 //! (Placeholder wiring by the urunit branch; the supervisor's owner decides the final shape.)
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -11,6 +13,8 @@ use std::os::unix::net::UnixStream;
 pub struct HostChannel {
     ours: UnixStream,
     guest: Option<OwnedFd>,
+    /// What the guest wrote so far.
+    received: RefCell<Vec<u8>>,
 }
 
 impl HostChannel {
@@ -30,6 +34,7 @@ impl HostChannel {
         Ok(HostChannel {
             ours,
             guest: Some(guest.into()),
+            received: RefCell::new(Vec::new()),
         })
     }
 
@@ -52,10 +57,10 @@ impl HostChannel {
         let _ = (&self.ours).write_all(line.as_bytes());
     }
 
-    /// The guest's `EXIT <code>`, read without blocking after the monitor exited.
-    pub fn exit_code(&self) -> Option<i32> {
+    /// Reads what the guest wrote, without blocking.
+    fn drain(&self) -> String {
         let _ = self.ours.set_nonblocking(true);
-        let mut buf = Vec::new();
+        let mut buf = self.received.borrow_mut();
         let mut tmp = [0u8; 512];
         while let Ok(n) = (&self.ours).read(&mut tmp) {
             if n == 0 || buf.len() > 65536 {
@@ -63,7 +68,17 @@ impl HostChannel {
             }
             buf.extend_from_slice(&tmp[..n]);
         }
-        String::from_utf8_lossy(&buf)
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Whether urunit listens (it said `READY`).
+    pub fn guest_ready(&self) -> bool {
+        self.drain().lines().any(|l| l.trim() == "READY")
+    }
+
+    /// The guest's `EXIT <code>`, read after the monitor exited.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.drain()
             .lines()
             .rev()
             .find_map(|l| l.trim().strip_prefix("EXIT ")?.trim().parse().ok())
