@@ -15,6 +15,7 @@ mod net;
 mod plan;
 mod sandbox;
 mod spec;
+mod storage;
 mod supervisor;
 mod sys;
 mod timestamps;

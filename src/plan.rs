@@ -106,6 +106,9 @@ pub struct PlanInput {
     pub machine: String,
     /// The container's rootfs shared with the guest over 9p or virtio-fs (storage issue).
     pub shared_fs: Option<SharedFs>,
+    /// fd number of urunit's channel (exit status, graceful shutdown) as the monitor inherits
+    /// it, for Linux guests whose init is urunit.
+    pub guest_channel_fd: Option<i32>,
 }
 
 /// Annotation choosing the QEMU machine type for one container (ours).
@@ -201,6 +204,8 @@ pub enum Shutdown {
     Signal,
     /// QMP `system_powerdown` over the control channel.
     QmpPowerdown,
+    /// `TERM` / `SIG n` over urunit's channel (see `guest/urunit_channel.rs`).
+    GuestChannel,
 }
 
 /// A file the monitor needs, written before it starts (Firecracker's config).

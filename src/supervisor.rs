@@ -3,6 +3,7 @@
 //! the monitor, forwards signals to it, reaps, and exits with the workload's status.
 
 use crate::container::{State, BARRIER};
+use crate::guest::urunit_channel::HostChannel;
 use crate::plan::{LaunchPlan, PlanInput, Shutdown};
 use crate::sandbox::namespaces;
 use crate::sys;
@@ -101,9 +102,19 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
     s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
     ts::capture(16);
+    // urunit's control channel (exit status, graceful shutdown), for urunit guests only
+    let mut channel = if HostChannel::wanted(&s.plan_input) {
+        Some(HostChannel::new().map_err(crate::error::io("create the guest channel"))?)
+    } else {
+        None
+    };
+    s.plan_input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
     // create fails here, so no delete follows: take the tap and redirect down now
     let plan =
         crate::plan::build(&s.plan_input).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
+        .map_err(crate::error::io("prepare the guest's files"))
+        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
     ts::capture(17);
     log::debug!("launch plan: {:?}", plan.argv);
     let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
@@ -133,7 +144,10 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         }
     };
     drop(fifo);
-    let code = supervise(monitor, &plan);
+    if let Some(c) = channel.as_mut() {
+        c.close_guest_end();
+    }
+    let code = supervise(monitor, &plan, channel.as_ref());
     crate::net::teardown_own(&s.state);
     Ok(code)
 }
@@ -168,15 +182,6 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
         &hooks.start_container,
         &s.state.oci("created"),
     )?;
-    for f in &plan.files {
-        std::fs::write(&f.path, &f.contents)
-            .map_err(crate::error::io(format!("write {}", f.path.display())))?;
-        let _ = nix::unistd::chown(
-            &f.path,
-            Some(s.plan_input.process.uid.into()),
-            Some(s.plan_input.process.gid.into()),
-        );
-    }
     // Block the forwarded signals before forking so none is lost; the child unblocks them.
     let mut mask = SigSet::empty();
     for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
@@ -241,7 +246,9 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
 }
 
 /// Forwards signals to the monitor and reaps every child until the monitor exits.
-fn supervise(monitor: Pid, plan: &LaunchPlan) -> i32 {
+fn supervise(monitor: Pid, plan: &LaunchPlan, channel: Option<&HostChannel>) -> i32 {
+    // The guest's own status, when urunit reported one, is the workload's.
+    let status = |code: i32| channel.and_then(|c| c.exit_code()).unwrap_or(code);
     let mut mask = SigSet::empty();
     for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
         mask.add(*sig);
@@ -254,8 +261,10 @@ fn supervise(monitor: Pid, plan: &LaunchPlan) -> i32 {
         // Reap first: the monitor may already be gone.
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == monitor => return code,
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == monitor => return 128 + sig as i32,
+                Ok(WaitStatus::Exited(pid, code)) if pid == monitor => return status(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == monitor => {
+                    return status(128 + sig as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
@@ -268,6 +277,11 @@ fn supervise(monitor: Pid, plan: &LaunchPlan) -> i32 {
         };
         match (sig, &plan.shutdown) {
             (Signal::SIGCHLD, _) => {}
+            (sig, Shutdown::GuestChannel) if channel.is_some_and(|c| c.guest_ready()) => {
+                if let Some(c) = channel {
+                    c.send_signal(sig as i32)
+                }
+            }
             (Signal::SIGTERM, Shutdown::QmpPowerdown) => {
                 crate::monitor::request_shutdown(plan, monitor)
             }

@@ -613,7 +613,10 @@ fn no_default_route_means_no_network() {
     start(&env, &id);
     let r = report(&env.wait_console(&id, "FAKEVMM-REPORT", Duration::from_secs(10)));
     let argv = r["argv"].to_string();
-    assert!(!argv.contains("-netdev") && !argv.contains("-nic"), "{argv}");
+    assert!(
+        !argv.contains("-netdev") && !argv.contains("-nic"),
+        "{argv}"
+    );
     assert!(
         !r["fds"].to_string().contains("/dev/net/tun"),
         "{}",

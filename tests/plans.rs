@@ -42,12 +42,21 @@ fn bundle(env: &Env, name: &str, guest: &str, monitor: &str, args: &[&str]) -> P
 
 /// Starts the container and returns the argv the fake monitor received.
 fn started_argv(env: &Env, b: &Path, id: &str) -> Vec<String> {
+    started(env, b, id)["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Starts the container and returns the fake monitor's report.
+fn started(env: &Env, b: &Path, id: &str) -> serde_json::Value {
     let o = env.create(b, id, &[]);
     assert!(o.status.success(), "create: {}", env.console_text(id));
     let o = env.urunc(&["start", id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
-    let r = report(&env.wait_console(id, "FAKEVMM-REPORT", T));
-    serde_json::from_value(r["argv"].clone()).unwrap()
+    report(&env.wait_console(id, "FAKEVMM-REPORT", T))
 }
 
 fn s(v: &[&str]) -> Vec<String> {
@@ -68,7 +77,19 @@ fn qemu_linux_with_urunit_and_a_memory_limit() {
         s["linux"]["resources"] = serde_json::json!({"memory": {"limit": 512 * 1024 * 1024}});
     });
     let id = unique("qemu");
-    let argv = started_argv(&env, &b, &id);
+    let r = started(&env, &b, &id);
+    let argv: Vec<String> = serde_json::from_value(r["argv"].clone()).unwrap();
+    // urunit's channel: an inherited socket, its number wherever the supervisor had it
+    let chardev = argv
+        .iter()
+        .find(|a| a.starts_with("socket,id=urunit,fd="))
+        .expect("urunit channel");
+    let fd = chardev.trim_start_matches("socket,id=urunit,fd=");
+    assert!(
+        r["fds"][fd].as_str().unwrap().starts_with("socket:"),
+        "{}",
+        r["fds"]
+    );
     let work = env.root.join(&id).join("work");
     let fake = fakevmm_bin().display().to_string();
     assert_eq!(
@@ -81,10 +102,13 @@ fn qemu_linux_with_urunit_and_a_memory_limit() {
             "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
             "-sandbox", SANDBOX,
             "-kernel", &kernel(&b),
+            "-device", "virtio-serial-pci",
+            "-chardev", chardev,
+            "-device", "virtserialport,chardev=urunit,name=urunc.urunit",
             "-initrd", &work.join("urunit.conf").display().to_string(),
             "-no-reboot",
             "-append",
-            "panic=-1 console=ttyS0 retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/app 'an arg'",
+            "panic=-1 console=ttyS0 quiet loglevel=2 retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/app 'an arg'",
         ])
     );
     assert_eq!(
@@ -147,7 +171,7 @@ fn cloud_hypervisor_and_solo5_argv() {
             "--seccomp",
             "true",
             "--cmdline",
-            "panic=-1 console=ttyS0 PATH=/bin init=/sbin/init",
+            "panic=-1 console=ttyS0 quiet loglevel=2 PATH=/bin init=/sbin/init",
         ])
     );
 

@@ -360,5 +360,6 @@ fn plan_input(
             .cloned()
             .unwrap_or_default(),
         shared_fs: None,
+        guest_channel_fd: None,
     })
 }

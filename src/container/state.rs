@@ -72,15 +72,17 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateEr
 }
 
 impl State {
-    /// Makes `<root>/<id>` (0700); fails if it exists.
+    /// Makes `<root>/<id>`; fails if it exists. Both are 0711 (as runc's): the monitor, which
+    /// runs as the container's user, must traverse them to its work directory; nothing in
+    /// them can be listed, and `state.json` is 0600.
     pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, StateError> {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(0o711)
             .create(root)
             .map_err(io("create state root", root))?;
         let dir = super::dir(root, id);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists),
             Err(e) => Err(io("create state directory", &dir)(e)),

@@ -26,9 +26,12 @@ impl Guest for Linux {
         };
         let uses_urunit = app.contains("urunit");
         let rootfs = input.rootfs_kind();
+        // quiet: the container's stdout is the console; kernel messages are not the workload's
         let mut p = vec![
             "panic=-1".to_string(),
             linux_console(input.arch, monitor).into(),
+            "quiet".into(),
+            "loglevel=2".into(),
         ];
         match rootfs {
             RootfsKind::Block => p.push("root=/dev/vda rw".into()),

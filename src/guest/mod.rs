@@ -14,6 +14,7 @@ mod osv;
 mod rumprun;
 mod unikraft;
 pub mod urunit;
+pub mod urunit_channel;
 
 /// A block device as the guest takes it: `id` is the device's name for the guest (the QEMU
 /// serial and drive id, the Firecracker drive id, the solo5 device name).
@@ -125,8 +126,10 @@ pub fn dquote(arg: &str) -> String {
 /// urunc's convention for Linux and Hermit argv: an argument containing a space is wrapped in
 /// single quotes (urunit and Hermit split the command line shell-style).
 pub fn squote(arg: &str) -> String {
-    if arg.is_empty() || arg.contains(char::is_whitespace) {
-        format!("'{arg}'")
+    if arg.is_empty() || arg.contains(char::is_whitespace) || arg.contains('\'') {
+        // urunc's convention (args with spaces in single quotes), extended as the shell does
+        // for a quote inside: `'\''`; urunit reads both
+        format!("'{}'", arg.replace('\'', "'\\''"))
     } else {
         arg.to_string()
     }
@@ -195,6 +198,8 @@ mod tests {
         assert_eq!(dquote("say \"hi\""), "'say \"hi\"'");
         assert_eq!(squote("daemon off;"), "'daemon off;'");
         assert_eq!(squote("-g"), "-g");
+        assert_eq!(squote("it's"), "'it'\\''s'");
+        assert_eq!(squote(""), "''");
         assert_eq!(
             go_json_string("a<b>&\"c\"\\"),
             r#""a\u003cb\u003e\u0026\"c\"\\""#

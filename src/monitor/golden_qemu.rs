@@ -112,7 +112,7 @@ fn linux_microvm_block_root_volume_urunit_offlink_gateway() {
     i.process.gid = 101;
     i.process.cwd = "/srv".into();
     let p = build(&i).unwrap();
-    let cmdline = "panic=-1 console=ttyS0 root=/dev/vda rw ip=10.4.0.5::169.254.1.1:255.255.255.255:urunc:eth0:off retain_initrd URUNIT_CONFIG=/sys/firmware/initrd URUNIT_DEFROUTE=1 tsc_early_khz=2000000 init=/urunit -- /usr/sbin/nginx -g 'daemon off;'";
+    let cmdline = "panic=-1 console=ttyS0 quiet loglevel=2 root=/dev/vda rw ip=10.4.0.5::169.254.1.1:255.255.255.255:urunc:eth0:off retain_initrd URUNIT_CONFIG=/sys/firmware/initrd URUNIT_DEFROUTE=1 tsc_early_khz=2000000 init=/urunit -- /usr/sbin/nginx -g 'daemon off;'";
     assert_eq!(
         p.argv,
         strs(&[
@@ -193,7 +193,7 @@ fn linux_initrd_rootfs_appends_urunit_config_to_a_copy() {
             "-initrd", "/run/urunc/c1/work/initrd.img",
             "-no-reboot",
             "-append",
-            "panic=-1 console=ttyS0 root=/dev/ram0 rw URUNIT_CONFIG=/urunit.conf rdinit=/urunit -- /clis Linux 'Qemu urunc'",
+            "panic=-1 console=ttyS0 quiet loglevel=2 root=/dev/ram0 rw URUNIT_CONFIG=/urunit.conf rdinit=/urunit -- /clis Linux 'Qemu urunc'",
         ])
     );
     assert_eq!(
@@ -240,7 +240,7 @@ fn linux_aarch64_virt_without_urunit_env_on_the_cmdline() {
             "-device", "virtio-9p-device,fsdev=rootfs9p,mount_tag=fs0",
             "-no-reboot",
             "-append",
-            "panic=-1 console=ttyAMA0 root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=5000000,cache=mmap,posixacl ip=10.4.0.5::10.4.0.1:255.255.255.0:urunc:eth0:off A=1 MSG=\"two words\" init=/sbin/init",
+            "panic=-1 console=ttyAMA0 quiet loglevel=2 root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=5000000,cache=mmap,posixacl ip=10.4.0.5::10.4.0.1:255.255.255.0:urunc:eth0:off A=1 MSG=\"two words\" init=/sbin/init",
         ])
     );
 }

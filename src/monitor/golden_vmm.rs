@@ -76,7 +76,7 @@ fn firecracker_linux_block_volume_no_seccomp_memory_limit() {
         String::from_utf8(fc.contents.clone()).unwrap(),
         concat!(
             r#"{"boot-source":{"kernel_image_path":"/b/rootfs/unikernel/kernel","#,
-            r#""boot_args":"panic=-1 console=ttyS0 root=/dev/vda rw retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/cat /proc/self/mountinfo","#,
+            r#""boot_args":"panic=-1 console=ttyS0 quiet loglevel=2 root=/dev/vda rw retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/cat /proc/self/mountinfo","#,
             r#""initrd_path":"/run/urunc/c1/work/urunit.conf"},"#,
             r#""machine-config":{"vcpu_count":2,"mem_size_mib":496,"smt":false,"track_dirty_pages":false},"#,
             r#""drives":[{"drive_id":"FCrootfs","is_read_only":false,"is_root_device":false,"path_on_host":"/dev/loop3"},"#,
@@ -147,7 +147,7 @@ fn cloud_hypervisor_linux_net_fd_disk_initrd() {
             "--disk", "path=/dev/loop3,id=rootfs,serial=rootfs",
             "--initramfs", "/run/urunc/c1/work/urunit.conf",
             "--cmdline",
-            "panic=-1 console=ttyS0 root=/dev/vda rw ip=10.4.0.5::10.4.0.1:255.255.255.0:urunc:eth0:off retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/busybox tail -f /dev/null",
+            "panic=-1 console=ttyS0 quiet loglevel=2 root=/dev/vda rw ip=10.4.0.5::10.4.0.1:255.255.255.0:urunc:eth0:off retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/busybox tail -f /dev/null",
         ])
     );
     assert_eq!(p.keep_fds, vec![3]);

@@ -88,6 +88,21 @@ impl Monitor for Qemu {
         if guest.boot == Boot::Kernel {
             push(&["-kernel", &input.kernel.display().to_string()]);
         }
+        if let Some(fd) = input.guest_channel_fd {
+            // urunit's channel (exit status, graceful shutdown): see init/src/channel.rs
+            let serial = match bus {
+                Bus::Mmio => "virtio-serial-device",
+                Bus::Pci => "virtio-serial-pci",
+            };
+            push(&[
+                "-device",
+                serial,
+                "-chardev",
+                &format!("socket,id=urunit,fd={fd}"),
+                "-device",
+                "virtserialport,chardev=urunit,name=urunc.urunit",
+            ]);
+        }
         a.extend(net(input, guest, bus));
         a.extend(blocks(&guest.blocks, bus));
         a.extend(shared_fs(input, mib, bus));
@@ -114,6 +129,10 @@ impl Monitor for Qemu {
         }
         if input.control_fd.is_some() {
             plan.shutdown = Shutdown::QmpPowerdown;
+        }
+        if let Some(fd) = input.guest_channel_fd {
+            plan.keep_fds.push(fd);
+            plan.shutdown = Shutdown::GuestChannel;
         }
         Ok(plan)
     }

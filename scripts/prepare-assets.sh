@@ -1,0 +1,141 @@
+#!/bin/sh
+# Prepares the assets of the real-guest tests (tests/guest_*.rs) from Debian packages:
+#   DIR/vmlinux          uncompressed PVH kernel of the current Debian cloud kernel (x86_64)
+#   DIR/initrd.cpio      uncompressed newc initrd: /urunit, busybox + applet links,
+#                        the virtio/9p/virtiofs modules with their modules.dep, /dev/console
+#   DIR/urunit           the static musl urunit it holds
+#   DIR/kernel-release   the kernel's release string (uname -r)
+# Usage: scripts/prepare-assets.sh [DIR]   (default: assets/ at the repository root)
+# Runs as root on Debian 12; installs what it needs with apt-get. Re-running skips the
+# kernel when it is current, and rebuilds the initrd only when urunit changed.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${1:-$ROOT/assets}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+ARCH=$(uname -m)
+[ "$ARCH" = x86_64 ] || { echo "prepare-assets: only x86_64 hosts are supported so far" >&2; exit 1; }
+
+MODULES="virtio_ring virtio virtio_mmio virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev
+virtio_console virtio_blk virtio_net net_failover failover fuse virtiofs 9p 9pnet 9pnet_virtio
+netfs fscache"
+
+need() { # command package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    PKGS="${PKGS:-} $2"
+}
+PKGS=
+need lz4 lz4
+need depmod kmod
+need cpio cpio
+need qemu-system-x86_64 qemu-system-x86
+[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" \
+    || PKGS="$PKGS busybox-static"
+if [ -n "$PKGS" ]; then
+    echo "prepare-assets: installing$PKGS"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 $PKGS >/dev/null
+fi
+
+# --- kernel ---------------------------------------------------------------------------
+PKG=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+[ -n "$PKG" ] || { echo "prepare-assets: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
+REL=${PKG#linux-image-}
+WORK=$DIR/.work
+KROOT=$WORK/$PKG
+if [ ! -d "$KROOT/lib/modules/$REL/kernel" ]; then
+    echo "prepare-assets: downloading $PKG"
+    rm -rf "$WORK" && mkdir -p "$WORK"
+    (cd "$WORK" && apt-get download -q "$PKG" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+    dpkg-deb -x "$WORK"/"$PKG"_*.deb "$KROOT"
+    rm -f "$WORK"/"$PKG"_*.deb
+    depmod -b "$KROOT" "$REL"
+fi
+
+# The bzImage carries the kernel as a compressed ELF: find each known magic, decompress
+# from there (trailing data makes the decompressors complain: ignore that), keep the
+# first result that is an ELF file.
+extract_vmlinux() { # bzImage out
+    for spec in '\002\041\114\030:lz4 -dc' '\375\067\172\130\132\000:xz -dc' \
+                '\050\265\057\375:zstd -dc' '\037\213\010:gzip -dc'; do
+        magic=$(printf "${spec%%:*}" | od -An -tx1 | tr -d ' \n' | sed 's/../\\x&/g')
+        tool=${spec#*:}
+        command -v "${tool%% *}" >/dev/null 2>&1 || continue
+        for off in $(LC_ALL=C grep -obUaP "$magic" "$1" 2>/dev/null | cut -d: -f1 | head -5); do
+            tail -c +"$((off + 1))" "$1" | $tool > "$2.tmp" 2>/dev/null || true
+            if [ "$(head -c 4 "$2.tmp" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
+                mv "$2.tmp" "$2"
+                return 0
+            fi
+        done
+    done
+    rm -f "$2.tmp"
+    return 1
+}
+
+if [ "$(cat "$DIR/kernel-release" 2>/dev/null)" != "$REL" ] || [ ! -s "$DIR/vmlinux" ]; then
+    echo "prepare-assets: extracting vmlinux from $PKG"
+    extract_vmlinux "$KROOT/boot/vmlinuz-$REL" "$DIR/vmlinux" \
+        || { echo "prepare-assets: no ELF kernel found in vmlinuz-$REL" >&2; exit 1; }
+    echo "$REL" > "$DIR/kernel-release"
+    rm -f "$DIR/initrd.cpio"
+fi
+
+# --- urunit -----------------------------------------------------------------------------
+TARGET=x86_64-unknown-linux-musl
+(cd "$ROOT" && cargo build -q --release --target $TARGET -p urunit)
+if ! cmp -s "$ROOT/target/$TARGET/release/urunit" "$DIR/urunit"; then
+    cp "$ROOT/target/$TARGET/release/urunit" "$DIR/urunit"
+    rm -f "$DIR/initrd.cpio"
+fi
+
+# --- initrd -----------------------------------------------------------------------------
+if [ -s "$DIR/initrd.cpio" ]; then
+    echo "prepare-assets: $DIR is up to date"
+    exit 0
+fi
+echo "prepare-assets: building initrd.cpio"
+STAGE=$WORK/initrd
+rm -rf "$STAGE"
+mkdir -p "$STAGE/bin" "$STAGE/dev" "$STAGE/proc" "$STAGE/sys" "$STAGE/tmp" "$STAGE/run" \
+    "$STAGE/etc" "$STAGE/root" "$STAGE/lib/modules/$REL"
+cp "$DIR/urunit" "$STAGE/urunit"
+cp /bin/busybox "$STAGE/bin/busybox"
+for a in $(/bin/busybox --list); do
+    [ "$a" = busybox ] || ln -s busybox "$STAGE/bin/$a"
+done
+ln -s bin "$STAGE/sbin"
+mkdir -p "$STAGE/usr" && ln -s ../bin "$STAGE/usr/bin" && ln -s ../bin "$STAGE/usr/sbin"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+    > "$STAGE/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$STAGE/etc/group"
+mknod -m 600 "$STAGE/dev/console" c 5 1
+mknod -m 666 "$STAGE/dev/null" c 1 3
+
+# the wanted modules and everything they depend on, as paths relative to the release dir
+MDIR=$KROOT/lib/modules/$REL
+want=
+for m in $MODULES; do
+    line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$MDIR/modules.dep" || true)
+    [ -n "$line" ] || continue # not built as a module in this kernel (built in, or absent)
+    want="$want $(echo "$line" | tr -d ':')"
+done
+for f in $(echo "$want" | tr ' ' '\n' | sort -u); do
+    mkdir -p "$STAGE/lib/modules/$REL/$(dirname "$f")"
+    case $f in
+        *.xz) xz -dc "$MDIR/$f" > "$STAGE/lib/modules/$REL/${f%.xz}" ;;
+        *.zst) zstd -qdc "$MDIR/$f" > "$STAGE/lib/modules/$REL/${f%.zst}" ;;
+        *.gz) gzip -dc "$MDIR/$f" > "$STAGE/lib/modules/$REL/${f%.gz}" ;;
+        *) cp "$MDIR/$f" "$STAGE/lib/modules/$REL/$f" ;;
+    esac
+done
+cp "$MDIR/modules.builtin" "$MDIR/modules.builtin.modinfo" "$MDIR/modules.order" "$STAGE/lib/modules/$REL/" 2>/dev/null || true
+depmod -b "$STAGE" "$REL"
+find "$STAGE/lib/modules/$REL" -name 'modules.*' ! -name modules.dep ! -name modules.order \
+    ! -name modules.builtin -delete
+
+(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$DIR/initrd.cpio.tmp"
+mv "$DIR/initrd.cpio.tmp" "$DIR/initrd.cpio"
+echo "prepare-assets: done: $(du -h "$DIR/vmlinux" | cut -f1) vmlinux, $(du -h "$DIR/initrd.cpio" | cut -f1) initrd ($(grep -c . "$STAGE/lib/modules/$REL/modules.dep") modules)"
