@@ -2,7 +2,7 @@
 
 use super::Monitor;
 use crate::guest::GuestSetup;
-use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown};
+use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, SeccompPolicy, Shutdown};
 
 pub struct Qemu;
 
@@ -47,6 +47,13 @@ impl Monitor for Qemu {
             read_paths.push(i.clone());
         }
         argv.extend(guest.extra_args.iter().cloned());
+        if input.seccomp {
+            // QEMU's own filter stacks on urunc's (sandbox::seccomp leaves seccomp/prctl open).
+            argv.extend([
+                "-sandbox".into(),
+                "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
+            ]);
+        }
         argv.extend(["-append".into(), guest.cmdline.clone()]);
         Ok(LaunchPlan {
             program: input.monitor_path.clone(),
@@ -60,6 +67,11 @@ impl Monitor for Qemu {
             keep_fds: Vec::new(),
             shutdown: Shutdown::Signal,
             needs_kvm: input.accel == Accel::Kvm,
+            seccomp: if input.seccomp {
+                SeccompPolicy::DenyList
+            } else {
+                SeccompPolicy::Off
+            },
             guest_cmdline: guest.cmdline.clone(),
         })
     }
