@@ -28,11 +28,7 @@ pub fn fakevmm_bin() -> PathBuf {
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
 pub struct Env {
@@ -55,36 +51,22 @@ impl Env {
         let fake = fakevmm_bin();
         let mut text = String::new();
         for m in ["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"] {
-            text.push_str(&format!(
-                "[monitors.{m}]\npath = \"{}\"\naccel = \"tcg\"\n",
-                fake.display()
-            ));
+            text.push_str(&format!("[monitors.{m}]\npath = \"{}\"\naccel = \"tcg\"\n", fake.display()));
         }
         text.push_str(extra);
         std::fs::write(&config, text).expect("write config");
-        Env {
-            dir,
-            root,
-            config,
-            ids: Default::default(),
-        }
+        Env { dir, root, config, ids: Default::default() }
     }
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(urunc_bin());
-        c.env("URUNC_CONFIG", &self.config)
-            .arg("--root")
-            .arg(&self.root);
+        c.env("URUNC_CONFIG", &self.config).arg("--root").arg(&self.root);
         c
     }
 
     /// Runs `urunc --root R ARGS`, capturing everything.
     pub fn urunc(&self, args: &[&str]) -> Output {
-        self.cmd()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run urunc")
+        self.cmd().args(args).stdin(Stdio::null()).output().expect("run urunc")
     }
 
     /// Remembers `id` for cleanup.
@@ -125,10 +107,7 @@ impl Env {
             if t.contains(needle) {
                 return t;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?} on the console of {id}; got:\n{t}"
-            );
+            assert!(Instant::now() < deadline, "timed out waiting for {needle:?} on the console of {id}; got:\n{t}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -142,9 +121,7 @@ impl Env {
     }
 
     pub fn status(&self, id: &str) -> String {
-        self.state(id)
-            .map(|s| s["status"].as_str().unwrap_or("").to_string())
-            .unwrap_or_else(|| "gone".into())
+        self.state(id).map(|s| s["status"].as_str().unwrap_or("").to_string()).unwrap_or_else(|| "gone".into())
     }
 
     pub fn wait_status(&self, id: &str, want: &str, timeout: Duration) {
@@ -164,16 +141,10 @@ impl Env {
         self.bundle_with(name, script, |_| {})
     }
 
-    pub fn bundle_with(
-        &self,
-        name: &str,
-        script: &str,
-        tweak: impl FnOnce(&mut serde_json::Value),
-    ) -> PathBuf {
+    pub fn bundle_with(&self, name: &str, script: &str, tweak: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
         let b = self.dir.path().join(name);
         std::fs::create_dir_all(b.join("rootfs")).expect("mkdir bundle");
-        std::fs::write(b.join("rootfs/kernel"), format!("#fakevmm\n{script}\n"))
-            .expect("write kernel");
+        std::fs::write(b.join("rootfs/kernel"), format!("#fakevmm\n{script}\n")).expect("write kernel");
         let mut spec = serde_json::json!({
             "ociVersion": "1.2.0",
             "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["/urunit", "/bin/app", "an arg"], "env": ["PATH=/bin"], "cwd": "/"},
@@ -190,11 +161,7 @@ impl Env {
             }
         });
         tweak(&mut spec);
-        std::fs::write(
-            b.join("config.json"),
-            serde_json::to_vec_pretty(&spec).expect("json"),
-        )
-        .expect("write config.json");
+        std::fs::write(b.join("config.json"), serde_json::to_vec_pretty(&spec).expect("json")).expect("write config.json");
         b
     }
 }
@@ -209,24 +176,13 @@ impl Drop for Env {
 
 /// Parses the fake monitor's `FAKEVMM-REPORT {...}` line from console text.
 pub fn report(console: &str) -> serde_json::Value {
-    let line = console
-        .lines()
-        .find_map(|l| l.strip_prefix("FAKEVMM-REPORT "))
-        .expect("no FAKEVMM-REPORT on the console");
+    let line = console.lines().find_map(|l| l.strip_prefix("FAKEVMM-REPORT ")).expect("no FAKEVMM-REPORT on the console");
     serde_json::from_str(line).expect("report is JSON")
 }
 
 pub fn pid_alive(pid: i64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .chars()
-        .next();
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
     !matches!(state, Some('Z') | Some('X'))
 }
 
