@@ -28,6 +28,10 @@ pub struct Setup {
 
 /// Messages on the create <-> container sync socket.
 pub const MSG_NS_READY: &[u8] = b"ns-ready";
+/// The container process made its user namespace; `create` answers MSG_MAPPED once it wrote
+/// the maps (`sandbox::userns`).
+pub const MSG_USERNS: &[u8] = b"userns";
+pub const MSG_MAPPED: &[u8] = b"mapped";
 pub const MSG_GO: &[u8] = b"go";
 pub const MSG_READY: &[u8] = b"ready";
 pub const MSG_ERROR: &[u8] = b"error:";
@@ -68,7 +72,16 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     if let Some(cg) = s.state.cgroup() {
         cg.enter_self(s.rootless)?;
     }
-    s.ns.enter_others()?;
+    s.ns.enter_others(|| {
+        sync.send(MSG_USERNS)
+            .map_err(crate::error::io("sync with create"))?;
+        match recv(sync)?.as_slice() {
+            MSG_MAPPED => Ok(()),
+            _ => Err(crate::error::Error::Msg(
+                "create did not map the user namespace".into(),
+            )),
+        }
+    })?;
     if s.ns.has("mount") && s.ns.path_of("mount").is_none() {
         make_root_private(s.rootfs_propagation.as_deref())?;
     }

@@ -570,3 +570,58 @@ fn qemu_boots_a_linux_guest_under_the_full_sandbox() {
     assert!(c.contains("URUNC-LINUX-INIT"), "{c}");
     assert!(c.contains("reboot: Power down"), "{c}");
 }
+
+fn monitor_pid(supervisor: i64) -> i64 {
+    let children =
+        std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children")).unwrap();
+    children.split_whitespace().next().expect("no monitor").parse().unwrap()
+}
+
+#[test]
+fn user_namespace_maps_the_container_ids() {
+    let env = Env::new();
+    open_up(&env);
+    let id = unique("sb-userns");
+    let b = env.bundle_with(&id, "report\ntick 50", |s| {
+        s["linux"]["namespaces"] = json!([
+            {"type": "user"}, {"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+            {"type": "uts"}, {"type": "network"}
+        ]);
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["uidMappings"] = map.clone();
+        s["linux"]["gidMappings"] = map;
+        set_user(s, 1000, 1000, &[1001]);
+    });
+    run(&env, &b, &id);
+    let c = env.wait_console(&id, "FAKEVMM-TICK", T);
+    let r = report(&c);
+    // inside, the spec's ids; outside, the mapped ones
+    assert_eq!(ids(&r["uid"]), [1000; 4]);
+    assert_eq!(ids(&r["groups"]), [1001]);
+    caps_zero(&r);
+    assert_eq!(r["seccomp"], "2");
+    let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
+    assert_ne!(r["ns"]["user"], ours.display().to_string());
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let mon = monitor_pid(sup);
+    let st = proc_status(mon);
+    assert_eq!(field(&st, "Uid").split_whitespace().collect::<Vec<_>>(), ["101000"; 4]);
+    assert_eq!(field(&st, "Groups"), "101001");
+    let map = std::fs::read_to_string(format!("/proc/{mon}/uid_map")).unwrap();
+    assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    let o = env.urunc(&["kill", &id, "TERM"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    env.wait_status(&id, "stopped", T);
+}
+
+#[test]
+fn user_namespace_without_mappings_is_refused_at_create() {
+    let env = Env::new();
+    let id = unique("sb-userns-bad");
+    let b = env.bundle_with(&id, "report", |s| {
+        s["linux"]["namespaces"] = json!([{"type": "user"}, {"type": "pid"}]);
+    });
+    let o = env.create(&b, &id, &[]);
+    assert!(!o.status.success());
+    assert!(env.console_text(&id).contains("uidMappings"), "{}", env.console_text(&id));
+}

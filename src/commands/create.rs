@@ -8,9 +8,11 @@ use crate::config::Config;
 use crate::container::{self, State, BARRIER};
 use crate::error::{io, sys, Error, Result};
 use crate::plan::{Accel, Arch, PlanInput, ProcessParams};
-use crate::sandbox::{cgroups, namespaces};
+use crate::sandbox::{cgroups, namespaces, rootless, userns};
 use crate::spec::Spec;
-use crate::supervisor::{self, Setup, MSG_ERROR, MSG_GO, MSG_NS_READY, MSG_READY};
+use crate::supervisor::{
+    self, Setup, MSG_ERROR, MSG_GO, MSG_MAPPED, MSG_NS_READY, MSG_READY, MSG_USERNS,
+};
 use crate::unikernel::UnikernelConfig;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::{ForkResult, Pid};
@@ -72,7 +74,9 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     };
     let process = spec.process()?.clone();
     let linux = spec.linux()?.clone();
-    let ns = namespaces::Plan::new(&linux.namespaces)?;
+    let ns = namespaces::Plan::new(&linux.namespaces, &linux.uid_mappings, &linux.gid_mappings)?;
+    // rootless: not real root on the host (also root inside rootless podman's user namespace)
+    let rootless = ctx.rootless() || rootless::in_user_namespace();
     let input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
@@ -94,10 +98,10 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let cg_path =
         cgroups::resolve_path(linux.cgroups_path.as_deref(), ctx.g.systemd_cgroup, &a.id)?;
     let cg = cgroups::Cgroup::new(cg_path);
-    cg.create(ctx.rootless())?;
+    cg.create(rootless)?;
     undo.cgroup = Some(cg.clone());
     if let Some(r) = &linux.resources {
-        cg.apply(r)?;
+        cg.apply_checked(r, rootless)?;
     }
 
     let mut state = State {
@@ -138,15 +142,20 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(sys("socketpair"))?;
-    let setup = Setup {
+    let mut setup = Setup {
         state: state.clone(),
         ns,
         hostname: spec.hostname.clone(),
         rootfs_propagation: linux.rootfs_propagation.clone(),
-        rootless: ctx.rootless(),
+        rootless,
         plan_input: input,
         tty,
     };
+    if !nix::unistd::geteuid().is_root() {
+        // an unprivileged caller cannot make the PID namespace outside the user namespace
+        setup.ns.enter_user_here()?;
+    }
+    let user_maps = setup.ns.user_maps().cloned();
     let own_pidns = setup.ns.enter_pid_for_children()?;
     let fork = crate::sys::fork().map_err(sys("fork the container process"));
     if let Ok(ForkResult::Child) = fork {
@@ -165,6 +174,12 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     drop(child_end);
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
+    if let Some(maps) = &user_maps {
+        expect(&sync, MSG_USERNS)?;
+        maps.write(child).map_err(namespaces::NsError::from)?;
+        sync.send(MSG_MAPPED)
+            .map_err(io("sync with the container process"))?;
+    }
     expect(&sync, MSG_NS_READY)?;
 
     state.pid = child.as_raw();
@@ -174,6 +189,9 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
     state.save()?;
+    if let Some(maps) = &user_maps {
+        userns::chown_dir(&dir, maps).map_err(namespaces::NsError::from)?;
+    }
     if let Some(pf) = &a.pid_file {
         let pf = if pf.is_absolute() {
             pf.clone()

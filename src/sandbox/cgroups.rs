@@ -262,6 +262,36 @@ impl Cgroup {
         }
     }
 
+    /// `create`: applies the limits; a rootless runtime applies them only where the cgroup was
+    /// delegated to it. Resources urunc does not enforce are logged: `devices` (the monitor's
+    /// devices are governed by Landlock), blockIO, hugepageLimits, network, rdma, unified.
+    pub fn apply_checked(&self, r: &Resources, rootless: bool) -> Result<(), CgroupError> {
+        let ignored: Vec<&str> = r
+            .other
+            .iter()
+            .filter(|(k, v)| *k != "devices" && !v.is_null())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !ignored.is_empty() {
+            log::warn!("resources not enforced by urunc: {}", ignored.join(", "));
+        }
+        match self.apply(r) {
+            Err(CgroupError::Io { source, path, .. })
+                if rootless
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+                    ) =>
+            {
+                log::warn!(
+                    "rootless: cgroup {path} is not delegated to this user; limits not applied"
+                );
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Applies memory, cpu and pids limits; anything else in `resources` is reported.
     pub fn apply(&self, r: &Resources) -> Result<(), CgroupError> {
         let w = |dir: Option<&PathBuf>, file: &str, val: String| -> Result<(), CgroupError> {
@@ -275,6 +305,33 @@ impl Cgroup {
         };
         let v2 = if self.unified { self.v2.as_ref() } else { None };
         if let Some(m) = &r.memory {
+            // v1: memory+swap must stay >= memory; whichever order keeps that holds
+            if let (Some(l), Some(sw), false) = (m.limit, m.swap, self.unified) {
+                let memsw = self
+                    .v1_dir("memory")
+                    .map(|d| d.join("memory.memsw.limit_in_bytes"));
+                if let Some(f) = memsw.filter(|f| f.exists()) {
+                    let lim = self
+                        .v1_dir("memory")
+                        .map(|d| d.join("memory.limit_in_bytes"));
+                    let (l, sw) = (l.max(-1).to_string(), sw.max(-1).to_string());
+                    let lim = lim.unwrap_or_default();
+                    let first = std::fs::write(&lim, &l).and_then(|_| std::fs::write(&f, &sw));
+                    if first.is_err() {
+                        std::fs::write(&f, &sw).map_err(ioerr(&f, format!("write {sw}")))?;
+                        std::fs::write(&lim, &l).map_err(ioerr(&lim, format!("write {l}")))?;
+                    }
+                }
+            }
+            if let (Some(l), Some(sw), true) = (m.limit, m.swap, self.unified) {
+                // v2 counts swap alone: the spec's swap is memory+swap
+                let v = if sw < 0 {
+                    "max".into()
+                } else {
+                    (sw - l.max(0)).max(0).to_string()
+                };
+                w(v2, "memory.swap.max", v)?;
+            }
             if let Some(l) = m.limit {
                 let v = if l < 0 {
                     "max".to_string()

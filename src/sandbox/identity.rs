@@ -69,7 +69,9 @@ impl Identity {
             .collect();
         current.sort_unstable();
         current.dedup();
-        if current != self.groups {
+        // Where setgroups is denied (a user namespace an unprivileged user mapped), the
+        // inherited groups are unmapped ones and stay; asking for more is an error.
+        if current != self.groups && !(self.groups.is_empty() && setgroups_denied()) {
             if setgroups_denied() {
                 return Err(IdError::SetgroupsDenied(self.groups.clone()));
             }

@@ -23,6 +23,7 @@ pub mod landlock;
 pub mod namespaces;
 pub mod rootless;
 pub mod seccomp;
+pub mod userns;
 
 use crate::plan::{LaunchPlan, PlanInput, ProcessParams, SeccompPolicy};
 use identity::Identity;
