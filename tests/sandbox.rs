@@ -625,3 +625,90 @@ fn user_namespace_without_mappings_is_refused_at_create() {
     assert!(!o.status.success());
     assert!(env.console_text(&id).contains("uidMappings"), "{}", env.console_text(&id));
 }
+
+/// Runs urunc as uid/gid 1000 without `--root`: state goes under `$XDG_RUNTIME_DIR/urunc`.
+fn rootless_cmd(env: &Env, xdg: &Path) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new(common::urunc_bin());
+    c.env("URUNC_CONFIG", &env.config)
+        .env("XDG_RUNTIME_DIR", xdg)
+        .uid(1000)
+        .gid(1000)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// Kills and removes a rootless container even when the test fails.
+struct RootlessGuard(PathBuf, String);
+
+impl Drop for RootlessGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(common::urunc_bin())
+            .arg("--root")
+            .arg(&self.0)
+            .args(["delete", "--force", &self.1])
+            .output();
+    }
+}
+
+#[test]
+fn rootless_runtime_runs_a_sandboxed_monitor() {
+    let env = Env::new();
+    open_up(&env);
+    let id = unique("sb-rootless");
+    let b = env.bundle_with(&id, "report\nread /etc/hostname\ntick 50", |s| {
+        s["linux"]["namespaces"] = json!([
+            {"type": "user"}, {"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+            {"type": "uts"}, {"type": "network"}
+        ]);
+        let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        s["linux"]["uidMappings"] = map.clone();
+        s["linux"]["gidMappings"] = map;
+    });
+    let xdg = env.dir.path().join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    for p in [&xdg, &env.config] {
+        nix::unistd::chown(p.as_path(), Some(1000.into()), Some(1000.into())).unwrap();
+    }
+    let _guard = RootlessGuard(xdg.join("urunc"), id.clone());
+    let console = std::fs::File::create(env.console(&id)).unwrap();
+    let o = rootless_cmd(&env, &xdg)
+        .args(["create", "--bundle", b.to_str().unwrap(), &id])
+        .stdout(console.try_clone().unwrap())
+        .stderr(console)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "create: {}", env.console_text(&id));
+    assert!(xdg.join("urunc").join(&id).join("state.json").exists());
+    let o = rootless_cmd(&env, &xdg).args(["start", &id]).output().unwrap();
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let c = env.wait_console(&id, "FAKEVMM-TICK", T);
+    let r = report(&c);
+    assert_eq!(ids(&r["uid"]), [0; 4]);
+    caps_zero(&r);
+    assert_eq!(r["no_new_privs"], "1");
+    assert_eq!(r["seccomp"], "2");
+    // uid 1000 may read /etc/hostname; Landlock refuses it
+    assert!(line_with(&c, "FAKEVMM-READ /etc/hostname").ends_with("13)"), "{c}");
+    let o = rootless_cmd(&env, &xdg).args(["state", &id]).output().unwrap();
+    let st: Value = serde_json::from_slice(&o.stdout).expect("state JSON");
+    let sup = st["pid"].as_i64().unwrap();
+    let mon = monitor_pid(sup);
+    for pid in [sup, mon] {
+        let s = proc_status(pid);
+        assert_eq!(field(&s, "Uid").split_whitespace().collect::<Vec<_>>(), ["1000"; 4]);
+        assert_eq!(field(&s, "CapEff"), "0000000000000000");
+        assert_eq!(field(&s, "Seccomp"), "2");
+    }
+    let o = rootless_cmd(&env, &xdg).args(["kill", &id, "TERM"]).output().unwrap();
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    let deadline = std::time::Instant::now() + T;
+    while !env.console_text(&id).contains("FAKEVMM-TERM") {
+        assert!(std::time::Instant::now() < deadline, "no FAKEVMM-TERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    common::wait_dead(sup, T);
+    let o = rootless_cmd(&env, &xdg).args(["delete", &id]).output().unwrap();
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    assert!(!xdg.join("urunc").join(&id).exists());
+}

@@ -151,7 +151,8 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         plan_input: input,
         tty,
     };
-    if !nix::unistd::geteuid().is_root() {
+    let own_userns = !nix::unistd::geteuid().is_root() && setup.ns.user_maps().is_some();
+    if own_userns {
         // an unprivileged caller cannot make the PID namespace outside the user namespace
         setup.ns.enter_user_here()?;
     }
@@ -165,7 +166,11 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         supervisor::container_main(setup, supervisor::datagram_from(child_end));
     }
     if let Some(own) = own_pidns {
-        namespaces::restore_pid(own)?;
+        // from inside its own user namespace, create may not rejoin the host's PID namespace:
+        // its hooks then run in the container's (rootless only)
+        if !own_userns {
+            namespaces::restore_pid(own)?;
+        }
     }
     let ForkResult::Parent { child } = fork? else {
         unreachable!("the child never returns")
