@@ -712,3 +712,123 @@ fn rootless_runtime_runs_a_sandboxed_monitor() {
     assert!(o.status.success(), "delete: {}", stderr(&o));
     assert!(!xdg.join("urunc").join(&id).exists());
 }
+
+/// The unprivileged user rootless podman runs as (made here, with a subordinate id range).
+const PODMAN_USER: &str = "uruncrl";
+
+fn ensure_podman_user() {
+    let exists = std::process::Command::new("id")
+        .arg(PODMAN_USER)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        let st = std::process::Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", PODMAN_USER])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {PODMAN_USER}");
+    }
+    for f in ["/etc/subuid", "/etc/subgid"] {
+        let t = std::fs::read_to_string(f).unwrap_or_default();
+        if !t.lines().any(|l| l.starts_with(&format!("{PODMAN_USER}:"))) {
+            let line = format!("{PODMAN_USER}:300000:65536\n");
+            std::fs::write(f, t + &line).unwrap();
+        }
+    }
+}
+
+/// `podman ARGS` as the rootless user, with private runtime dir and engine config.
+fn podman(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("runuser")
+        .args(["-u", PODMAN_USER, "--", "env"])
+        .arg(format!("XDG_RUNTIME_DIR={}", dir.join("xdg").display()))
+        .arg(format!("HOME=/home/{PODMAN_USER}"))
+        .arg(format!("CONTAINERS_CONF={}", dir.join("containers.conf").display()))
+        .arg("podman")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run podman")
+}
+
+#[test]
+fn rootless_podman_runs_guests_through_urunc() {
+    let tools = ["/usr/bin/podman", "/usr/bin/newuidmap", "/usr/bin/qemu-system-x86_64"];
+    if let Some(t) = tools.iter().find(|t| !Path::new(t).exists()) {
+        eprintln!("skipped: {t} missing (apt-get install podman uidmap qemu-system-x86)");
+        return;
+    }
+    ensure_podman_user();
+    let env = Env::new();
+    open_up(&env);
+    let d = env.dir.path();
+    let xdg = d.join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::fs::write(
+        d.join("containers.conf"),
+        "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    // the fake monitor reports from inside; conmon passes no environment, hence a wrapper
+    let wrapper = d.join("urunc-fake");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexport URUNC_CONFIG={}\nexec {} \"$@\"\n",
+            env.config.display(),
+            common::urunc_bin().display()
+        ),
+    )
+    .unwrap();
+    let ctx = d.join("image");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("fake"), "#fakevmm\nreport\nread /etc/hostname\n").unwrap();
+    std::fs::write(ctx.join("kernel"), multiboot_kernel("URUNC-PODMAN-GUEST\n", true)).unwrap();
+    std::fs::write(ctx.join("Containerfile"), "FROM scratch\nCOPY fake kernel /\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["urunc-fake", "containers.conf", "image/fake", "image/kernel"] {
+            std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let st = std::process::Command::new("chown")
+        .args(["-R", &format!("{PODMAN_USER}:"), xdg.to_str().unwrap(), ctx.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let image = format!("localhost/{}", unique("urunc-sb"));
+    let o = podman(d, &["build", "-q", "-t", &image, ctx.to_str().unwrap()]);
+    assert!(o.status.success(), "podman build: {}", stderr(&o));
+    struct Rmi<'a>(&'a Path, &'a str);
+    impl Drop for Rmi<'_> {
+        fn drop(&mut self) {
+            let _ = podman(self.0, &["rmi", "-f", self.1]);
+        }
+    }
+    let _rmi = Rmi(d, &image);
+    let run = |runtime: &Path, kernel: &str| {
+        let binary = format!("com.urunc.unikernel.binary={kernel}");
+        let args = [
+            "--runtime", runtime.to_str().unwrap(), "run", "--rm", "--network", "none",
+            "--annotation", "com.urunc.unikernel.unikernelType=linux",
+            "--annotation", "com.urunc.unikernel.hypervisor=qemu",
+            "--annotation", &binary, &image, "/init",
+        ];
+        podman(d, &args)
+    };
+    // the real QEMU boots the guest and powers off; podman gets exit status 0
+    let o = run(&common::urunc_bin(), "/kernel");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "podman run: {}{out}", stderr(&o));
+    assert!(out.contains("URUNC-PODMAN-GUEST"), "{out}");
+    // the fake monitor shows the sandbox inside rootless podman's user namespace
+    let o = run(&wrapper, "/fake");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "podman run: {}{out}", stderr(&o));
+    let r = report(&out);
+    caps_zero(&r);
+    assert_eq!(r["no_new_privs"], "1");
+    assert_eq!(r["seccomp"], "2");
+    assert!(line_with(&out, "FAKEVMM-READ /etc/hostname").ends_with("13)"), "{out}");
+}

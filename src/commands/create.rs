@@ -166,9 +166,9 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         supervisor::container_main(setup, supervisor::datagram_from(child_end));
     }
     if let Some(own) = own_pidns {
-        // from inside its own user namespace, create may not rejoin the host's PID namespace:
-        // its hooks then run in the container's (rootless only)
-        if !own_userns {
+        // from inside a user namespace (its own, or rootless podman's), create may not rejoin
+        // the initial PID namespace: its hooks then run in the container's (rootless only)
+        if !own_userns && !rootless::in_user_namespace() {
             namespaces::restore_pid(own)?;
         }
     }
