@@ -574,7 +574,12 @@ fn qemu_boots_a_linux_guest_under_the_full_sandbox() {
 fn monitor_pid(supervisor: i64) -> i64 {
     let children =
         std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children")).unwrap();
-    children.split_whitespace().next().expect("no monitor").parse().unwrap()
+    children
+        .split_whitespace()
+        .next()
+        .expect("no monitor")
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -605,10 +610,16 @@ fn user_namespace_maps_the_container_ids() {
     let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
     let mon = monitor_pid(sup);
     let st = proc_status(mon);
-    assert_eq!(field(&st, "Uid").split_whitespace().collect::<Vec<_>>(), ["101000"; 4]);
+    assert_eq!(
+        field(&st, "Uid").split_whitespace().collect::<Vec<_>>(),
+        ["101000"; 4]
+    );
     assert_eq!(field(&st, "Groups"), "101001");
     let map = std::fs::read_to_string(format!("/proc/{mon}/uid_map")).unwrap();
-    assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
     let o = env.urunc(&["kill", &id, "TERM"]);
     assert!(o.status.success(), "{}", stderr(&o));
     env.wait_status(&id, "stopped", T);
@@ -623,7 +634,11 @@ fn user_namespace_without_mappings_is_refused_at_create() {
     });
     let o = env.create(&b, &id, &[]);
     assert!(!o.status.success());
-    assert!(env.console_text(&id).contains("uidMappings"), "{}", env.console_text(&id));
+    assert!(
+        env.console_text(&id).contains("uidMappings"),
+        "{}",
+        env.console_text(&id)
+    );
 }
 
 /// Runs urunc as uid/gid 1000 without `--root`: state goes under `$XDG_RUNTIME_DIR/urunc`.
@@ -680,7 +695,10 @@ fn rootless_runtime_runs_a_sandboxed_monitor() {
         .unwrap();
     assert!(o.status.success(), "create: {}", env.console_text(&id));
     assert!(xdg.join("urunc").join(&id).join("state.json").exists());
-    let o = rootless_cmd(&env, &xdg).args(["start", &id]).output().unwrap();
+    let o = rootless_cmd(&env, &xdg)
+        .args(["start", &id])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "start: {}", stderr(&o));
     let c = env.wait_console(&id, "FAKEVMM-TICK", T);
     let r = report(&c);
@@ -689,18 +707,30 @@ fn rootless_runtime_runs_a_sandboxed_monitor() {
     assert_eq!(r["no_new_privs"], "1");
     assert_eq!(r["seccomp"], "2");
     // uid 1000 may read /etc/hostname; Landlock refuses it
-    assert!(line_with(&c, "FAKEVMM-READ /etc/hostname").ends_with("13)"), "{c}");
-    let o = rootless_cmd(&env, &xdg).args(["state", &id]).output().unwrap();
+    assert!(
+        line_with(&c, "FAKEVMM-READ /etc/hostname").ends_with("13)"),
+        "{c}"
+    );
+    let o = rootless_cmd(&env, &xdg)
+        .args(["state", &id])
+        .output()
+        .unwrap();
     let st: Value = serde_json::from_slice(&o.stdout).expect("state JSON");
     let sup = st["pid"].as_i64().unwrap();
     let mon = monitor_pid(sup);
     for pid in [sup, mon] {
         let s = proc_status(pid);
-        assert_eq!(field(&s, "Uid").split_whitespace().collect::<Vec<_>>(), ["1000"; 4]);
+        assert_eq!(
+            field(&s, "Uid").split_whitespace().collect::<Vec<_>>(),
+            ["1000"; 4]
+        );
         assert_eq!(field(&s, "CapEff"), "0000000000000000");
         assert_eq!(field(&s, "Seccomp"), "2");
     }
-    let o = rootless_cmd(&env, &xdg).args(["kill", &id, "TERM"]).output().unwrap();
+    let o = rootless_cmd(&env, &xdg)
+        .args(["kill", &id, "TERM"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "kill: {}", stderr(&o));
     let deadline = std::time::Instant::now() + T;
     while !env.console_text(&id).contains("FAKEVMM-TERM") {
@@ -708,7 +738,10 @@ fn rootless_runtime_runs_a_sandboxed_monitor() {
         std::thread::sleep(Duration::from_millis(10));
     }
     common::wait_dead(sup, T);
-    let o = rootless_cmd(&env, &xdg).args(["delete", &id]).output().unwrap();
+    let o = rootless_cmd(&env, &xdg)
+        .args(["delete", &id])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "delete: {}", stderr(&o));
     assert!(!xdg.join("urunc").join(&id).exists());
 }
@@ -743,7 +776,10 @@ fn podman(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(["-u", PODMAN_USER, "--", "env"])
         .arg(format!("XDG_RUNTIME_DIR={}", dir.join("xdg").display()))
         .arg(format!("HOME=/home/{PODMAN_USER}"))
-        .arg(format!("CONTAINERS_CONF={}", dir.join("containers.conf").display()))
+        .arg(format!(
+            "CONTAINERS_CONF={}",
+            dir.join("containers.conf").display()
+        ))
         .arg("podman")
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -753,7 +789,11 @@ fn podman(dir: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn rootless_podman_runs_guests_through_urunc() {
-    let tools = ["/usr/bin/podman", "/usr/bin/newuidmap", "/usr/bin/qemu-system-x86_64"];
+    let tools = [
+        "/usr/bin/podman",
+        "/usr/bin/newuidmap",
+        "/usr/bin/qemu-system-x86_64",
+    ];
     if let Some(t) = tools.iter().find(|t| !Path::new(t).exists()) {
         eprintln!("skipped: {t} missing (apt-get install podman uidmap qemu-system-x86)");
         return;
@@ -783,17 +823,35 @@ fn rootless_podman_runs_guests_through_urunc() {
     let ctx = d.join("image");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("fake"), "#fakevmm\nreport\nread /etc/hostname\n").unwrap();
-    std::fs::write(ctx.join("kernel"), multiboot_kernel("URUNC-PODMAN-GUEST\n", true)).unwrap();
-    std::fs::write(ctx.join("Containerfile"), "FROM scratch\nCOPY fake kernel /\n").unwrap();
+    std::fs::write(
+        ctx.join("kernel"),
+        multiboot_kernel("URUNC-PODMAN-GUEST\n", true),
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM scratch\nCOPY fake kernel /\n",
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
-        for f in ["urunc-fake", "containers.conf", "image/fake", "image/kernel"] {
+        for f in [
+            "urunc-fake",
+            "containers.conf",
+            "image/fake",
+            "image/kernel",
+        ] {
             std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let st = std::process::Command::new("chown")
-        .args(["-R", &format!("{PODMAN_USER}:"), xdg.to_str().unwrap(), ctx.to_str().unwrap()])
+        .args([
+            "-R",
+            &format!("{PODMAN_USER}:"),
+            xdg.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(st.success());
@@ -810,10 +868,20 @@ fn rootless_podman_runs_guests_through_urunc() {
     let run = |runtime: &Path, kernel: &str| {
         let binary = format!("com.urunc.unikernel.binary={kernel}");
         let args = [
-            "--runtime", runtime.to_str().unwrap(), "run", "--rm", "--network", "none",
-            "--annotation", "com.urunc.unikernel.unikernelType=linux",
-            "--annotation", "com.urunc.unikernel.hypervisor=qemu",
-            "--annotation", &binary, &image, "/init",
+            "--runtime",
+            runtime.to_str().unwrap(),
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--annotation",
+            "com.urunc.unikernel.unikernelType=linux",
+            "--annotation",
+            "com.urunc.unikernel.hypervisor=qemu",
+            "--annotation",
+            &binary,
+            &image,
+            "/init",
         ];
         podman(d, &args)
     };
@@ -830,5 +898,33 @@ fn rootless_podman_runs_guests_through_urunc() {
     caps_zero(&r);
     assert_eq!(r["no_new_privs"], "1");
     assert_eq!(r["seccomp"], "2");
-    assert!(line_with(&out, "FAKEVMM-READ /etc/hostname").ends_with("13)"), "{out}");
+    assert!(
+        line_with(&out, "FAKEVMM-READ /etc/hostname").ends_with("13)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn monitor_dies_with_its_confined_supervisor() {
+    let env = Env::new();
+    open_up(&env);
+    let id = unique("sb-pdeath");
+    let b = env.bundle_with(&id, "tick 50", |s| {
+        set_user(s, 1000, 1000, &[]);
+        // no PID namespace: only PDEATHSIG (set after the identity change) can end the monitor
+        s["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
+    });
+    run(&env, &b, &id);
+    env.wait_console(&id, "FAKEVMM-TICK", T);
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let mon = monitor_pid(sup);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        common::wait_dead(mon, T),
+        "the monitor outlived its supervisor"
+    );
 }

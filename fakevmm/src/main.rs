@@ -178,7 +178,7 @@ fn main() {
         std::process::exit(2);
     };
     // SAFETY (test helper): the handler only stores to an atomic.
-    unsafe { libc::signal(libc::SIGTERM, on_term as usize) };
+    unsafe { libc::signal(libc::SIGTERM, on_term as *const () as usize) };
     let mut keep = Vec::new();
     for line in script.lines().skip(1) {
         let line = line.trim();

@@ -11,11 +11,6 @@ fn is_identity_map(map: &str) -> bool {
     fields == ["0", "0", "4294967295"]
 }
 
-/// Rootless in the sense that matters to cgroups and devices: not real root on the host.
-pub fn is_rootless() -> bool {
-    !nix::unistd::geteuid().is_root() || in_user_namespace()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
