@@ -77,6 +77,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let ns = namespaces::Plan::new(&linux.namespaces, &linux.uid_mappings, &linux.gid_mappings)?;
     // rootless: not real root on the host (also root inside rootless podman's user namespace)
     let rootless = ctx.rootless() || rootless::in_user_namespace();
+    rootless::check(&ns)?;
     let input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
@@ -326,6 +327,11 @@ fn plan_input(
         _ => Accel::Tcg,
     };
     let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
+    if accel == Accel::Kvm {
+        // a kvm_group that names no group fails here, not at start
+        crate::sandbox::identity::kvm_gid(&mcfg.kvm_group)
+            .map_err(crate::sandbox::SandboxError::from)?;
+    }
     Ok(PlanInput {
         id: id.to_string(),
         arch,

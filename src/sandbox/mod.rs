@@ -20,6 +20,7 @@ pub mod caps;
 pub mod cgroups;
 pub mod identity;
 pub mod landlock;
+pub mod limits;
 pub mod namespaces;
 pub mod rootless;
 pub mod seccomp;

@@ -34,6 +34,8 @@ pub enum NsError {
     MappingsWithoutUserNs,
     #[error(transparent)]
     Userns(#[from] super::userns::UsernsError),
+    #[error("a rootless container needs a user namespace with uidMappings and gidMappings (runc spec --rootless makes one)")]
+    RootlessNeedsUserNs,
 }
 
 /// Join order (runc's, after the user namespace): ipc, uts, net, pid, mnt, cgroup, time.

@@ -11,6 +11,15 @@ fn is_identity_map(map: &str) -> bool {
     fields == ["0", "0", "4294967295"]
 }
 
+/// An unprivileged caller can make namespaces only inside a new user namespace, and can
+/// change ids only there: a spec without one cannot be honoured.
+pub fn check(ns: &super::namespaces::Plan) -> Result<(), super::namespaces::NsError> {
+    if !nix::unistd::geteuid().is_root() && !ns.has("user") {
+        return Err(super::namespaces::NsError::RootlessNeedsUserNs);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
