@@ -40,7 +40,8 @@ fn ns_inode(path: &Path) -> String {
 fn monitor_sits_in_the_containers_cgroup_and_namespaces() {
     let env = Env::new();
     let netns = NetNs::new();
-    let cg = format!("/urunc-test/{}", unique("sb-cg"));
+    // a top-level cgroup of its own, which delete removes
+    let cg = format!("/{}", unique("urunc-sb-cg"));
     let c = run_script(&env, "sb-ns", "report", |s| {
         s["linux"]["cgroupsPath"] = json!(cg);
         s["linux"]["namespaces"] = json!([
@@ -62,7 +63,6 @@ fn monitor_sits_in_the_containers_cgroup_and_namespaces() {
     );
     // the supervisor is PID 1 of the new PID namespace, the monitor its child
     assert_eq!(r["pid"], 2, "{r}");
-    let _ = std::fs::remove_dir_all("/sys/fs/cgroup/pids/urunc-test");
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn cgroup_file(rel: &str, file: &str) -> Option<String> {
 fn update_changes_limits_live_and_delete_removes_the_cgroup() {
     let env = Env::new();
     let id = unique("sb-update");
-    let cg = format!("/urunc-test/{id}");
+    let cg = format!("/urunc-{id}");
     let b = env.bundle_with(&id, "tick 50", |s| {
         s["linux"]["cgroupsPath"] = json!(cg);
         s["linux"]["resources"] = json!({"memory": {"limit": 256i64 << 20}, "pids": {"limit": 50}});
