@@ -215,6 +215,18 @@ pub struct GeneratedFile {
     pub contents: Vec<u8>,
 }
 
+/// The seccomp filter urunc installs in the monitor right before execve (`sandbox::seccomp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeccompPolicy {
+    /// `linux.seccomp` absent from the spec: no filter (and no `-sandbox` for QEMU).
+    Off,
+    /// The deny-list every monitor gets.
+    #[default]
+    DenyList,
+    /// urunc's allow-list for solo5-hvt.
+    Solo5Hvt,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchPlan {
     pub program: PathBuf,
@@ -234,6 +246,8 @@ pub struct LaunchPlan {
     pub keep_fds: Vec<i32>,
     pub shutdown: Shutdown,
     pub needs_kvm: bool,
+    #[serde(default)]
+    pub seccomp: SeccompPolicy,
     /// The guest's command line, for logs and tests.
     pub guest_cmdline: String,
     /// An initrd to assemble before the monitor starts (the argv already names its `path`).

@@ -32,6 +32,10 @@ pub struct Setup {
 
 /// Messages on the create <-> container sync socket.
 pub const MSG_NS_READY: &[u8] = b"ns-ready";
+/// The container process made its user namespace; `create` answers MSG_MAPPED once it wrote
+/// the maps (`sandbox::userns`).
+pub const MSG_USERNS: &[u8] = b"userns";
+pub const MSG_MAPPED: &[u8] = b"mapped";
 pub const MSG_GO: &[u8] = b"go";
 pub const MSG_READY: &[u8] = b"ready";
 pub const MSG_ERROR: &[u8] = b"error:";
@@ -73,7 +77,16 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     if let Some(cg) = s.state.cgroup() {
         cg.enter_self(s.rootless)?;
     }
-    s.ns.enter_others()?;
+    s.ns.enter_others(|| {
+        sync.send(MSG_USERNS)
+            .map_err(crate::error::io("sync with create"))?;
+        match recv(sync)?.as_slice() {
+            MSG_MAPPED => Ok(()),
+            _ => Err(crate::error::Error::Msg(
+                "create did not map the user namespace".into(),
+            )),
+        }
+    })?;
     if s.ns.has("mount") && s.ns.path_of("mount").is_none() {
         make_root_private(s.rootfs_propagation.as_deref())?;
     }
@@ -132,7 +145,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         .map_err(crate::error::io("open the start barrier"))?;
     ts::capture(14);
     let _ = std::fs::remove_file(&fifo_path);
-    let started = start_monitor(&s, &plan);
+    let started = start_monitor(&s, &plan).and_then(|m| confine_self(&s, m));
     let monitor = match started {
         Ok(pid) => {
             let _ = fifo.write_all(b"ok");
@@ -214,6 +227,19 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
     }
 }
 
+/// Once the monitor runs, the supervisor drops to its user and confines itself
+/// (`sandbox::confine_supervisor`); on failure the monitor is killed and `start` fails.
+fn confine_self(s: &Setup, monitor: Pid) -> crate::error::Result<Pid> {
+    if let Err(e) = crate::sandbox::confine_supervisor(&s.plan_input.process) {
+        let _ = kill(monitor, Signal::SIGKILL);
+        let _ = waitpid(monitor, None);
+        return Err(crate::error::Error::Msg(format!(
+            "cannot confine the supervisor: {e}"
+        )));
+    }
+    Ok(monitor)
+}
+
 /// In the forked monitor process: confine, then execve. Returns only the error text.
 fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
     sys::reset_signals();
@@ -227,9 +253,10 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         );
     }
-    if let Err(e) = crate::sandbox::confine_monitor(plan, &s.plan_input.process) {
-        return format!("cannot confine the monitor: {e}");
-    }
+    let seccomp = match crate::sandbox::confine_monitor(plan, &s.plan_input) {
+        Ok(pending) => pending,
+        Err(e) => return format!("cannot confine the monitor: {e}"),
+    };
     match sys::set_pdeathsig(Signal::SIGKILL, supervisor) {
         Ok(false) => {}
         Ok(true) => return "the supervisor exited before the monitor started".into(),
@@ -239,6 +266,9 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
     let argv: Vec<std::ffi::CString> = plan.argv.iter().map(|a| c(a)).collect();
     let env: Vec<std::ffi::CString> = plan.env.iter().map(|a| c(a)).collect();
     let prog = c(&plan.program.to_string_lossy());
+    if let Err(e) = seccomp.finish() {
+        return format!("cannot confine the monitor: {e}");
+    }
     match nix::unistd::execve(&prog, &argv, &env) {
         Err(e) => format!("cannot execute the monitor {}: {e}", plan.program.display()),
         Ok(never) => match never {},

@@ -384,8 +384,13 @@ fn guest_takes_the_container_place_and_delete_removes_everything() {
     let console = env.wait_console(&id, "FAKEVMM-TAPECHO", Duration::from_secs(10));
     assert!(console.contains("icmp=3"), "{console}");
     env.wait_status(&id, "stopped", Duration::from_secs(10));
-    // the supervisor removed its tap and filters when the monitor exited
-    net.assert_clean();
+    // The confined supervisor holds no capability (the sandbox issue), so it cannot remove
+    // the redirect on eth0 itself; its tap is not persistent and went with its last fd.
+    assert!(
+        !net.links().contains(&tap),
+        "tap outlived its container: {:?}",
+        net.links()
+    );
     let o = env.urunc(&["delete", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     net.assert_clean();

@@ -7,7 +7,8 @@
 //!   cmdline            print `FAKEVMM-CMDLINE <guest command line>`
 //!   read PATH          print `FAKEVMM-READ PATH ok|<error>` (Landlock probes)
 //!   write PATH         print `FAKEVMM-WRITE PATH ok|<error>`
-//!   syscall NAME       try a syscall (`mount`, `ptrace`, `bpf`) and print `FAKEVMM-SYSCALL NAME ok|<errno>`
+//!   syscall NAME       try a syscall (`mount`, `ptrace`, `bpf`, `kexec_load`, `getpid`,
+//!                      `unshare` of a user namespace) and print `FAKEVMM-SYSCALL NAME ok|<errno>`
 //!   sleep SECS         sleep
 //!   wait-term CODE     wait for SIGTERM, print `FAKEVMM-TERM`, exit CODE
 //!   tick MS            print `FAKEVMM-TICK n` every MS ms until SIGTERM (then exit 0)
@@ -160,6 +161,8 @@ fn try_syscall(name: &str) -> String {
             "bpf" => libc::syscall(libc::SYS_bpf, 0, 0usize, 0),
             "kexec_load" => libc::syscall(libc::SYS_kexec_load, 0, 0, 0usize, 0),
             "getpid" => libc::syscall(libc::SYS_getpid),
+            // allowed to an unprivileged process: only a seccomp filter refuses it
+            "unshare" => libc::unshare(libc::CLONE_NEWUSER) as i64,
             _ => return "unknown".into(),
         }
     };

@@ -8,9 +8,11 @@ use crate::config::Config;
 use crate::container::{self, State, BARRIER};
 use crate::error::{io, sys, Error, Result};
 use crate::plan::{Accel, Arch, PlanInput, ProcessParams};
-use crate::sandbox::{cgroups, namespaces};
+use crate::sandbox::{cgroups, namespaces, rootless, userns};
 use crate::spec::Spec;
-use crate::supervisor::{self, Setup, MSG_ERROR, MSG_GO, MSG_NS_READY, MSG_READY};
+use crate::supervisor::{
+    self, Setup, MSG_ERROR, MSG_GO, MSG_MAPPED, MSG_NS_READY, MSG_READY, MSG_USERNS,
+};
 use crate::timestamps as ts;
 use crate::unikernel::UnikernelConfig;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -76,7 +78,10 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     };
     let process = spec.process()?.clone();
     let linux = spec.linux()?.clone();
-    let ns = namespaces::Plan::new(&linux.namespaces)?;
+    let ns = namespaces::Plan::new(&linux.namespaces, &linux.uid_mappings, &linux.gid_mappings)?;
+    // rootless: not real root on the host (also root inside rootless podman's user namespace)
+    let rootless = ctx.rootless() || rootless::in_user_namespace();
+    rootless::check(&ns)?;
     let mut input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
@@ -100,10 +105,10 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let cg_path =
         cgroups::resolve_path(linux.cgroups_path.as_deref(), ctx.g.systemd_cgroup, &a.id)?;
     let cg = cgroups::Cgroup::new(cg_path);
-    cg.create(ctx.rootless())?;
+    cg.create(rootless)?;
     undo.cgroup = Some(cg.clone());
     if let Some(r) = &linux.resources {
-        cg.apply(r)?;
+        cg.apply_checked(r, rootless)?;
     }
 
     let mut state = State {
@@ -144,17 +149,23 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(sys("socketpair"))?;
-    let setup = Setup {
+    let mut setup = Setup {
         state: state.clone(),
         ns,
         hostname: spec.hostname.clone(),
         rootfs_propagation: linux.rootfs_propagation.clone(),
-        rootless: ctx.rootless(),
+        rootless,
         plan_input: input,
         tty,
         preserve_fds: a.preserve_fds,
     };
     ts::capture(2);
+    let own_userns = !nix::unistd::geteuid().is_root() && setup.ns.user_maps().is_some();
+    if own_userns {
+        // an unprivileged caller cannot make the PID namespace outside the user namespace
+        setup.ns.enter_user_here()?;
+    }
+    let user_maps = setup.ns.user_maps().cloned();
     let own_pidns = setup.ns.enter_pid_for_children()?;
     ts::capture(3);
     let fork = crate::sys::fork().map_err(sys("fork the container process"));
@@ -165,7 +176,11 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         supervisor::container_main(setup, supervisor::datagram_from(child_end));
     }
     if let Some(own) = own_pidns {
-        namespaces::restore_pid(own)?;
+        // from inside a user namespace (its own, or rootless podman's), create may not rejoin
+        // the initial PID namespace: its hooks then run in the container's (rootless only)
+        if !own_userns && !rootless::in_user_namespace() {
+            namespaces::restore_pid(own)?;
+        }
     }
     let ForkResult::Parent { child } = fork? else {
         unreachable!("the child never returns")
@@ -174,6 +189,12 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     drop(child_end);
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
+    if let Some(maps) = &user_maps {
+        expect(&sync, MSG_USERNS)?;
+        maps.write(child).map_err(namespaces::NsError::from)?;
+        sync.send(MSG_MAPPED)
+            .map_err(io("sync with the container process"))?;
+    }
     expect(&sync, MSG_NS_READY)?;
     ts::capture(6);
 
@@ -184,6 +205,9 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
     state.save()?;
+    if let Some(maps) = &user_maps {
+        userns::chown_dir(&dir, maps).map_err(namespaces::NsError::from)?;
+    }
     if let Some(pf) = &a.pid_file {
         let pf = if pf.is_absolute() {
             pf.clone()
@@ -238,8 +262,11 @@ fn work_dir(dir: &Path, p: &ProcessParams) -> Result<PathBuf> {
         .mode(0o700)
         .create(&w)
         .map_err(io("create the work directory"))?;
-    nix::unistd::chown(&w, Some(p.uid.into()), Some(p.gid.into()))
-        .map_err(sys("chown the work directory"))?;
+    match nix::unistd::chown(&w, Some(p.uid.into()), Some(p.gid.into())) {
+        // rootless: the ids are the user namespace's; userns::chown_dir maps them later
+        Err(nix::Error::EPERM) if !nix::unistd::geteuid().is_root() => {}
+        r => r.map_err(sys("chown the work directory"))?,
+    }
     Ok(w)
 }
 
@@ -335,6 +362,11 @@ fn plan_input(
         p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
     };
     let blocks = crate::plan::annotation_blocks(uk, block)?;
+    if accel == Accel::Kvm {
+        // a kvm_group that names no group fails here, not at start
+        crate::sandbox::identity::kvm_gid(&mcfg.kvm_group)
+            .map_err(crate::sandbox::SandboxError::from)?;
+    }
     Ok(PlanInput {
         id: id.to_string(),
         arch,

@@ -78,7 +78,8 @@ impl Ctx {
 }
 
 fn default_root() -> PathBuf {
-    if !nix::unistd::geteuid().is_root() {
+    // runc's rule: also uid 0 inside a user namespace (rootless podman) is rootless
+    if !nix::unistd::geteuid().is_root() || crate::sandbox::rootless::in_user_namespace() {
         if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
             return PathBuf::from(x).join("urunc");
         }

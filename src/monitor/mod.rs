@@ -8,7 +8,8 @@
 
 use crate::guest::GuestSetup;
 use crate::plan::{
-    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, PlanError, PlanInput, Shutdown,
+    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, PlanError, PlanInput, SeccompPolicy,
+    Shutdown,
 };
 use std::path::PathBuf;
 
@@ -186,6 +187,12 @@ fn base_plan(
         keep_fds,
         shutdown: Shutdown::Signal,
         needs_kvm: false,
+        // `linux.seccomp` absent (seccomp=unconfined) turns our filter off, as urunc does
+        seccomp: if input.seccomp {
+            SeccompPolicy::DenyList
+        } else {
+            SeccompPolicy::Off
+        },
         guest_cmdline: guest.cmdline.clone(),
         initrd_build,
     };

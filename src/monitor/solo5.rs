@@ -119,6 +119,10 @@ impl Monitor for Solo5 {
         if matches!(self, Solo5::Hvt) {
             plan.devices.push(PathBuf::from("/dev/kvm"));
             plan.needs_kvm = true;
+            // urunc's tight allow-list for the hvt tender (reference 5.7)
+            if input.seccomp {
+                plan.seccomp = crate::plan::SeccompPolicy::Solo5Hvt;
+            }
         }
         Ok(plan)
     }

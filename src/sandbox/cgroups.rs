@@ -1,8 +1,7 @@
 //! Cgroups: the container's `linux.cgroupsPath` on cgroup v1 (every mounted hierarchy), v2, or
-//! hybrid hosts; cgroupfs paths and systemd-style `slice:prefix:name`. Limits, freezing, listing
-//! and removal operate on the directories recorded here at create.
+//! hybrid hosts; cgroupfs paths and systemd-style `slice:prefix:name`. Freezing, listing and
+//! removal operate on the directories recorded here at create; limits are in `limits.rs`.
 
-use crate::spec::Resources;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -37,7 +36,10 @@ pub enum CgroupError {
     Unsupported(String),
 }
 
-fn ioerr(path: &Path, op: impl Into<String>) -> impl FnOnce(std::io::Error) -> CgroupError {
+pub(super) fn ioerr(
+    path: &Path,
+    op: impl Into<String>,
+) -> impl FnOnce(std::io::Error) -> CgroupError {
     let path = path.display().to_string();
     let op = op.into();
     move |source| CgroupError::Io { path, op, source }
@@ -162,7 +164,7 @@ impl Cgroup {
         self.v1.iter().map(|(_, d)| d).chain(self.v2.iter())
     }
 
-    fn v1_dir(&self, ctrl: &str) -> Option<&PathBuf> {
+    pub(super) fn v1_dir(&self, ctrl: &str) -> Option<&PathBuf> {
         self.v1
             .iter()
             .find(|(c, _)| c.split(',').any(|x| x == ctrl))
@@ -260,105 +262,6 @@ impl Cgroup {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-    }
-
-    /// Applies memory, cpu and pids limits; anything else in `resources` is reported.
-    pub fn apply(&self, r: &Resources) -> Result<(), CgroupError> {
-        let w = |dir: Option<&PathBuf>, file: &str, val: String| -> Result<(), CgroupError> {
-            match dir {
-                Some(d) => std::fs::write(d.join(file), &val)
-                    .map_err(ioerr(&d.join(file), format!("write {val}"))),
-                None => Err(CgroupError::Unsupported(format!(
-                    "{file} (controller not mounted)"
-                ))),
-            }
-        };
-        let v2 = if self.unified { self.v2.as_ref() } else { None };
-        if let Some(m) = &r.memory {
-            if let Some(l) = m.limit {
-                let v = if l < 0 {
-                    "max".to_string()
-                } else {
-                    l.to_string()
-                };
-                if self.unified {
-                    w(v2, "memory.max", v)?;
-                } else {
-                    let v = if l < 0 { "-1".into() } else { v };
-                    w(self.v1_dir("memory"), "memory.limit_in_bytes", v)?;
-                }
-            }
-            if let Some(s) = m.reservation {
-                if self.unified {
-                    w(v2, "memory.low", s.to_string())?;
-                } else {
-                    w(
-                        self.v1_dir("memory"),
-                        "memory.soft_limit_in_bytes",
-                        s.to_string(),
-                    )?;
-                }
-            }
-        }
-        if let Some(c) = &r.cpu {
-            if self.unified {
-                if c.quota.is_some() || c.period.is_some() {
-                    let q = c
-                        .quota
-                        .filter(|q| *q > 0)
-                        .map(|q| q.to_string())
-                        .unwrap_or("max".into());
-                    w(
-                        v2,
-                        "cpu.max",
-                        format!("{q} {}", c.period.unwrap_or(100_000)),
-                    )?;
-                }
-                if let Some(s) = c.shares {
-                    // the conversion runc and crun use
-                    let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
-                    w(v2, "cpu.weight", weight.to_string())?;
-                }
-            } else {
-                let d = self.v1_dir("cpu");
-                if let Some(p) = c.period {
-                    w(d, "cpu.cfs_period_us", p.to_string())?;
-                }
-                if let Some(q) = c.quota {
-                    w(d, "cpu.cfs_quota_us", q.to_string())?;
-                }
-                if let Some(s) = c.shares {
-                    w(d, "cpu.shares", s.to_string())?;
-                }
-            }
-            if let Some(cpus) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
-                if self.unified {
-                    w(v2, "cpuset.cpus", cpus.clone())?
-                } else {
-                    w(self.v1_dir("cpuset"), "cpuset.cpus", cpus.clone())?
-                }
-            }
-            if let Some(mems) = c.mems.as_ref().filter(|s| !s.is_empty()) {
-                if self.unified {
-                    w(v2, "cpuset.mems", mems.clone())?
-                } else {
-                    w(self.v1_dir("cpuset"), "cpuset.mems", mems.clone())?
-                }
-            }
-        }
-        if let Some(p) = &r.pids {
-            let v = if p.limit <= 0 {
-                "max".to_string()
-            } else {
-                p.limit.to_string()
-            };
-            if self.unified {
-                w(v2, "pids.max", v)?
-            } else {
-                w(self.v1_dir("pids"), "pids.max", v)?
-            }
-        }
-        Ok(())
     }
 
     /// Removes the directories (waiting briefly for exiting processes to leave).

@@ -1,8 +1,10 @@
 //! Namespaces: the PID namespace is set up by `create` before it forks (it only affects
 //! children, so the supervisor becomes PID 1 without an intermediate process); the others are
-//! joined by path in runc's order, then created, by the forked container process itself.
+//! joined by path in runc's order, then created, by the forked container process itself. A new
+//! user namespace comes after the joins and before the other new namespaces (see `userns`).
 
-use crate::spec::Namespace;
+use super::userns::Mappings;
+use crate::spec::{IdMapping, Namespace};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -26,8 +28,14 @@ pub enum NsError {
     },
     #[error("cannot create namespaces {what}: {source}")]
     Unshare { what: String, source: nix::Error },
-    #[error("user namespaces with id mappings are not supported yet; remove the user namespace from the spec or join an existing one by path")]
-    UserNs,
+    #[error("a new user namespace needs linux.uidMappings and linux.gidMappings")]
+    NoMappings,
+    #[error("linux.uidMappings/gidMappings are set but the spec asks for no new user namespace")]
+    MappingsWithoutUserNs,
+    #[error(transparent)]
+    Userns(#[from] super::userns::UsernsError),
+    #[error("a rootless container needs a user namespace with uidMappings and gidMappings (runc spec --rootless makes one)")]
+    RootlessNeedsUserNs,
 }
 
 /// Join order (runc's, after the user namespace): ipc, uts, net, pid, mnt, cgroup, time.
@@ -55,10 +63,16 @@ fn flag(typ: &str) -> Result<CloneFlags, NsError> {
 pub struct Plan {
     joins: Vec<(String, String, OwnedFd)>,
     new: Vec<String>,
+    /// Mappings of the new user namespace, while it remains to be made.
+    maps: Option<Mappings>,
 }
 
 impl Plan {
-    pub fn new(list: &[Namespace]) -> Result<Plan, NsError> {
+    pub fn new(
+        list: &[Namespace],
+        uid_maps: &[IdMapping],
+        gid_maps: &[IdMapping],
+    ) -> Result<Plan, NsError> {
         let mut seen = Vec::new();
         for ns in list {
             flag(&ns.typ)?;
@@ -84,11 +98,40 @@ impl Plan {
                     })?;
                     joins.push((typ.to_string(), path.to_string(), f.into()));
                 }
-                None if typ == "user" => return Err(NsError::UserNs),
                 None => new.push(typ.to_string()),
             }
         }
-        Ok(Plan { joins, new })
+        let maps = if new.iter().any(|t| t == "user") {
+            if uid_maps.is_empty() || gid_maps.is_empty() {
+                return Err(NsError::NoMappings);
+            }
+            Some(Mappings {
+                uid: uid_maps.to_vec(),
+                gid: gid_maps.to_vec(),
+            })
+        } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
+            if list.iter().any(|n| n.typ == "user") {
+                None // joined by path: its mappings are the owner's
+            } else {
+                return Err(NsError::MappingsWithoutUserNs);
+            }
+        } else {
+            None
+        };
+        Ok(Plan { joins, new, maps })
+    }
+
+    /// The new user namespace's mappings, when the container process still has to make it.
+    pub fn user_maps(&self) -> Option<&Mappings> {
+        self.maps.as_ref()
+    }
+
+    /// Unprivileged `create`: enters the new user namespace itself, before the PID namespace.
+    pub fn enter_user_here(&mut self) -> Result<(), NsError> {
+        if let Some(m) = self.maps.take() {
+            m.enter_here()?;
+        }
+        Ok(())
     }
 
     pub fn has(&self, typ: &str) -> bool {
@@ -134,8 +177,12 @@ impl Plan {
         Ok(Some(own))
     }
 
-    /// In the forked container process: join by path, then create the rest (not pid: done).
-    pub fn enter_others(&self) -> Result<(), NsError> {
+    /// In the forked container process: join by path, then create the user namespace (and
+    /// wait in `mapped` until `create` wrote its maps), then create the rest (not pid: done).
+    pub fn enter_others<E: From<NsError>>(
+        &self,
+        mapped: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
         for (typ, path, fd) in &self.joins {
             if typ == "pid" {
                 continue;
@@ -146,8 +193,18 @@ impl Plan {
                 source,
             })?;
         }
+        if let Some(m) = &self.maps {
+            unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| NsError::Unshare {
+                what: "user".into(),
+                source,
+            })?;
+            mapped()?;
+            if m.host_root().is_some() {
+                super::userns::become_root().map_err(NsError::from)?;
+            }
+        }
         let mut flags = CloneFlags::empty();
-        for typ in self.new.iter().filter(|t| *t != "pid") {
+        for typ in self.new.iter().filter(|t| *t != "pid" && *t != "user") {
             flags |= flag(typ)?;
         }
         if !flags.is_empty() {
@@ -183,24 +240,50 @@ mod tests {
     #[test]
     fn validates_types_and_paths() {
         assert!(matches!(
-            Plan::new(&[ns("bogus", None)]),
+            Plan::new(&[ns("bogus", None)], &[], &[]),
             Err(NsError::Unknown(_))
         ));
         assert!(matches!(
-            Plan::new(&[ns("pid", None), ns("pid", None)]),
+            Plan::new(&[ns("pid", None), ns("pid", None)], &[], &[]),
             Err(NsError::Duplicate { .. })
         ));
-        let e = Plan::new(&[ns("network", Some("/nonexistent/ns"))])
+        let e = Plan::new(&[ns("network", Some("/nonexistent/ns"))], &[], &[])
             .err()
             .unwrap();
         assert!(e.to_string().contains("/nonexistent/ns"), "{e}");
-        let p = Plan::new(&[
-            ns("mount", None),
-            ns("network", Some("/proc/self/ns/net")),
-            ns("pid", None),
-        ])
+        let p = Plan::new(
+            &[
+                ns("mount", None),
+                ns("network", Some("/proc/self/ns/net")),
+                ns("pid", None),
+            ],
+            &[],
+            &[],
+        )
         .unwrap();
         assert!(p.new_pid() && p.has("mount") && !p.has("uts"));
         assert_eq!(p.path_of("network"), Some("/proc/self/ns/net"));
+        assert!(p.user_maps().is_none());
+    }
+
+    #[test]
+    fn user_namespace_needs_mappings_and_mappings_need_it() {
+        let m = [IdMapping {
+            container_id: 0,
+            host_id: 100000,
+            size: 65536,
+        }];
+        assert!(matches!(
+            Plan::new(&[ns("user", None)], &[], &[]),
+            Err(NsError::NoMappings)
+        ));
+        assert!(matches!(
+            Plan::new(&[ns("pid", None)], &m, &m),
+            Err(NsError::MappingsWithoutUserNs)
+        ));
+        let p = Plan::new(&[ns("user", None), ns("pid", None)], &m, &m).unwrap();
+        assert_eq!(p.user_maps().unwrap().host_root(), Some((100000, 100000)));
+        let joined = Plan::new(&[ns("user", Some("/proc/self/ns/user"))], &m, &m).unwrap();
+        assert!(joined.user_maps().is_none());
     }
 }
