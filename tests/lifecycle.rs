@@ -476,3 +476,22 @@ fn timestamps_cover_every_phase_and_a_bad_destination_is_harmless() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn spec_writes_a_unikernel_config_once() {
+    let env = Env::new();
+    let dir = env.dir.path().join("specdir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = env.urunc(&["spec", "--bundle", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        v["annotations"]["com.urunc.unikernel.unikernelType"],
+        "linux"
+    );
+    assert_eq!(v["process"]["args"][0], "/urunit");
+    let o = env.urunc(&["spec", "--bundle", dir.to_str().unwrap()]);
+    assert!(!o.status.success(), "spec overwrote config.json");
+    assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
+}
