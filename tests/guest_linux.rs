@@ -362,3 +362,39 @@ fn pause_and_resume_a_running_guest() {
     let _ = g.urunc(&["kill", &g.id, "KILL"]);
     let _ = wait_exit(&mut child, Duration::from_secs(10));
 }
+
+#[test]
+fn microvm_machine_boots_and_reports_the_exit_status() {
+    let Some(assets) = assets() else { return };
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let g = Guest::new(
+        &assets,
+        "microvm",
+        &["/urunit", "/bin/sh", "-c", "echo on-microvm; exit 5"],
+        &[],
+        (0, 0, &[]),
+        "/",
+    );
+    let cfg = g.dir.path().join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    spec["annotations"]["com.urunc.unikernel.machine"] = "microvm".into();
+    std::fs::write(&cfg, spec.to_string()).unwrap();
+    let o = g
+        .cmd(&[
+            "run",
+            "--bundle",
+            &g.dir.path().display().to_string(),
+            &g.id,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("on-microvm"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(5), "{out}");
+}
