@@ -58,6 +58,9 @@ pub struct ProcessParams {
     pub additional_gids: Vec<u32>,
     pub cwd: String,
     pub terminal: bool,
+    /// The container's hostname (`spec.hostname`), which guests that can set one take over.
+    #[serde(default)]
+    pub hostname: String,
 }
 
 /// A block device given to the guest.

@@ -24,7 +24,11 @@
 //! DNS:<server>                 (one line per server, IPv4 or IPv6)
 //! IP6:<ipv6>/<prefix>          (one line per address)
 //! GW6:<ipv6 gateway>
+//! HOST:<hostname>              (the container's, when it has one)
 //! UNE
+//! UXS            (ours) urunit itself, only for a hostname without a network
+//! HOST:<hostname>
+//! UXE
 //! ```
 //!
 //! The extensions are backward compatible: a urunit that does not know a section or key skips
@@ -75,6 +79,10 @@ pub fn config(
         s.push_str(&format!("ID:{}\nMP:{}\n", v.id, v.mount_point));
     }
     s.push_str("UBE\n");
+    let host = p.hostname.as_str();
+    if host.contains(['\n', '\r']) {
+        return Err("the hostname contains a line break".into());
+    }
     if let Some(n) = net {
         s.push_str("UNS\n");
         s.push_str(&format!("MAC:{}\nIP:{}/{}\n", n.mac, n.ip, n.prefix));
@@ -93,7 +101,12 @@ pub fn config(
         if let Some(g) = n.ipv6_gateway {
             s.push_str(&format!("GW6:{g}\n"));
         }
+        if !host.is_empty() {
+            s.push_str(&format!("HOST:{host}\n"));
+        }
         s.push_str("UNE\n");
+    } else if !host.is_empty() {
+        s.push_str(&format!("UXS\nHOST:{host}\nUXE\n"));
     }
     Ok(s)
 }
@@ -125,5 +138,32 @@ mod tests {
             ..Default::default()
         };
         assert!(config(&bad, &[], None).unwrap_err().contains("X"));
+    }
+
+    #[test]
+    fn network_ipv6_and_hostname() {
+        let mut n = crate::monitor::golden_fixture::net();
+        n.ipv6 = vec![("fd00::2".parse().unwrap(), 64)];
+        n.ipv6_gateway = Some("fd00::1".parse().unwrap());
+        n.dns.push("2001:db8::53".parse().unwrap());
+        let p = ProcessParams {
+            hostname: "web".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            config(&p, &[], Some(&n)).unwrap(),
+            "UES\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\nUNS\nMAC:aa:bb:cc:dd:ee:ff\n\
+             IP:10.4.0.5/24\nGW:10.4.0.1\nMTU:1500\nDNS:10.96.0.10\nDNS:2001:db8::53\n\
+             IP6:fd00::2/64\nGW6:fd00::1\nHOST:web\nUNE\n"
+        );
+        // without a network the hostname still reaches the guest, and no UNS section appears
+        assert!(config(&p, &[], None)
+            .unwrap()
+            .ends_with("UBE\nUXS\nHOST:web\nUXE\n"));
+        let bad = ProcessParams {
+            hostname: "a\nb".into(),
+            ..Default::default()
+        };
+        assert!(config(&bad, &[], None).is_err());
     }
 }
