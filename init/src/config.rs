@@ -32,6 +32,11 @@
 //! DEBUG:1             print what urunit does on the console (also URUNIT_DEBUG=1)
 //! GRACE:10            seconds between SIGTERM and SIGKILL on a shutdown request
 //! UXE
+//! UAS                 (extension) the program's argv, when the kernel command line cannot
+//! A:sh                carry it (more than 31 words, line breaks, too long): one line per
+//! A:-c                argument, `\\` for a backslash, `\n` line feed, `\r` carriage return;
+//! A:echo a\necho b    it replaces the arguments after `--`
+//! UAE
 //! ```
 //! Unknown sections and keys are ignored, so newer hosts can talk to older guests. Without a
 //! `UNS` section, urunit takes the network from the kernel's `ip=` parameter (urunc's
@@ -51,6 +56,8 @@ pub struct Config {
     pub hostname: Option<String>,
     pub debug: bool,
     pub grace_secs: u32,
+    /// The program's argv from `UAS`, which wins over the kernel command line's.
+    pub args: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -66,6 +73,7 @@ impl Default for Config {
             hostname: None,
             debug: false,
             grace_secs: 10,
+            args: None,
         }
     }
 }
@@ -132,16 +140,25 @@ impl Config {
             let n = i + 1;
             let line = raw.trim_end_matches('\r');
             match line.trim() {
-                "UES" | "UCS" | "UBS" | "UNS" | "UXS" => {
+                "UES" | "UCS" | "UBS" | "UNS" | "UXS" | "UAS" => {
                     section = line.trim();
                     has_net |= section == "UNS";
+                    if section == "UAS" {
+                        c.args = Some(Vec::new());
+                    }
                     continue;
                 }
-                "UEE" | "UCE" | "UBE" | "UNE" | "UXE" => {
+                "UEE" | "UCE" | "UBE" | "UNE" | "UXE" | "UAE" => {
                     section = "";
                     continue;
                 }
                 _ => {}
+            }
+            if section == "UAS" {
+                if let (Some(a), Some(args)) = (line.strip_prefix("A:"), c.args.as_mut()) {
+                    args.push(unescape(a));
+                }
+                continue;
             }
             if section == "UES" {
                 if !line.is_empty() {
@@ -190,6 +207,29 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// Undoes the `UAS` escapes: `\\`, `\n`, `\r` (any other backslash stays).
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Parses the kernel's `ip=<client>:<server>:<gw>:<netmask>:<host>:<dev>:<autoconf>`.
@@ -254,6 +294,18 @@ mod tests {
         assert!(Config::parse("UCS\nUID:abc\nUCE\n").is_err());
         assert!(Config::parse("UNS\nIP:10.0.0.1/40\nUNE\n").is_err());
         assert!(Config::parse("UBS\nMP:/x\nUBE\n").is_err());
+    }
+
+    #[test]
+    fn argv_section() {
+        let c =
+            Config::parse("UBS\nUBE\nUAS\nA:sh\nA:-c\nA:echo a\\\\b\\necho c\\r\nA: x \nA:\nUAE\n")
+                .unwrap();
+        assert_eq!(
+            c.args.unwrap(),
+            ["sh", "-c", "echo a\\b\necho c\r", " x ", ""]
+        );
+        assert_eq!(Config::parse("UES\nUEE\n").unwrap().args, None);
     }
 
     #[test]

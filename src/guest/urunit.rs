@@ -29,6 +29,9 @@
 //! UXS            (ours) urunit itself, only for a hostname without a network
 //! HOST:<hostname>
 //! UXE
+//! UAS            (ours) the program's argv, only when it cannot travel on the kernel
+//! A:<arg>              command line (see `linux::fits_kernel_cmdline`); one line per
+//! UAE                  argument, `\` written `\\`, line feed `\n`, carriage return `\r`
 //! ```
 //!
 //! The extensions are backward compatible: a urunit that does not know a section or key skips
@@ -49,6 +52,7 @@ pub fn config(
     p: &ProcessParams,
     volumes: &[Volume],
     net: Option<&NetParams>,
+    args: Option<&[String]>,
 ) -> Result<String, String> {
     let mut s = String::from("UES\n");
     for e in &p.env {
@@ -108,6 +112,17 @@ pub fn config(
     } else if !host.is_empty() {
         s.push_str(&format!("UXS\nHOST:{host}\nUXE\n"));
     }
+    if let Some(args) = args {
+        s.push_str("UAS\n");
+        for a in args {
+            let e = a
+                .replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('\r', "\\r");
+            s.push_str(&format!("A:{e}\n"));
+        }
+        s.push_str("UAE\n");
+    }
     Ok(s)
 }
 
@@ -130,14 +145,14 @@ mod tests {
             mount_point: "/mnt/data".into(),
         }];
         assert_eq!(
-            config(&p, &v, None).unwrap(),
+            config(&p, &v, None, None).unwrap(),
             "UES\nPATH=/bin\nA=b c\nUEE\nUCS\nUID:1000\nGID:42\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\n"
         );
         let bad = ProcessParams {
             env: vec!["X=a\nb".into()],
             ..Default::default()
         };
-        assert!(config(&bad, &[], None).unwrap_err().contains("X"));
+        assert!(config(&bad, &[], None, None).unwrap_err().contains("X"));
     }
 
     #[test]
@@ -151,19 +166,31 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            config(&p, &[], Some(&n)).unwrap(),
+            config(&p, &[], Some(&n), None).unwrap(),
             "UES\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\nUNS\nMAC:aa:bb:cc:dd:ee:ff\n\
              IP:10.4.0.5/24\nGW:10.4.0.1\nMTU:1500\nDNS:10.96.0.10\nDNS:2001:db8::53\n\
              IP6:fd00::2/64\nGW6:fd00::1\nHOST:web\nUNE\n"
         );
         // without a network the hostname still reaches the guest, and no UNS section appears
-        assert!(config(&p, &[], None)
+        assert!(config(&p, &[], None, None)
             .unwrap()
             .ends_with("UBE\nUXS\nHOST:web\nUXE\n"));
         let bad = ProcessParams {
             hostname: "a\nb".into(),
             ..Default::default()
         };
-        assert!(config(&bad, &[], None).is_err());
+        assert!(config(&bad, &[], None, None).is_err());
+    }
+
+    #[test]
+    fn argv_section_escapes_line_breaks_and_backslashes() {
+        let args = [
+            "-c".to_string(),
+            "echo a\\b\nexit 3\r".to_string(),
+            " x ".into(),
+        ];
+        assert!(config(&ProcessParams::default(), &[], None, Some(&args))
+            .unwrap()
+            .ends_with("UBE\nUAS\nA:-c\nA:echo a\\\\b\\nexit 3\\r\nA: x \nUAE\n"));
     }
 }
