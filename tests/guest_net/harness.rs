@@ -242,14 +242,6 @@ impl Guest {
             std::fs::copy(assets.join("vmlinux"), rootfs.join("vmlinux")).unwrap();
         }
         std::fs::copy(assets.join("initrd.cpio"), rootfs.join("initrd")).unwrap();
-        // The script travels as a file: the kernel splits its command line on every blank
-        // outside double quotes and panics beyond 32 init arguments.
-        append_cpio(
-            &rootfs.join("initrd"),
-            "test.sh",
-            g.script.as_bytes(),
-            0o100755,
-        );
         let mut mounts = vec![];
         if let Some(text) = g.resolv_conf {
             let src = dir.path().join("resolv.conf");
@@ -264,7 +256,7 @@ impl Guest {
             "process": {
                 "terminal": false,
                 "user": {"uid": g.uid, "gid": g.uid},
-                "args": ["/urunit", "/bin/sh", "/test.sh"],
+                "args": ["/urunit", "/bin/sh", "-c", g.script],
                 "env": ["PATH=/bin"],
                 "cwd": "/",
             },
@@ -402,48 +394,6 @@ impl Drop for Guest {
     fn drop(&mut self) {
         let _ = self.urunc(&["delete", "--force", &self.id]);
     }
-}
-
-/// Appends a newc archive holding one file to the initrd at `path` (the kernel unpacks
-/// concatenated archives in order).
-fn append_cpio(path: &Path, name: &str, data: &[u8], mode: u32) {
-    fn pad(v: &mut Vec<u8>) {
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-    }
-    let mut out = std::fs::read(path).unwrap();
-    pad(&mut out);
-    for (ino, name, mode, data) in [
-        (0x7474_0001u32, name, mode, data),
-        (0, "TRAILER!!!", 0, &[][..]),
-    ] {
-        let f = [
-            ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            data.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name.len() as u32 + 1,
-            0,
-        ];
-        out.extend_from_slice(b"070701");
-        for x in f {
-            out.extend_from_slice(format!("{x:08X}").as_bytes());
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        pad(&mut out);
-        out.extend_from_slice(data);
-        pad(&mut out);
-    }
-    std::fs::write(path, out).unwrap();
 }
 
 /// Lines up to and including the first containing `want`; panics after `timeout`.

@@ -27,7 +27,7 @@ fn dual_stack_guest_answers_on_the_container_address_and_delete_cleans_up() {
     let (host6, ip6) = (net.host_ip6.unwrap(), net.ip6.unwrap());
     let script = format!(
         "echo MAC=$(cat /sys/class/net/eth0/address); echo HOSTNAME=$(hostname); \
-         cat /etc/resolv.conf; ip addr show dev eth0; ip route; ip -6 route; \
+         cat /etc/resolv.conf; ip addr show dev eth0; ip route; ip -6 route\n\
          mkdir -p /tmp/www; echo hello-from-the-guest > /tmp/www/index.html; \
          httpd -p 8080 -h /tmp/www; \
          ping -c 1 -W 5 {} > /dev/null && echo GUEST-PING-OK; \
