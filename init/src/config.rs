@@ -24,6 +24,8 @@
 //! GW:10.0.0.1         IPv4 default gateway (added on-link, so it may lie outside the subnet)
 //! MTU:1500
 //! DNS:10.0.0.1        one line per server, IPv4 or IPv6; written to /etc/resolv.conf
+//! DNSSEARCH:a.svc b   resolv.conf search domains, blank separated
+//! DNSOPT:ndots:5      one resolv.conf option per line
 //! IP6:fd00::2/64      IPv6 address/prefix, repeatable
 //! GW6:fd00::1         IPv6 default gateway
 //! HOST:name           hostname (default "urunc")
@@ -91,6 +93,8 @@ pub struct Net {
     pub gw: Option<Ipv4Addr>,
     pub mtu: Option<u32>,
     pub dns: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
     pub ip6: Vec<(Ipv6Addr, u8)>,
     pub gw6: Option<Ipv6Addr>,
     /// Interface name from `ip=`; else chosen by MAC or `eth0`.
@@ -194,6 +198,10 @@ impl Config {
                 ("UNS", "GW") => net.gw = Some(num(n, "GW", v)?),
                 ("UNS", "MTU") => net.mtu = Some(num(n, "MTU", v)?),
                 ("UNS", "DNS") => net.dns.push(num(n, "DNS", v)?),
+                ("UNS", "DNSSEARCH") => {
+                    net.search = v.split_whitespace().map(String::from).collect()
+                }
+                ("UNS", "DNSOPT") if !v.is_empty() => net.options.push(v.to_string()),
                 ("UNS", "IP6") => net.ip6.push(cidr(n, "IP6", v, 128)?),
                 ("UNS", "GW6") => net.gw6 = Some(num(n, "GW6", v)?),
                 ("UNS" | "UXS", "HOST") => c.hostname = Some(v.to_string()),
@@ -263,7 +271,7 @@ mod tests {
     fn parses_urunc_format_and_extensions() {
         let t = "UES\nA=1\nB=x y=z\nUEE\nUCS\nUID:1000\nGID:100\nGROUPS:10, 20\nWD:/srv\nUCE\n\
                  UBS\nID:vol0\nMP:/data\nUBE\nUNS\nIP:10.0.0.2/24\nGW:10.0.0.1\nMTU:1400\n\
-                 DNS:10.0.0.1\nDNS:fd00::1\nIP6:fd00::2/64\nGW6:fd00::1\nHOST:web\n\
+                 DNS:10.0.0.1\nDNS:fd00::1\nDNSSEARCH:a.svc  b\nDNSOPT:ndots:5\nIP6:fd00::2/64\nGW6:fd00::1\nHOST:web\n\
                  MAC:AA:BB:CC:DD:EE:FF\nUNE\nUXS\nDEBUG:1\nGRACE:3\nNEW:thing\nUXE\n";
         let c = Config::parse(t).unwrap();
         assert_eq!(c.env, ["A=1", "B=x y=z"]);
@@ -276,6 +284,13 @@ mod tests {
         assert_eq!(n.gw, Some("10.0.0.1".parse().unwrap()));
         assert_eq!(n.mtu, Some(1400));
         assert_eq!(n.dns.len(), 2);
+        assert_eq!(
+            (n.search.clone(), n.options.clone()),
+            (
+                vec!["a.svc".to_string(), "b".into()],
+                vec!["ndots:5".to_string()]
+            )
+        );
         assert_eq!(n.ip6, vec![("fd00::2".parse().unwrap(), 64)]);
         assert_eq!(n.mac.as_deref(), Some("aa:bb:cc:dd:ee:ff"));
         assert_eq!(c.hostname.as_deref(), Some("web"));

@@ -22,6 +22,8 @@
 //! GW:<ipv4 gateway>            (when there is one)
 //! MTU:<mtu>                    (when known)
 //! DNS:<server>                 (one line per server, IPv4 or IPv6)
+//! DNSSEARCH:<d1> <d2>          resolv.conf search domains (when there are some)
+//! DNSOPT:<option>              one line per resolv.conf option (ndots:5, ...)
 //! IP6:<ipv6>/<prefix>          (one line per address)
 //! GW6:<ipv6 gateway>
 //! HOST:<hostname>              (the container's, when it has one)
@@ -99,6 +101,12 @@ pub fn config(
         for d in &n.dns {
             s.push_str(&format!("DNS:{d}\n"));
         }
+        if !n.dns_search.is_empty() {
+            s.push_str(&format!("DNSSEARCH:{}\n", n.dns_search.join(" ")));
+        }
+        for o in &n.dns_options {
+            s.push_str(&format!("DNSOPT:{o}\n"));
+        }
         for (a, pfx) in &n.ipv6 {
             s.push_str(&format!("IP6:{a}/{pfx}\n"));
         }
@@ -161,6 +169,8 @@ mod tests {
         n.ipv6 = vec![("fd00::2".parse().unwrap(), 64)];
         n.ipv6_gateway = Some("fd00::1".parse().unwrap());
         n.dns.push("2001:db8::53".parse().unwrap());
+        n.dns_search = vec!["ns.svc.cluster.local".into(), "cluster.local".into()];
+        n.dns_options = vec!["ndots:5".into()];
         let p = ProcessParams {
             hostname: "web".into(),
             ..Default::default()
@@ -169,6 +179,7 @@ mod tests {
             config(&p, &[], Some(&n), None).unwrap(),
             "UES\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\nUNS\nMAC:aa:bb:cc:dd:ee:ff\n\
              IP:10.4.0.5/24\nGW:10.4.0.1\nMTU:1500\nDNS:10.96.0.10\nDNS:2001:db8::53\n\
+             DNSSEARCH:ns.svc.cluster.local cluster.local\nDNSOPT:ndots:5\n\
              IP6:fd00::2/64\nGW6:fd00::1\nHOST:web\nUNE\n"
         );
         // without a network the hostname still reaches the guest, and no UNS section appears

@@ -17,7 +17,9 @@ use std::time::Duration;
 pub static SERIAL: Mutex<()> = Mutex::new(());
 const BOOT: Duration = Duration::from_secs(120);
 
-const RESOLV: &str = "nameserver 192.0.2.53\nnameserver 2001:db8::53\n";
+/// A Kubernetes-style resolv.conf, as the engine bind-mounts it into the container.
+const RESOLV: &str = "search ns.svc.cluster.local svc.cluster.local\nnameserver 192.0.2.53\n\
+                      nameserver 2001:db8::53\noptions ndots:5\n";
 
 #[test]
 fn dual_stack_guest_answers_on_the_container_address_and_delete_cleans_up() {
