@@ -43,6 +43,11 @@ pub struct NetParams {
     pub mac: String,
     pub mtu: u32,
     pub dns: Vec<IpAddr>,
+    /// resolv.conf `search` domains and `options` (guests that write a resolv.conf).
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
     /// Extra IPv6 addresses with prefix (guests that accept them).
     pub ipv6: Vec<(std::net::Ipv6Addr, u8)>,
     pub ipv6_gateway: Option<std::net::Ipv6Addr>,
@@ -58,6 +63,9 @@ pub struct ProcessParams {
     pub additional_gids: Vec<u32>,
     pub cwd: String,
     pub terminal: bool,
+    /// The container's hostname (`spec.hostname`), which guests that can set one take over.
+    #[serde(default)]
+    pub hostname: String,
 }
 
 /// A block device given to the guest.

@@ -113,7 +113,7 @@ fn qemu_linux_with_urunit_and_a_memory_limit() {
     );
     assert_eq!(
         std::fs::read_to_string(work.join("urunit.conf")).unwrap(),
-        "UES\nPATH=/bin\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\n"
+        "UES\nPATH=/bin\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\nUXS\nHOST:guest\nUXE\n"
     );
 }
 

@@ -24,6 +24,8 @@
 //! GW:10.0.0.1         IPv4 default gateway (added on-link, so it may lie outside the subnet)
 //! MTU:1500
 //! DNS:10.0.0.1        one line per server, IPv4 or IPv6; written to /etc/resolv.conf
+//! DNSSEARCH:a.svc b   resolv.conf search domains, blank separated
+//! DNSOPT:ndots:5      one resolv.conf option per line
 //! IP6:fd00::2/64      IPv6 address/prefix, repeatable
 //! GW6:fd00::1         IPv6 default gateway
 //! HOST:name           hostname (default "urunc")
@@ -32,6 +34,11 @@
 //! DEBUG:1             print what urunit does on the console (also URUNIT_DEBUG=1)
 //! GRACE:10            seconds between SIGTERM and SIGKILL on a shutdown request
 //! UXE
+//! UAS                 (extension) the program's argv, when the kernel command line cannot
+//! A:sh                carry it (more than 31 words, line breaks, too long): one line per
+//! A:-c                argument, `\\` for a backslash, `\n` line feed, `\r` carriage return;
+//! A:echo a\necho b    it replaces the arguments after `--`
+//! UAE
 //! ```
 //! Unknown sections and keys are ignored, so newer hosts can talk to older guests. Without a
 //! `UNS` section, urunit takes the network from the kernel's `ip=` parameter (urunc's
@@ -51,6 +58,8 @@ pub struct Config {
     pub hostname: Option<String>,
     pub debug: bool,
     pub grace_secs: u32,
+    /// The program's argv from `UAS`, which wins over the kernel command line's.
+    pub args: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -66,6 +75,7 @@ impl Default for Config {
             hostname: None,
             debug: false,
             grace_secs: 10,
+            args: None,
         }
     }
 }
@@ -83,6 +93,8 @@ pub struct Net {
     pub gw: Option<Ipv4Addr>,
     pub mtu: Option<u32>,
     pub dns: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
     pub ip6: Vec<(Ipv6Addr, u8)>,
     pub gw6: Option<Ipv6Addr>,
     /// Interface name from `ip=`; else chosen by MAC or `eth0`.
@@ -132,16 +144,25 @@ impl Config {
             let n = i + 1;
             let line = raw.trim_end_matches('\r');
             match line.trim() {
-                "UES" | "UCS" | "UBS" | "UNS" | "UXS" => {
+                "UES" | "UCS" | "UBS" | "UNS" | "UXS" | "UAS" => {
                     section = line.trim();
                     has_net |= section == "UNS";
+                    if section == "UAS" {
+                        c.args = Some(Vec::new());
+                    }
                     continue;
                 }
-                "UEE" | "UCE" | "UBE" | "UNE" | "UXE" => {
+                "UEE" | "UCE" | "UBE" | "UNE" | "UXE" | "UAE" => {
                     section = "";
                     continue;
                 }
                 _ => {}
+            }
+            if section == "UAS" {
+                if let (Some(a), Some(args)) = (line.strip_prefix("A:"), c.args.as_mut()) {
+                    args.push(unescape(a));
+                }
+                continue;
             }
             if section == "UES" {
                 if !line.is_empty() {
@@ -177,6 +198,10 @@ impl Config {
                 ("UNS", "GW") => net.gw = Some(num(n, "GW", v)?),
                 ("UNS", "MTU") => net.mtu = Some(num(n, "MTU", v)?),
                 ("UNS", "DNS") => net.dns.push(num(n, "DNS", v)?),
+                ("UNS", "DNSSEARCH") => {
+                    net.search = v.split_whitespace().map(String::from).collect()
+                }
+                ("UNS", "DNSOPT") if !v.is_empty() => net.options.push(v.to_string()),
                 ("UNS", "IP6") => net.ip6.push(cidr(n, "IP6", v, 128)?),
                 ("UNS", "GW6") => net.gw6 = Some(num(n, "GW6", v)?),
                 ("UNS" | "UXS", "HOST") => c.hostname = Some(v.to_string()),
@@ -190,6 +215,29 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// Undoes the `UAS` escapes: `\\`, `\n`, `\r` (any other backslash stays).
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Parses the kernel's `ip=<client>:<server>:<gw>:<netmask>:<host>:<dev>:<autoconf>`.
@@ -223,7 +271,7 @@ mod tests {
     fn parses_urunc_format_and_extensions() {
         let t = "UES\nA=1\nB=x y=z\nUEE\nUCS\nUID:1000\nGID:100\nGROUPS:10, 20\nWD:/srv\nUCE\n\
                  UBS\nID:vol0\nMP:/data\nUBE\nUNS\nIP:10.0.0.2/24\nGW:10.0.0.1\nMTU:1400\n\
-                 DNS:10.0.0.1\nDNS:fd00::1\nIP6:fd00::2/64\nGW6:fd00::1\nHOST:web\n\
+                 DNS:10.0.0.1\nDNS:fd00::1\nDNSSEARCH:a.svc  b\nDNSOPT:ndots:5\nIP6:fd00::2/64\nGW6:fd00::1\nHOST:web\n\
                  MAC:AA:BB:CC:DD:EE:FF\nUNE\nUXS\nDEBUG:1\nGRACE:3\nNEW:thing\nUXE\n";
         let c = Config::parse(t).unwrap();
         assert_eq!(c.env, ["A=1", "B=x y=z"]);
@@ -236,6 +284,13 @@ mod tests {
         assert_eq!(n.gw, Some("10.0.0.1".parse().unwrap()));
         assert_eq!(n.mtu, Some(1400));
         assert_eq!(n.dns.len(), 2);
+        assert_eq!(
+            (n.search.clone(), n.options.clone()),
+            (
+                vec!["a.svc".to_string(), "b".into()],
+                vec!["ndots:5".to_string()]
+            )
+        );
         assert_eq!(n.ip6, vec![("fd00::2".parse().unwrap(), 64)]);
         assert_eq!(n.mac.as_deref(), Some("aa:bb:cc:dd:ee:ff"));
         assert_eq!(c.hostname.as_deref(), Some("web"));
@@ -254,6 +309,18 @@ mod tests {
         assert!(Config::parse("UCS\nUID:abc\nUCE\n").is_err());
         assert!(Config::parse("UNS\nIP:10.0.0.1/40\nUNE\n").is_err());
         assert!(Config::parse("UBS\nMP:/x\nUBE\n").is_err());
+    }
+
+    #[test]
+    fn argv_section() {
+        let c =
+            Config::parse("UBS\nUBE\nUAS\nA:sh\nA:-c\nA:echo a\\\\b\\necho c\\r\nA: x \nA:\nUAE\n")
+                .unwrap();
+        assert_eq!(
+            c.args.unwrap(),
+            ["sh", "-c", "echo a\\b\necho c\r", " x ", ""]
+        );
+        assert_eq!(Config::parse("UES\nUEE\n").unwrap().args, None);
     }
 
     #[test]

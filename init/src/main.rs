@@ -84,8 +84,8 @@ fn main() {
             None
         }
     };
-    let cl = cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
-    let (cfg, cfg_err) = match load_config(&cl) {
+    let mut cl = cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    let (mut cfg, cfg_err) = match load_config(&cl) {
         Ok(c) => (c, None),
         Err(e) => (
             config::Config {
@@ -95,6 +95,9 @@ fn main() {
             Some(e),
         ),
     };
+    if let Some(args) = cfg.args.take() {
+        cl.args = args;
+    }
     let debug = cfg.debug;
     if debug {
         eprintln!("urunit: started at {}s, argv {:?}", uptime(), cl.args);

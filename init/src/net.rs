@@ -91,16 +91,50 @@ pub fn configure(net: Option<&Net>, debug: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes /etc/resolv.conf when DNS servers are given.
+/// The resolv.conf text for `net`, None when it names no server and no search domain.
+pub fn resolv_conf(net: &Net) -> Option<String> {
+    if net.dns.is_empty() && net.search.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    if !net.search.is_empty() {
+        text.push_str(&format!("search {}\n", net.search.join(" ")));
+    }
+    for d in &net.dns {
+        text.push_str(&format!("nameserver {d}\n"));
+    }
+    if !net.options.is_empty() {
+        text.push_str(&format!("options {}\n", net.options.join(" ")));
+    }
+    Some(text)
+}
+
+/// Writes /etc/resolv.conf when DNS servers or search domains are given.
 pub fn write_resolv_conf(net: Option<&Net>) -> Result<(), String> {
-    let Some(net) = net.filter(|n| !n.dns.is_empty()) else {
+    let Some(text) = net.and_then(resolv_conf) else {
         return Ok(());
     };
-    let text: String = net
-        .dns
-        .iter()
-        .map(|d| format!("nameserver {d}\n"))
-        .collect();
     let _ = std::fs::create_dir_all("/etc");
     std::fs::write("/etc/resolv.conf", text).map_err(|e| format!("write /etc/resolv.conf: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_text() {
+        let mut n = Net {
+            dns: vec!["10.96.0.10".parse().unwrap()],
+            ..Default::default()
+        };
+        assert_eq!(resolv_conf(&n).unwrap(), "nameserver 10.96.0.10\n");
+        n.search = vec!["ns.svc.cluster.local".into(), "cluster.local".into()];
+        n.options = vec!["ndots:5".into()];
+        assert_eq!(
+            resolv_conf(&n).unwrap(),
+            "search ns.svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+        );
+        assert_eq!(resolv_conf(&Net::default()), None);
+    }
 }

@@ -326,6 +326,7 @@ fn plan_input(
         additional_gids: p.user.additional_gids.clone(),
         cwd: p.cwd.clone(),
         terminal: p.terminal,
+        hostname: spec.hostname.clone().unwrap_or_default(),
     };
     let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
     let mut memory_bytes = mcfg.default_memory_mb * 1024 * 1024;

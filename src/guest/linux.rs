@@ -7,6 +7,23 @@ use crate::plan::{Accel, CpioRecord, GeneratedFile, PlanError, PlanInput, Rootfs
 
 pub struct Linux;
 
+/// The kernel passes init at most 31 arguments after `--` (`CONFIG_INIT_ENV_ARG_LIMIT` 32,
+/// splitting on blanks outside double quotes) and panics beyond ("Too many boot init vars");
+/// its whole command line holds 2048 bytes on x86 (`COMMAND_LINE_SIZE`).
+const MAX_INIT_WORDS: usize = 30;
+const MAX_INIT_BYTES: usize = 1024;
+
+/// Whether the program's argv can follow `--` on the kernel command line, quoted as urunc
+/// does. When it cannot, urunit receives it in its configuration instead (`UAS`).
+fn fits_kernel_cmdline(args: &[String]) -> bool {
+    let line = args.iter().map(|a| squote(a)).collect::<Vec<_>>().join(" ");
+    !args
+        .iter()
+        .any(|a| a.contains(|c: char| c.is_ascii_control() && c != '\t'))
+        && line.split_ascii_whitespace().count() <= MAX_INIT_WORDS
+        && line.len() <= MAX_INIT_BYTES
+}
+
 /// The Linux block id prefix on Firecracker (urunc names its drives `FC<ID>`).
 const FC_PREFIX: &str = "FC";
 
@@ -25,6 +42,12 @@ impl Guest for Linux {
             return Err(PlanError::Invalid("no init was specified".into()));
         };
         let uses_urunit = app.contains("urunit");
+        let on_cmdline = fits_kernel_cmdline(rest);
+        if !on_cmdline && !uses_urunit {
+            return Err(PlanError::Invalid(format!(
+                "the program's arguments do not fit on the kernel command line (at most {MAX_INIT_WORDS} blank-separated words, {MAX_INIT_BYTES} bytes, no line breaks); use urunit as the init"
+            )));
+        }
         let rootfs = input.rootfs_kind();
         // quiet: the container's stdout is the console; kernel messages are not the workload's
         let mut p = vec![
@@ -70,8 +93,13 @@ impl Guest for Linux {
                     mount_point: b.mount_point.clone(),
                 })
                 .collect();
-            let conf = urunit::config(&input.process, &volumes, input.net.as_ref())
-                .map_err(PlanError::Invalid)?;
+            let conf = urunit::config(
+                &input.process,
+                &volumes,
+                input.net.as_ref(),
+                (!on_cmdline).then_some(rest),
+            )
+            .map_err(PlanError::Invalid)?;
             if rootfs == RootfsKind::Initrd {
                 p.push("URUNIT_CONFIG=/urunit.conf".into());
                 setup.initrd_records.push(CpioRecord {
@@ -111,7 +139,7 @@ impl Guest for Linux {
             "init"
         };
         p.push(format!("{init}={}", squote(app)));
-        if !rest.is_empty() {
+        if !rest.is_empty() && on_cmdline {
             p.push("--".into());
             p.extend(rest.iter().map(|a| squote(a)));
         }
@@ -120,5 +148,41 @@ impl Guest for Linux {
             setup.extra_args = vec!["-no-reboot".into()];
         }
         Ok(setup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::golden_fixture::input;
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn argv_that_the_kernel_cannot_carry_goes_to_urunit_config() {
+        let short = strs(&["-c", "echo 'hi there'; exit 3"]);
+        assert!(fits_kernel_cmdline(&short));
+        let words = vec!["w".to_string(); MAX_INIT_WORDS];
+        assert!(fits_kernel_cmdline(&words));
+        let script = strs(&["-c", &["echo"; MAX_INIT_WORDS].join(" ")]);
+        assert!(!fits_kernel_cmdline(&script));
+        assert!(!fits_kernel_cmdline(&strs(&["-c", "a\nb"])));
+        assert!(!fits_kernel_cmdline(&["x".repeat(MAX_INIT_BYTES + 1)]));
+
+        let mut i = input("linux", "qemu");
+        i.initrd = Some("/b/rootfs/initrd".into());
+        i.process.args = strs(&["/urunit", "/bin/sh", "-c", "echo a\necho b"]);
+        let s = Linux.prepare(&i, "qemu").unwrap();
+        assert!(s.cmdline.ends_with(" rdinit=/urunit"), "{}", s.cmdline);
+        let conf = String::from_utf8(s.initrd_records[0].contents.clone()).unwrap();
+        assert!(
+            conf.ends_with("UAS\nA:/bin/sh\nA:-c\nA:echo a\\necho b\nUAE\n"),
+            "{conf}"
+        );
+
+        i.process.args = strs(&["/sbin/init", "-c", "a\nb"]);
+        assert!(Linux.prepare(&i, "qemu").is_err());
     }
 }

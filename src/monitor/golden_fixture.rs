@@ -60,6 +60,8 @@ pub fn net() -> NetParams {
         mac: "aa:bb:cc:dd:ee:ff".into(),
         mtu: 1500,
         dns: vec!["10.96.0.10".parse().unwrap()],
+        dns_search: Vec::new(),
+        dns_options: Vec::new(),
         ipv6: Vec::new(),
         ipv6_gateway: None,
     }

@@ -2,7 +2,8 @@
 //! container (its source on the host), else the host's own. Loopback servers (docker's
 //! embedded 127.0.0.11, systemd-resolved's 127.0.0.53) answer on the container's or the host's
 //! loopback, which the guest cannot reach (urunc issues #709, #1039): they are dropped, and
-//! the next source is tried.
+//! the next source is tried. Search domains and options (`ndots:5` in Kubernetes pods) come
+//! from the first readable source, the container's own file when it has one.
 
 use crate::spec::Mount;
 use std::net::IpAddr;
@@ -58,8 +59,31 @@ pub fn servers(sources: &[&Path]) -> Vec<IpAddr> {
     Vec::new()
 }
 
+/// `search` domains (or the older `domain`, which the last of them wins) and `options` of a
+/// resolv.conf text.
+pub fn search_and_options(text: &str) -> (Vec<String>, Vec<String>) {
+    let (mut search, mut options) = (Vec::new(), Vec::new());
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        match w.next() {
+            Some("search" | "domain") => search = w.map(String::from).collect(),
+            Some("options") => options.extend(w.map(String::from)),
+            _ => {}
+        }
+    }
+    (search, options)
+}
+
+/// What the guest's resolv.conf holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dns {
+    pub servers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
 /// DNS for a container with these mounts.
-pub fn for_container(mounts: &[Mount]) -> Vec<IpAddr> {
+pub fn for_container(mounts: &[Mount]) -> Dns {
     let mounted = mounted_resolv_conf(mounts);
     let mut sources: Vec<&Path> = Vec::new();
     if let Some(m) = &mounted {
@@ -68,7 +92,16 @@ pub fn for_container(mounts: &[Mount]) -> Vec<IpAddr> {
     sources.push(Path::new("/etc/resolv.conf"));
     // systemd-resolved's upstream list, behind its 127.0.0.53 stub
     sources.push(Path::new("/run/systemd/resolve/resolv.conf"));
-    servers(&sources)
+    let (search, options) = sources
+        .iter()
+        .find_map(|s| std::fs::read_to_string(s).ok())
+        .map(|t| search_and_options(&t))
+        .unwrap_or_default();
+    Dns {
+        servers: servers(&sources),
+        search,
+        options,
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +138,19 @@ mod tests {
             vec!["192.0.2.53".parse::<IpAddr>().unwrap()]
         );
         assert!(servers(&[&docker, &d.path().join("missing")]).is_empty());
+    }
+
+    #[test]
+    fn search_domains_and_options() {
+        let t = "domain old.example\nsearch a.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\noptions edns0 timeout:1\n";
+        assert_eq!(
+            search_and_options(t),
+            (
+                vec!["a.svc.cluster.local".into(), "svc.cluster.local".into()],
+                vec!["ndots:5".into(), "edns0".into(), "timeout:1".into()]
+            )
+        );
+        assert_eq!(search_and_options("nameserver 1.1.1.1\n"), (vec![], vec![]));
     }
 
     #[test]

@@ -123,7 +123,9 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         gateway: iface.gateway,
         mac: discover::mac_string(&iface.link.mac),
         mtu: iface.link.mtu,
-        dns,
+        dns: dns.servers,
+        dns_search: dns.search,
+        dns_options: dns.options,
         ipv6: iface.ipv6.clone(),
         ipv6_gateway: iface.ipv6_gateway,
     };

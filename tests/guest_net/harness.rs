@@ -1,0 +1,527 @@
+//! Test network namespaces, guest bundles and host-side probes (ICMP, HTTP) for the real-guest
+//! networking tests. Copied and adapted from `tests/net.rs` and `tests/guest_linux.rs`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+pub const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
+
+/// The kernel, initrd and QEMU, or why the tests skip (a failure when `CI` is set).
+pub fn assets() -> Option<PathBuf> {
+    let dir = std::env::var_os("URUNC_TEST_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"));
+    let missing: Vec<String> = ["vmlinux", "initrd.cpio"]
+        .iter()
+        .filter(|f| !dir.join(f).is_file())
+        .map(|f| dir.join(f).display().to_string())
+        .chain(
+            Command::new("qemu-system-x86_64")
+                .arg("--version")
+                .output()
+                .is_err()
+                .then(|| "qemu-system-x86_64".to_string()),
+        )
+        .collect();
+    if missing.is_empty() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "guest network tests need {} (run scripts/prepare-assets.sh as root)",
+        missing.join(", ")
+    );
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(!ci, "{msg}");
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+pub fn sh(args: &[&str]) -> String {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {args:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn sh_ok(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// How the container's interface is addressed.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Addressing {
+    /// A /30 with the host end as gateway, plus an IPv6 /64 with its own default route.
+    SubnetDualStack,
+    /// Calico style: a /32 whose gateway (the host end) lies outside it, reached on-link.
+    OnLinkGateway,
+}
+
+/// A private network namespace with `eth0` inside, wired to a veth end on the host.
+pub struct TestNet {
+    pub ns: String,
+    pub host_veth: String,
+    pub host_ip: Ipv4Addr,
+    pub ip: Ipv4Addr,
+    pub host_ip6: Option<Ipv6Addr>,
+    pub ip6: Option<Ipv6Addr>,
+    pub mac: String,
+}
+
+impl TestNet {
+    pub fn new(tag: &str, how: Addressing) -> TestNet {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        static N: AtomicU8 = AtomicU8::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        assert!(n < 63);
+        let pid = std::process::id();
+        let ns = format!("urunc-gnet-{tag}-{pid}-{n}");
+        let host_veth = format!("ug{}x{n}", pid % 100_000);
+        let (b, c) = (((pid >> 8) % 256) as u8, (pid % 256) as u8);
+        // 10.214/16: apart from tests/net.rs's 10.213/16
+        let host_ip = Ipv4Addr::new(10, 214, c, n * 4 + 1);
+        let ip = Ipv4Addr::new(10, 214, c, n * 4 + 2);
+        let v6 = |last: u16| {
+            Ipv6Addr::new(
+                0xfd00,
+                0x214,
+                u16::from_be_bytes([b, c]),
+                n.into(),
+                0,
+                0,
+                0,
+                last,
+            )
+        };
+        let dual = how == Addressing::SubnetDualStack;
+        sh(&["ip", "netns", "add", &ns]);
+        let mut t = TestNet {
+            ns,
+            host_veth,
+            host_ip,
+            ip,
+            host_ip6: dual.then(|| v6(1)),
+            ip6: dual.then(|| v6(2)),
+            mac: String::new(),
+        };
+        let (ns, hv) = (t.ns.clone(), t.host_veth.clone());
+        let ip_in = |args: &[&str]| {
+            let mut v = vec!["ip", "-n", &ns];
+            v.extend_from_slice(args);
+            sh(&v)
+        };
+        sh(&[
+            "ip", "link", "add", &hv, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        ip_in(&["link", "set", "lo", "up"]);
+        ip_in(&["link", "set", "eth0", "up"]);
+        sh(&["ip", "link", "set", &hv, "up"]);
+        let (hs, cs) = (host_ip.to_string(), ip.to_string());
+        match how {
+            Addressing::SubnetDualStack => {
+                sh(&["ip", "addr", "add", &format!("{hs}/30"), "dev", &hv]);
+                ip_in(&["addr", "add", &format!("{cs}/30"), "dev", "eth0"]);
+                ip_in(&["route", "add", "default", "via", &hs]);
+                let (h6, c6) = (v6(1).to_string(), v6(2).to_string());
+                sh(&[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("{h6}/64"),
+                    "dev",
+                    &hv,
+                    "nodad",
+                ]);
+                ip_in(&["addr", "add", &format!("{c6}/64"), "dev", "eth0", "nodad"]);
+                ip_in(&["-6", "route", "add", "default", "via", &h6, "dev", "eth0"]);
+            }
+            Addressing::OnLinkGateway => {
+                sh(&["ip", "addr", "add", &format!("{hs}/32"), "dev", &hv]);
+                sh(&["ip", "route", "add", &format!("{cs}/32"), "dev", &hv]);
+                ip_in(&["addr", "add", &format!("{cs}/32"), "dev", "eth0"]);
+                ip_in(&[
+                    "route", "add", "default", "via", &hs, "dev", "eth0", "onlink",
+                ]);
+            }
+        }
+        let link = ip_in(&["link", "show", "eth0"]);
+        t.mac = link
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .expect("eth0 has a MAC")
+            .to_string();
+        t
+    }
+
+    pub fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.ns)
+    }
+
+    fn run_in(&self, tool: &str, args: &[&str]) -> String {
+        let mut v = vec![tool, "-n", &self.ns];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// Nothing of ours left: only lo and eth0, no qdisc or filter on eth0's ingress.
+    pub fn assert_clean(&self) {
+        let mut links: Vec<String> = self
+            .run_in("ip", &["-o", "link", "show"])
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect();
+        links.sort();
+        assert_eq!(links, ["eth0", "lo"], "links left in {}", self.ns);
+        let q = self.run_in("tc", &["qdisc", "show", "dev", "eth0"]);
+        assert!(!q.contains("ingress"), "ingress qdisc left on eth0: {q}");
+        let f = self.run_in("tc", &["filter", "show", "dev", "eth0", "ingress"]);
+        assert_eq!(f.trim(), "", "filters left on eth0");
+    }
+
+    /// The redirect is in place: eth0's ingress sends everything to the tap.
+    pub fn redirects_to(&self, tap: &str) -> bool {
+        self.run_in("tc", &["filter", "show", "dev", "eth0", "ingress"])
+            .contains(&format!("Redirect to device {tap}"))
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        let _ = sh_ok(&["ip", "netns", "del", &self.ns]);
+        let _ = sh_ok(&["ip", "link", "del", &self.host_veth]);
+    }
+}
+
+/// A Linux guest bundle (kernel + initrd + config.json) in `net`'s namespace, with a private
+/// `--root`; deletes its container whatever happens to the test.
+pub struct Guest {
+    pub dir: tempfile::TempDir,
+    pub id: String,
+}
+
+pub struct GuestSpec<'a> {
+    pub name: &'a str,
+    pub script: &'a str,
+    pub uid: u32,
+    pub hostname: &'a str,
+    /// Text of the `/etc/resolv.conf` bind-mounted into the container, as engines do.
+    pub resolv_conf: Option<&'a str>,
+    pub memory_mb: u32,
+}
+
+impl Guest {
+    pub fn new(assets: &Path, net: &TestNet, g: &GuestSpec) -> Guest {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("gnet-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        // a non-root monitor must reach the kernel and initrd
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        if std::fs::hard_link(assets.join("vmlinux"), rootfs.join("vmlinux")).is_err() {
+            std::fs::copy(assets.join("vmlinux"), rootfs.join("vmlinux")).unwrap();
+        }
+        std::fs::copy(assets.join("initrd.cpio"), rootfs.join("initrd")).unwrap();
+        let mut mounts = vec![];
+        if let Some(text) = g.resolv_conf {
+            let src = dir.path().join("resolv.conf");
+            std::fs::write(&src, text).unwrap();
+            mounts.push(serde_json::json!({
+                "destination": "/etc/resolv.conf", "type": "bind",
+                "source": src, "options": ["rbind", "ro"],
+            }));
+        }
+        let spec = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "process": {
+                "terminal": false,
+                "user": {"uid": g.uid, "gid": g.uid},
+                "args": ["/urunit", "/bin/sh", "-c", g.script],
+                "env": ["PATH=/bin"],
+                "cwd": "/",
+            },
+            "root": {"path": "rootfs"},
+            "hostname": g.hostname,
+            "mounts": mounts,
+            "annotations": {
+                "com.urunc.unikernel.unikernelType": "linux",
+                "com.urunc.unikernel.hypervisor": "qemu",
+                "com.urunc.unikernel.binary": "/vmlinux",
+                "com.urunc.unikernel.initrd": "/initrd",
+            },
+            "linux": {"namespaces": [
+                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                {"type": "network", "path": net.path()},
+            ]},
+        });
+        std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("urunc.toml"),
+            format!(
+                "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = {}\n",
+                g.memory_mb
+            ),
+        )
+        .unwrap();
+        let id = format!("{}-{}", g.name, std::process::id());
+        Guest { dir, id }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(URUNC);
+        c.env("URUNC_CONFIG", self.dir.path().join("urunc.toml"))
+            .arg("--root")
+            .arg(self.dir.path().join("state"))
+            .args(args);
+        c
+    }
+
+    pub fn urunc(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `urunc run` (which deletes the container when it returns) in the background, or
+    /// `urunc create` then `start` (`detached`); the guest's stdout lines arrive on the receiver.
+    pub fn spawn(&self, detached: bool) -> (Child, Receiver<String>) {
+        let bundle = self.dir.path().display().to_string();
+        let verb = if detached { "create" } else { "run" };
+        let mut child = self
+            .cmd(&[verb, "--bundle", &bundle, &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("guest: {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        if detached {
+            let st = child.wait().unwrap();
+            assert!(st.success(), "urunc create failed");
+            let o = self.urunc(&["start", &self.id]);
+            assert!(
+                o.status.success(),
+                "start: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        (child, rx)
+    }
+
+    fn status(&self) -> String {
+        let o = self.urunc(&["state", &self.id]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["status"].as_str().unwrap_or("").to_string()
+    }
+
+    /// The tap the runtime recorded for the container.
+    pub fn tap(&self) -> String {
+        let st = std::fs::read_to_string(
+            self.dir
+                .path()
+                .join("state")
+                .join(&self.id)
+                .join("state.json"),
+        )
+        .expect("state.json");
+        let v: serde_json::Value = serde_json::from_str(&st).expect("state is JSON");
+        v["urunc"]["tap"]
+            .as_str()
+            .expect("state records the tap")
+            .to_string()
+    }
+
+    /// SIGKILL; then `run` returns (having deleted the container), or the created container
+    /// stops and is deleted here.
+    pub fn stop(&self, child: &mut Child, detached: bool) {
+        let o = self.urunc(&["kill", &self.id, "KILL"]);
+        assert!(
+            o.status.success(),
+            "kill: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut done = || {
+            if detached {
+                self.status() == "stopped"
+            } else {
+                child.try_wait().unwrap().is_some()
+            }
+        };
+        while !done() {
+            assert!(Instant::now() < end, "the container outlived SIGKILL");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if detached {
+            let o = self.urunc(&["delete", &self.id]);
+            assert!(
+                o.status.success(),
+                "delete: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.urunc(&["delete", "--force", &self.id]);
+    }
+}
+
+/// Lines up to and including the first containing `want`; panics after `timeout`.
+pub fn lines_until(rx: &Receiver<String>, want: &str, timeout: Duration) -> Vec<String> {
+    let end = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let done = l.contains(want);
+                seen.push(l);
+                if done {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no {want:?} from the guest within {timeout:?}; it printed {seen:#?}");
+}
+
+/// ICMP echo from the host through a raw socket; the round-trip times of the answered ones.
+pub fn ping_rtts(dst: Ipv4Addr, count: u16) -> Vec<Duration> {
+    // SAFETY (test): plain socket calls on a socket this function owns and closes.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+        assert!(s >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 200_000,
+        };
+        libc::setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as u16;
+        addr.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
+        let id = (std::process::id() & 0xffff) as u16;
+        let mut got = Vec::new();
+        for seq in 0..count {
+            let sent = Instant::now();
+            let mut pkt = vec![8u8, 0, 0, 0];
+            pkt.extend_from_slice(&id.to_be_bytes());
+            pkt.extend_from_slice(&seq.to_be_bytes());
+            pkt.extend_from_slice(b"urunc-guest-net-payload!");
+            let mut sum: u32 = pkt
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+                .sum();
+            while sum >> 16 != 0 {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            pkt[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            libc::sendto(
+                s,
+                pkt.as_ptr().cast(),
+                pkt.len(),
+                0,
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            );
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                let mut buf = [0u8; 1500];
+                let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
+                if n < 28 {
+                    continue;
+                }
+                let ihl = ((buf[0] & 0x0f) as usize) * 4;
+                let icmp = &buf[ihl..n as usize];
+                if buf[12..16] == dst.octets()
+                    && icmp[0] == 0
+                    && icmp[4..6] == id.to_be_bytes()
+                    && icmp[6..8] == seq.to_be_bytes()
+                {
+                    got.push(sent.elapsed());
+                    break;
+                }
+            }
+        }
+        libc::close(s);
+        got
+    }
+}
+
+/// `GET path` over HTTP/1.0 (one connection): (status line, body length, body head, time).
+pub fn http_get(
+    ip: IpAddr,
+    port: u16,
+    path: &str,
+) -> std::io::Result<(String, usize, String, Duration)> {
+    let t = Instant::now();
+    let mut s = TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: guest\r\n\r\n").as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let elapsed = t.elapsed();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&buf[..split]);
+    let status = head.lines().next().unwrap_or("").to_string();
+    let body = &buf[split..];
+    let body_head = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    Ok((status, body.len(), body_head, elapsed))
+}
+
+/// Retries `http_get` until it answers (the server may still be starting).
+pub fn http_get_retry(
+    ip: IpAddr,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> (String, usize, String, Duration) {
+    let end = Instant::now() + timeout;
+    loop {
+        match http_get(ip, port, path) {
+            Ok(r) => return r,
+            Err(e) => {
+                assert!(Instant::now() < end, "GET http://{ip}:{port}{path}: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
