@@ -9,14 +9,15 @@ use std::time::Duration;
 pub struct Containerd {
     pub daemon: Daemon,
     pub sock: PathBuf,
-    /// `--root` of the runtime (ctr `--runc-root`, CRI `options.Root`).
+    /// `--root` of the runtime (ctr `--runc-root`, CRI `options.Root`): `<dir>/runc`.
     pub runc_root: PathBuf,
     pub dir: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
 impl Containerd {
-    /// Starts containerd; `extra` is appended to its config.toml (the CRI runtime entry...).
+    /// Starts containerd; `extra` is appended to its config.toml (the CRI runtime entry...),
+    /// with `@RUNC_ROOT@` replaced by [`Containerd::runc_root`].
     /// The test's shared settings: `restrict_oom_score_adj` (no CAP_SYS_RESOURCE here).
     pub fn start(extra: &str) -> Containerd {
         let tmp = crate::workdir("ctd-");
@@ -39,7 +40,8 @@ imports = []
 {extra}
 "#,
             d = dir.display(),
-            sock = sock.display()
+            sock = sock.display(),
+            extra = extra.replace("@RUNC_ROOT@", &dir.join("runc").display().to_string()),
         );
         std::fs::write(dir.join("config.toml"), config).expect("config.toml");
         let daemon = Daemon::spawn(
@@ -105,6 +107,23 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         self.daemon.stop();
         self.kill_shims();
+        // containers a failed test left running (urunc hands runc's to runc)
+        for ns in std::fs::read_dir(&self.runc_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for c in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let _ = run_timeout(
+                    Command::new(crate::urunc_bin())
+                        .arg("--root")
+                        .arg(ns.path())
+                        .args(["delete", "--force"])
+                        .arg(c.file_name()),
+                    Duration::from_secs(30),
+                );
+            }
+        }
         unmount_under(&self.dir);
         // snapshots hold read-only trees; the TempDir removes the rest
         let _ = run_timeout(
