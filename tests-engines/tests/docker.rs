@@ -186,7 +186,7 @@ fn docker_runs_a_linux_guest() {
     );
     let state = docker.dir.join("exec/runtime-urunc/moby").join(&id);
     let left = h::wait_for(Duration::from_secs(10), || {
-        let l = leftovers::find(&id, &[state.clone()]);
+        let l = leftovers::find(&id, std::slice::from_ref(&state));
         l.is_empty().then_some(())
     });
     assert!(
