@@ -16,6 +16,7 @@
 mod discover;
 mod dns;
 mod nl;
+pub mod probe;
 mod static_mode;
 mod tap;
 mod tc;
