@@ -1,7 +1,7 @@
 //! Hermit (RustyHermit, reference 4.5): `ip=IP/PREFIX gateway=GW -- <args>` on QEMU; the
 //! kernel splits its command line shell-style, so arguments with spaces are single-quoted.
 
-use super::{squote, Guest, GuestSetup};
+use super::{ip_gateway, squote, Guest, GuestSetup};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Hermit;
@@ -16,13 +16,7 @@ impl Guest for Hermit {
     }
 
     fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
-        let mut p = Vec::new();
-        if let Some(n) = &input.net {
-            p.push(format!("ip={}/{}", n.ip, n.prefix));
-            if let Some(g) = n.gateway {
-                p.push(format!("gateway={g}"));
-            }
-        }
+        let mut p = ip_gateway(input);
         let args = input.app_args();
         if !args.is_empty() {
             // Hermit hands the application only what follows `--`.

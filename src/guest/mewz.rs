@@ -2,7 +2,7 @@
 //! into the kernel, so the container's args are not passed), on QEMU with a modern-only
 //! virtio NIC and the debug-exit device it powers off through.
 
-use super::{Guest, GuestSetup};
+use super::{ip_gateway, Guest, GuestSetup};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Mewz;
@@ -17,13 +17,7 @@ impl Guest for Mewz {
     }
 
     fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
-        let mut p = Vec::new();
-        if let Some(n) = &input.net {
-            p.push(format!("ip={}/{}", n.ip, n.prefix));
-            if let Some(g) = n.gateway {
-                p.push(format!("gateway={g}"));
-            }
-        }
+        let p = ip_gateway(input);
         Ok(GuestSetup {
             cmdline: p.join(" "),
             nic_options: vec!["disable-legacy=on", "disable-modern=off"],

@@ -135,6 +135,18 @@ pub fn squote(arg: &str) -> String {
     }
 }
 
+/// `ip=IP/PREFIX gateway=GW`, the network words Mewz and Hermit share; empty without network.
+pub fn ip_gateway(input: &PlanInput) -> Vec<String> {
+    let mut p = Vec::new();
+    if let Some(n) = &input.net {
+        p.push(format!("ip={}/{}", n.ip, n.prefix));
+        if let Some(g) = n.gateway {
+            p.push(format!("gateway={g}"));
+        }
+    }
+    p
+}
+
 /// The guest console on this monitor and architecture.
 pub fn linux_console(arch: Arch, monitor: &str) -> &'static str {
     if arch == Arch::Aarch64 && monitor == "qemu" {
