@@ -39,6 +39,7 @@ const SYS_KEXEC_FILE_LOAD: libc::c_long = 294;
 
 /// Syscalls no monitor needs.
 fn denied() -> Vec<libc::c_long> {
+    #[cfg_attr(target_arch = "aarch64", allow(unused_mut))]
     let mut v = vec![
         libc::SYS_init_module,
         libc::SYS_finit_module,

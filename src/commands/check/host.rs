@@ -128,8 +128,9 @@ pub fn seccomp() -> Value {
 /// Cgroup version, controllers, and whether this user may create cgroups where it is.
 pub fn cgroups() -> Value {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    #[allow(clippy::useless_conversion)] // f_type is not i64 on every libc
-    let fs_type = |p: &str| nix::sys::statfs::statfs(p).map(|s| i64::from(s.filesystem_type().0));
+    // f_type is i64 on x86_64 musl/glibc but u64 on aarch64 musl: compare as i64
+    #[allow(clippy::unnecessary_cast)]
+    let fs_type = |p: &str| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0 as i64);
     let root = fs_type("/sys/fs/cgroup");
     let unified = fs_type("/sys/fs/cgroup/unified");
     let (version, controllers): (&str, Vec<String>) = if root == Ok(CGROUP2_SUPER_MAGIC) {
