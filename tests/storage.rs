@@ -33,7 +33,11 @@ fn assets(files: &[&str]) -> Option<PathBuf> {
         .filter(|f| !dir.join(f).exists())
         .map(|f| dir.join(f).display().to_string())
         .collect();
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         missing.push("qemu-system-x86_64".into());
     }
     if !nix::unistd::geteuid().is_root() {
@@ -88,7 +92,11 @@ impl Loop {
         std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap()
             .lines()
-            .filter(|l| l.split(" - ").nth(1).is_some_and(|p| p.split(' ').nth(1) == Some(&self.dev)))
+            .filter(|l| {
+                l.split(" - ")
+                    .nth(1)
+                    .is_some_and(|p| p.split(' ').nth(1) == Some(&self.dev))
+            })
             .filter_map(|l| l.split(' ').nth(4).map(String::from))
             .collect()
     }
@@ -96,7 +104,10 @@ impl Loop {
     /// Unmounts and checks the filesystem.
     fn fsck(&self) {
         let _ = Command::new("umount").arg(&self.at).status();
-        let o = Command::new("e2fsck").args(["-fn", &self.dev]).output().unwrap();
+        let o = Command::new("e2fsck")
+            .args(["-fn", &self.dev])
+            .output()
+            .unwrap();
         assert!(
             o.status.success(),
             "e2fsck {}: {}",
@@ -109,7 +120,12 @@ impl Loop {
 impl Drop for Loop {
     fn drop(&mut self) {
         for _ in 0..3 {
-            if Command::new("umount").arg(&self.at).stderr(Stdio::null()).status().is_ok_and(|s| !s.success()) {
+            if Command::new("umount")
+                .arg(&self.at)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| !s.success())
+            {
                 break;
             }
         }
@@ -187,10 +203,18 @@ impl Bundle {
     fn create(&self) -> (bool, String) {
         let out = std::fs::File::create(self.path("console")).unwrap();
         let err = std::fs::File::create(self.path("create.err")).unwrap();
-        let mut c = self.cmd(&["create", "--bundle", &self.dir.path().display().to_string(), &self.id]);
+        let mut c = self.cmd(&[
+            "create",
+            "--bundle",
+            &self.dir.path().display().to_string(),
+            &self.id,
+        ]);
         c.stdout(out).stderr(err);
         let ok = c.status().unwrap().success();
-        (ok, std::fs::read_to_string(self.path("create.err")).unwrap_or_default())
+        (
+            ok,
+            std::fs::read_to_string(self.path("create.err")).unwrap_or_default(),
+        )
     }
 
     fn status(&self) -> String {
@@ -247,7 +271,9 @@ fn bind(source: &Path, destination: &str, ro: bool) -> Value {
 
 #[test]
 fn bind_mounted_files_reach_the_guest_through_an_initrd_copy() {
-    let Some(assets) = assets(&["vmlinux", "initrd.cpio"]) else { return };
+    let Some(assets) = assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let b = Bundle::new("initrd");
     let rootfs = b.path("rootfs");
@@ -266,7 +292,10 @@ fn bind_mounted_files_reach_the_guest_through_an_initrd_copy() {
     b.spec(
         "cat /etc/hosts; cat /etc/config/key; echo done",
         json!({"com.urunc.unikernel.initrd": "/initrd"}),
-        json!([bind(&b.path("hosts"), "/etc/hosts", true), bind(&cm, "/etc/config", true)]),
+        json!([
+            bind(&b.path("hosts"), "/etc/hosts", true),
+            bind(&cm, "/etc/config", true)
+        ]),
     );
     let out = b.run();
     assert!(out.contains("injected-host"), "{out}");
@@ -280,7 +309,9 @@ fn bind_mounted_files_reach_the_guest_through_an_initrd_copy() {
 
 #[test]
 fn the_container_rootfs_as_a_disk_with_a_block_volume_and_back_on_delete() {
-    let Some(assets) = assets(&["vmlinux", "initrd.cpio"]) else { return };
+    let Some(assets) = assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let b = Bundle::new("blockroot");
     // the image: urunit, busybox, the kernel and its modules, as an ext4 snapshot on a loop
@@ -306,37 +337,65 @@ fn the_container_rootfs_as_a_disk_with_a_block_volume_and_back_on_delete() {
     // taken from the host: unmounted here, handed to QEMU as inherited fds
     assert!(root.mounted_at().is_empty(), "{:?}", root.mounted_at());
     assert!(vol.mounted_at().is_empty(), "{:?}", vol.mounted_at());
-    let plan: Value =
-        serde_json::from_slice(&std::fs::read(b.path(&format!("state/{}/plan.json", b.id))).unwrap())
-            .unwrap();
-    let argv: Vec<&str> = plan["argv"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    assert_eq!(argv.iter().filter(|a| **a == "-add-fd").count(), 2, "{argv:?}");
+    let plan: Value = serde_json::from_slice(
+        &std::fs::read(b.path(&format!("state/{}/plan.json", b.id))).unwrap(),
+    )
+    .unwrap();
+    let argv: Vec<&str> = plan["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        argv.iter().filter(|a| **a == "-add-fd").count(),
+        2,
+        "{argv:?}"
+    );
     assert!(argv.iter().any(|a| a.contains("serial=rootfs")), "{argv:?}");
     assert!(argv.iter().any(|a| a.contains("serial=vol0")), "{argv:?}");
     // no Landlock rule for the devices: the monitor only has the fds
-    let rules = format!("{}{}{}", plan["read_paths"], plan["write_paths"], plan["devices"]);
+    let rules = format!(
+        "{}{}{}",
+        plan["read_paths"], plan["write_paths"], plan["devices"]
+    );
     assert!(!rules.contains("/dev/loop"), "{rules}");
-    assert!(!rules.contains("rootfs.img") && !rules.contains(&root.at.display().to_string()), "{rules}");
+    assert!(
+        !rules.contains("rootfs.img") && !rules.contains(&root.at.display().to_string()),
+        "{rules}"
+    );
     let out = b.start_and_wait();
     assert!(out.contains("from-the-block-rootfs"), "{out}");
     assert!(out.contains("volume-data"), "{out}");
-    assert!(out.contains("/dev/vda / ext4"), "the root must be the disk: {out}");
+    assert!(
+        out.contains("/dev/vda / ext4"),
+        "the root must be the disk: {out}"
+    );
     assert!(out.contains("done"), "{out}");
     let d = b.urunc(&["delete", &b.id]);
     assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
     // back where they were, with what the guest wrote
     assert_eq!(root.mounted_at(), vec![root.at.display().to_string()]);
     assert_eq!(vol.mounted_at(), vec![vol.at.display().to_string()]);
-    assert_eq!(std::fs::read_to_string(root.at.join("root-out")).unwrap(), "root-wrote\n");
-    assert_eq!(std::fs::read_to_string(vol.at.join("out")).unwrap(), "guest-wrote\n");
+    assert_eq!(
+        std::fs::read_to_string(root.at.join("root-out")).unwrap(),
+        "root-wrote\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol.at.join("out")).unwrap(),
+        "guest-wrote\n"
+    );
     root.fsck();
     vol.fsck();
 }
 
 #[test]
 fn the_rootfs_over_9p_with_writable_and_read_only_volumes() {
-    let Some(assets) = assets(&["initrd.cpio", "generic/vmlinux", "generic/modules/lib/modules"])
-    else {
+    let Some(assets) = assets(&[
+        "initrd.cpio",
+        "generic/vmlinux",
+        "generic/modules/lib/modules",
+    ]) else {
         return;
     };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -351,7 +410,9 @@ fn the_rootfs_over_9p_with_writable_and_read_only_volumes() {
         rootfs.join("lib/modules").display()
     ));
     std::fs::hard_link(assets.join("generic/vmlinux"), rootfs.join("vmlinux"))
-        .or_else(|_| std::fs::copy(assets.join("generic/vmlinux"), rootfs.join("vmlinux")).map(drop))
+        .or_else(|_| {
+            std::fs::copy(assets.join("generic/vmlinux"), rootfs.join("vmlinux")).map(drop)
+        })
         .unwrap();
     std::fs::write(rootfs.join("marker"), "from-the-shared-rootfs\n").unwrap();
     let (rw, ro) = (b.path("rw"), b.path("ro"));
@@ -368,11 +429,23 @@ fn the_rootfs_over_9p_with_writable_and_read_only_volumes() {
     );
     let out = b.run();
     assert!(out.contains("from-the-shared-rootfs"), "{out}");
-    assert!(out.contains("rw-volume-data") && out.contains("ro-volume-data"), "{out}");
-    assert!(out.contains("ro-refused") && !out.contains("ro-WRITABLE"), "{out}");
-    assert!(out.contains("fs0 / 9p"), "the root must be the 9p share: {out}");
+    assert!(
+        out.contains("rw-volume-data") && out.contains("ro-volume-data"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ro-refused") && !out.contains("ro-WRITABLE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fs0 / 9p"),
+        "the root must be the 9p share: {out}"
+    );
     assert!(out.contains("done"), "{out}");
-    assert_eq!(std::fs::read_to_string(rw.join("out")).unwrap(), "guest-wrote\n");
+    assert_eq!(
+        std::fs::read_to_string(rw.join("out")).unwrap(),
+        "guest-wrote\n"
+    );
     assert!(!ro.join("new").exists());
     // the bind mounts lived in the container's mount namespace only
     let d = b.urunc(&["delete", &b.id]);
@@ -383,7 +456,9 @@ fn the_rootfs_over_9p_with_writable_and_read_only_volumes() {
 
 #[test]
 fn bad_storage_input_fails_at_create() {
-    let Some(assets) = assets(&["vmlinux"]) else { return };
+    let Some(assets) = assets(&["vmlinux"]) else {
+        return;
+    };
     let b = Bundle::new("bad");
     let rootfs = b.path("rootfs");
     std::fs::copy(assets.join("vmlinux"), rootfs.join("vmlinux")).unwrap();

@@ -72,7 +72,9 @@ pub fn switch(r: &Root, debug: bool) -> Result<(), String> {
     if !ok {
         return Err(format!("mount the root {} : {last}", r.source));
     }
-    for m in ["/dev/pts", "/dev/shm", "/dev", "/proc", "/sys", "/tmp", "/run"] {
+    for m in [
+        "/dev/pts", "/dev/shm", "/dev", "/proc", "/sys", "/tmp", "/run",
+    ] {
         let _ = sys::detach(m);
     }
     std::env::set_current_dir(target).map_err(|e| format!("chdir {target}: {e}"))?;
@@ -80,7 +82,11 @@ pub fn switch(r: &Root, debug: bool) -> Result<(), String> {
     std::os::unix::fs::chroot(".").map_err(|e| format!("chroot: {e}"))?;
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
     if debug {
-        eprintln!("urunit: switched to the root {} at {}s", r.source, crate::uptime());
+        eprintln!(
+            "urunit: switched to the root {} at {}s",
+            r.source,
+            crate::uptime()
+        );
     }
     Ok(())
 }
@@ -94,8 +100,12 @@ mod tests {
         assert_eq!(parse("console=ttyS0 root=/dev/ram0 rw -- /bin/sh"), None);
         assert_eq!(parse("quiet init=/urunit -- root=/dev/vda"), None);
         let r = parse("root=/dev/vda rw init=/urunit -- /bin/sh").unwrap();
-        assert_eq!((r.source.as_str(), r.fstype, r.read_only), ("/dev/vda", None, false));
-        let r = parse("root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L -- x").unwrap();
+        assert_eq!(
+            (r.source.as_str(), r.fstype, r.read_only),
+            ("/dev/vda", None, false)
+        );
+        let r = parse("root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L -- x")
+            .unwrap();
         assert_eq!(r.fstype.as_deref(), Some("9p"));
         assert_eq!(r.data, "trans=virtio,version=9p2000.L");
     }

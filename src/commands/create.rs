@@ -104,8 +104,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     };
     input.work_dir = work_dir(&dir, &input.process)?;
     // before the container's mount namespace copies the host's: see storage::takeover
-    undo.storage =
-        Some(crate::storage::prepare(&mut input, pending, &dir).map_err(Error::Msg)?);
+    undo.storage = Some(crate::storage::prepare(&mut input, pending, &dir).map_err(Error::Msg)?);
     nix::unistd::mkfifo(
         &dir.join(BARRIER),
         nix::sys::stat::Mode::from_bits_truncate(0o600),

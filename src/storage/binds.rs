@@ -91,9 +91,8 @@ pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), String> {
         }
         if !extra.is_empty() {
             let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
-            mount(None::<&str>, &target, None::<&str>, f, None::<&str>).map_err(|e| {
-                format!("remount {} with its options: {e}", b.destination)
-            })?;
+            mount(None::<&str>, &target, None::<&str>, f, None::<&str>)
+                .map_err(|e| format!("remount {} with its options: {e}", b.destination))?;
         }
     }
     Ok(())
@@ -107,8 +106,14 @@ pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<PathBuf, S
         .components()
         .filter(|c| matches!(c, std::path::Component::Normal(_)))
         .collect();
-    if comps.is_empty() || rel.components().any(|c| c == std::path::Component::ParentDir) {
-        return Err(format!("mount destination {destination:?} is not a path inside the container"));
+    if comps.is_empty()
+        || rel
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(format!(
+            "mount destination {destination:?} is not a path inside the container"
+        ));
     }
     let mut cur = root.to_path_buf();
     for (i, c) in comps.iter().enumerate() {
@@ -117,17 +122,23 @@ pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<PathBuf, S
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(format!(
-                    "mount destination {destination:?} goes through a symlink in the container rootfs"
-                ))
+                "mount destination {destination:?} goes through a symlink in the container rootfs"
+            ))
             }
             Ok(m) if !last && !m.is_dir() => {
-                return Err(format!("mount destination {destination:?}: {} is not a directory", cur.display()))
+                return Err(format!(
+                    "mount destination {destination:?}: {} is not a directory",
+                    cur.display()
+                ))
             }
             Ok(_) => {}
             Err(_) if last && !dir => {
-                std::fs::File::create(&cur).map_err(|e| format!("create {}: {e}", cur.display()))?;
+                std::fs::File::create(&cur)
+                    .map_err(|e| format!("create {}: {e}", cur.display()))?;
             }
-            Err(_) => std::fs::create_dir(&cur).map_err(|e| format!("create {}: {e}", cur.display()))?,
+            Err(_) => {
+                std::fs::create_dir(&cur).map_err(|e| format!("create {}: {e}", cur.display()))?
+            }
         }
     }
     Ok(cur)

@@ -14,8 +14,18 @@ fn wanted(path: &str) -> bool {
     name.starts_with("virtio")
         || matches!(
             name,
-            "9p" | "9pnet" | "9pnet_virtio" | "netfs" | "fscache" | "fuse" | "failover"
-                | "net_failover" | "ext4" | "ext2" | "jbd2" | "mbcache" | "crc16"
+            "9p" | "9pnet"
+                | "9pnet_virtio"
+                | "netfs"
+                | "fscache"
+                | "fuse"
+                | "failover"
+                | "net_failover"
+                | "ext4"
+                | "ext2"
+                | "jbd2"
+                | "mbcache"
+                | "crc16"
         )
 }
 
@@ -60,12 +70,16 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
         else {
             continue;
         };
-        let dep = std::fs::read_to_string(&dep_path).map_err(|e| format!("read modules.dep: {e}"))?;
+        let dep =
+            std::fs::read_to_string(&dep_path).map_err(|e| format!("read modules.dep: {e}"))?;
         let entries: Vec<(String, Vec<String>)> = dep
             .lines()
             .filter_map(|l| {
                 let (m, d) = l.split_once(':')?;
-                Some((m.trim().to_string(), d.split_whitespace().map(String::from).collect()))
+                Some((
+                    m.trim().to_string(),
+                    d.split_whitespace().map(String::from).collect(),
+                ))
             })
             .collect();
         let mut keep: Vec<&str> = Vec::new();
@@ -86,7 +100,11 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
         for (m, deps) in entries.iter().filter(|(m, _)| keep.contains(&m.as_str())) {
             new_dep.push_str(&format!("{m}: {}\n", deps.join(" ")));
             let mut d = String::new();
-            for c in Path::new(m).parent().into_iter().flat_map(|p| p.components()) {
+            for c in Path::new(m)
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.components())
+            {
                 d = if d.is_empty() {
                     c.as_os_str().to_string_lossy().into_owned()
                 } else {
@@ -97,8 +115,9 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
                     out.push(dir(&format!("lib/modules/{rel}/{d}")));
                 }
             }
-            let host = crate::bundle::resolve_file(rootfs, &format!("{prefix}/{m}"), "kernel module")
-                .map_err(|e| e.to_string())?;
+            let host =
+                crate::bundle::resolve_file(rootfs, &format!("{prefix}/{m}"), "kernel module")
+                    .map_err(|e| e.to_string())?;
             out.push(CpioRecord {
                 name: format!("lib/modules/{rel}/{m}"),
                 mode: 0o100644,

@@ -40,7 +40,12 @@ fn header(out: &mut Vec<u8>, ino: u32, r: &CpioRecord, name: &str) {
 pub fn archive(records: &[CpioRecord]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        header(&mut out, 0x7575_0000 + i as u32, r, r.name.trim_start_matches('/'));
+        header(
+            &mut out,
+            0x7575_0000 + i as u32,
+            r,
+            r.name.trim_start_matches('/'),
+        );
         out.extend_from_slice(&r.contents);
         pad4(&mut out);
     }
@@ -111,7 +116,10 @@ fn walk(src: &Path, name: &str, out: &mut Vec<CpioRecord>) -> std::io::Result<()
     let contents = if ft.is_file() {
         std::fs::read(src)?
     } else if ft.is_symlink() {
-        std::fs::read_link(src)?.as_os_str().as_encoded_bytes().to_vec()
+        std::fs::read_link(src)?
+            .as_os_str()
+            .as_encoded_bytes()
+            .to_vec()
     } else if ft.is_dir() {
         Vec::new()
     } else {

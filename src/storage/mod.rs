@@ -59,14 +59,22 @@ fn chown(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
 
 /// At create, in the caller's mount namespace: copies what the monitor needs out of a block
 /// rootfs, builds the boot initrd, unmounts what the guest takes over and opens the devices.
-pub fn prepare(input: &mut PlanInput, pending: Pending, state_dir: &Path) -> Result<Prepared, String> {
+pub fn prepare(
+    input: &mut PlanInput,
+    pending: Pending,
+    state_dir: &Path,
+) -> Result<Prepared, String> {
     let (uid, gid) = (input.process.uid, input.process.gid);
     let qemu = input.unikernel.hypervisor == "qemu";
-    let snapshot = pending.takeovers.iter().any(|t| input.blocks[t.block].id == "rootfs");
+    let snapshot = pending
+        .takeovers
+        .iter()
+        .any(|t| input.blocks[t.block].id == "rootfs");
     if snapshot {
         // the rootfs disappears from the host's view: keep a copy of the kernel
         let k = input.work_dir.join("kernel");
-        std::fs::copy(&input.kernel, &k).map_err(|e| format!("copy the kernel out of the rootfs: {e}"))?;
+        std::fs::copy(&input.kernel, &k)
+            .map_err(|e| format!("copy the kernel out of the rootfs: {e}"))?;
         chown(&k, uid, gid).map_err(|e| format!("chown {}: {e}", k.display()))?;
         input.kernel = k;
         // urunc's behaviour: bind-mounted files are copied into the block rootfs
@@ -80,11 +88,15 @@ pub fn prepare(input: &mut PlanInput, pending: Pending, state_dir: &Path) -> Res
     let root_kind = input.rootfs_kind();
     if input.unikernel.unikernel_type == "linux"
         && app.contains("urunit")
-        && matches!(root_kind, RootfsKind::Block | RootfsKind::NineP | RootfsKind::Virtiofs)
+        && matches!(
+            root_kind,
+            RootfsKind::Block | RootfsKind::NineP | RootfsKind::Virtiofs
+        )
     {
         if let Some(recs) = bootfs::records(&input.rootfs, &app)? {
             let p = input.work_dir.join("boot.cpio");
-            std::fs::write(&p, initrd::archive(&recs)).map_err(|e| format!("write {}: {e}", p.display()))?;
+            std::fs::write(&p, initrd::archive(&recs))
+                .map_err(|e| format!("write {}: {e}", p.display()))?;
             chown(&p, uid, gid).map_err(|e| format!("chown {}: {e}", p.display()))?;
             input.boot_initrd = Some(p);
         }
@@ -94,7 +106,11 @@ pub fn prepare(input: &mut PlanInput, pending: Pending, state_dir: &Path) -> Res
         if !nix::unistd::geteuid().is_root() {
             return Err("giving a host block device to the guest needs root".into());
         }
-        out.restores = pending.takeovers.iter().map(|t| (&t.mount).into()).collect();
+        out.restores = pending
+            .takeovers
+            .iter()
+            .map(|t| (&t.mount).into())
+            .collect();
         takeover::record(state_dir, &out.restores)?;
     }
     for (i, t) in pending.takeovers.iter().enumerate() {

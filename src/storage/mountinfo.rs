@@ -22,7 +22,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -95,7 +98,10 @@ mod tests {
         assert_eq!(m[1].mount_point, PathBuf::from("/run/b x/rootfs"));
         assert_eq!(m[1].source, "/dev/loop0");
         assert_eq!(m[1].super_options, "rw");
-        assert_eq!(at(&m, Path::new("/run/b x/rootfs")).unwrap().fstype, "tmpfs");
+        assert_eq!(
+            at(&m, Path::new("/run/b x/rootfs")).unwrap().fstype,
+            "tmpfs"
+        );
         assert!(at(&m, Path::new("/run")).is_none());
     }
 }

@@ -171,3 +171,111 @@ fn volumes(s: &mut Selection, binds: &[(usize, BindMount)], mounts: &[MountEntry
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(at: &str, source: &str, fstype: &str) -> MountEntry {
+        MountEntry {
+            mount_point: at.into(),
+            mount_options: "rw".into(),
+            fstype: fstype.into(),
+            source: source.into(),
+            super_options: "rw".into(),
+        }
+    }
+
+    fn req<'a>(guest: &'a str, monitor: &'a str, mounts: &'a [MountEntry]) -> Request<'a> {
+        Request {
+            guest,
+            monitor,
+            rootfs: Path::new("/b/rootfs"),
+            initrd: false,
+            mount_rootfs: true,
+            annotation_blocks: Vec::new(),
+            binds: vec![(
+                2,
+                BindMount {
+                    source: "/vol".into(),
+                    destination: "/data".into(),
+                    read_only: true,
+                    recursive: true,
+                    nosuid: false,
+                    nodev: false,
+                    noexec: false,
+                },
+            )],
+            virtiofsd: None,
+            mounts,
+        }
+    }
+
+    #[test]
+    fn urunc_priority_order() {
+        // initrd first: bind mounts go into the initrd copy, nothing else
+        let s = select(Request {
+            initrd: true,
+            ..req("linux", "qemu", &[])
+        })
+        .unwrap();
+        assert_eq!(s.initrd_files.len(), 1);
+        assert!(s.blocks.is_empty() && s.shared_fs.is_none());
+        // a directory rootfs: 9p on QEMU, an error where no shared filesystem exists
+        let s = select(req("linux", "qemu", &[])).unwrap();
+        let fs = s.shared_fs.unwrap();
+        assert_eq!((fs.kind, fs.binds.len()), (SharedFsKind::NineP, 1));
+        let e = select(req("linux", "firecracker", &[])).unwrap_err();
+        assert!(e.contains("can not use the container rootfs"), "{e}");
+        // a block image at / wins over mountRootfs
+        let img = BlockDev {
+            id: "rootfs".into(),
+            source: "/b/rootfs/disk.img".into(),
+            mount_point: "/".into(),
+            fstype: String::new(),
+            read_only: false,
+            fd: None,
+        };
+        let s = select(Request {
+            annotation_blocks: vec![img.clone()],
+            ..req("linux", "qemu", &[])
+        })
+        .unwrap();
+        assert_eq!(s.blocks, vec![img.clone()]);
+        assert!(select(Request {
+            annotation_blocks: vec![img],
+            ..req("hermit", "qemu", &[])
+        })
+        .is_err());
+        // a block-device rootfs and a block-backed volume (needs a real block device node)
+        if !mountinfo::is_block_device("/dev/loop0") || !mountinfo::is_block_device("/dev/loop1") {
+            return;
+        }
+        let m = [
+            entry("/b/rootfs", "/dev/loop0", "ext4"),
+            entry("/vol", "/dev/loop1", "ext4"),
+        ];
+        let s = select(req("linux", "qemu", &m)).unwrap();
+        assert_eq!(s.blocks.len(), 2);
+        assert_eq!(
+            (s.blocks[0].id.as_str(), s.blocks[0].mount_point.as_str()),
+            ("rootfs", "/")
+        );
+        assert_eq!(
+            (s.blocks[1].id.as_str(), s.blocks[1].read_only),
+            ("vol2", true)
+        );
+        assert_eq!(s.takeovers.len(), 2);
+        // an unsupported filesystem, or a device mounted twice, falls back to sharing
+        let m2 = [entry("/b/rootfs", "/dev/loop0", "xfs")];
+        assert!(select(req("linux", "qemu", &m2))
+            .unwrap()
+            .shared_fs
+            .is_some());
+        let m3 = [m[0].clone(), entry("/elsewhere", "/dev/loop0", "ext4")];
+        assert!(select(req("linux", "qemu", &m3))
+            .unwrap()
+            .shared_fs
+            .is_some());
+    }
+}
