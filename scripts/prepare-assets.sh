@@ -5,6 +5,7 @@
 #                        the virtio/9p/virtiofs modules with their modules.dep, /dev/console
 #   DIR/urunit           the static musl urunit it holds
 #   DIR/kernel-release   the kernel's release string (uname -r)
+#   DIR/generic/         Debian's generic kernel and its 9p/virtio modules (storage tests)
 # Usage: scripts/prepare-assets.sh [DIR]   (default: assets/ at the repository root)
 # Runs as root on Debian 12; installs what it needs with apt-get. Re-running skips the
 # kernel when it is current, and rebuilds the initrd only when urunit changed.
@@ -90,6 +91,52 @@ if ! cmp -s "$ROOT/target/$TARGET/release/urunit" "$DIR/urunit"; then
     cp "$ROOT/target/$TARGET/release/urunit" "$DIR/urunit"
     rm -f "$DIR/initrd.cpio"
 fi
+
+# --- generic kernel (storage tests) ---------------------------------------------------------
+# The cloud kernel has no 9p at all: the 9p tests boot Debian's generic kernel, with its own
+# modules (they only load into the kernel they were built for):
+#   DIR/generic/vmlinux, DIR/generic/kernel-release,
+#   DIR/generic/modules/lib/modules/REL/   the $MODULES subset, uncompressed, with modules.dep
+prepare_generic_kernel() {
+    GPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+    [ -n "$GPKG" ] || { echo "prepare-assets: cannot resolve linux-image-amd64" >&2; return 1; }
+    GREL=${GPKG#linux-image-}
+    GDIR=$DIR/generic
+    [ "$(cat "$GDIR/kernel-release" 2>/dev/null)" = "$GREL" ] && [ -s "$GDIR/vmlinux" ] && return 0
+    echo "prepare-assets: downloading $GPKG (generic kernel, for 9p)"
+    GWORK=$WORK/generic
+    rm -rf "$GWORK" "$GDIR" && mkdir -p "$GWORK" "$GDIR"
+    (cd "$GWORK" && apt-get download -q "$GPKG" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+    dpkg-deb -x "$GWORK"/"$GPKG"_*.deb "$GWORK/root"
+    rm -f "$GWORK"/"$GPKG"_*.deb
+    depmod -b "$GWORK/root" "$GREL"
+    extract_vmlinux "$GWORK/root/boot/vmlinuz-$GREL" "$GDIR/vmlinux" \
+        || { echo "prepare-assets: no ELF kernel found in vmlinuz-$GREL" >&2; return 1; }
+    GM=$GWORK/root/lib/modules/$GREL
+    OUT=$GDIR/modules/lib/modules/$GREL
+    mkdir -p "$OUT"
+    gwant=
+    for m in $MODULES; do
+        line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$GM/modules.dep" || true)
+        [ -n "$line" ] && gwant="$gwant $(echo "$line" | tr -d ':')"
+    done
+    for f in $(echo "$gwant" | tr ' ' '\n' | sort -u); do
+        mkdir -p "$OUT/$(dirname "$f")"
+        case $f in
+            *.xz) xz -dc "$GM/$f" > "$OUT/${f%.xz}" ;;
+            *.zst) zstd -qdc "$GM/$f" > "$OUT/${f%.zst}" ;;
+            *.gz) gzip -dc "$GM/$f" > "$OUT/${f%.gz}" ;;
+            *) cp "$GM/$f" "$OUT/$f" ;;
+        esac
+    done
+    cp "$GM/modules.builtin" "$GM/modules.order" "$OUT/" 2>/dev/null || true
+    depmod -b "$GDIR/modules" "$GREL"
+    find "$OUT" -name 'modules.*' ! -name modules.dep -delete
+    echo "$GREL" > "$GDIR/kernel-release"
+    rm -rf "$GWORK"
+    echo "prepare-assets: generic kernel $GREL ready ($(grep -c . "$OUT/modules.dep") modules)"
+}
+prepare_generic_kernel
 
 # --- initrd -----------------------------------------------------------------------------
 if [ -s "$DIR/initrd.cpio" ]; then

@@ -78,6 +78,10 @@ pub struct BlockDev {
     pub mount_point: String,
     pub fstype: String,
     pub read_only: bool,
+    /// An open fd of the device or image, inherited by the monitor (QEMU `-add-fd`), when
+    /// storage opened it for the monitor (`storage::prepare`).
+    #[serde(default)]
+    pub fd: Option<i32>,
 }
 
 /// Everything a plan is built from.
@@ -117,6 +121,11 @@ pub struct PlanInput {
     /// fd number of urunit's channel (exit status, graceful shutdown) as the monitor inherits
     /// it, for Linux guests whose init is urunit.
     pub guest_channel_fd: Option<i32>,
+    /// Bind-mounted files and directories to append to the initrd copy (initrd rootfs).
+    pub initrd_files: Vec<crate::storage::InitrdFile>,
+    /// urunit and the image's modules as a boot initrd, for a Linux guest whose root is a disk
+    /// or a shared directory (`storage::bootfs`); urunit's configuration is appended to a copy.
+    pub boot_initrd: Option<PathBuf>,
 }
 
 /// Annotation choosing the QEMU machine type for one container (ours).
@@ -136,6 +145,10 @@ pub struct SharedFs {
     pub path: PathBuf,
     /// virtiofsd's vhost-user socket (virtio-fs only).
     pub socket: Option<PathBuf>,
+    /// The container's bind mounts, mounted into `path` (in the container's mount namespace)
+    /// before the monitor starts.
+    #[serde(default)]
+    pub binds: Vec<crate::storage::BindMount>,
 }
 
 /// How the guest gets its root filesystem, derived from the input in urunc's priority order.
@@ -202,6 +215,7 @@ pub fn annotation_blocks(
         mount_point: mp.into(),
         fstype: String::new(),
         read_only: false,
+        fd: None,
     }])
 }
 
@@ -271,15 +285,27 @@ pub struct InitrdBuild {
     /// Where the assembled copy goes (in the work dir).
     pub path: PathBuf,
     pub records: Vec<CpioRecord>,
+    /// Host files and directories (bind mounts) appended after the records, read when the
+    /// copy is assembled.
+    #[serde(default)]
+    pub files: Vec<crate::storage::InitrdFile>,
 }
 
-/// One regular file in a newc cpio archive, owned by root.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One entry of a newc cpio archive (a file, a directory, a symlink whose contents are its
+/// target, or a device node).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpioRecord {
     /// Path inside the archive, without the leading `/`.
     pub name: String,
+    /// File type and permission bits (`0o100644`).
     pub mode: u32,
     pub contents: Vec<u8>,
+    /// uid, gid (root when absent).
+    #[serde(default)]
+    pub owner: (u32, u32),
+    /// Device major and minor (device nodes only).
+    #[serde(default)]
+    pub rdev: (u32, u32),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -87,9 +87,12 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
             )),
         }
     })?;
-    if s.ns.has("mount") && s.ns.path_of("mount").is_none() {
+    let own_mount_ns = s.ns.has("mount") && s.ns.path_of("mount").is_none();
+    if own_mount_ns {
         make_root_private(s.rootfs_propagation.as_deref())?;
     }
+    // bind mounts inside a rootfs shared with the guest, in the container's namespace only
+    crate::storage::share(&s.plan_input, own_mount_ns).map_err(crate::error::Error::Msg)?;
     if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
         if s.ns.has("uts") {
             nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;

@@ -18,6 +18,7 @@ mod mounts;
 mod net;
 mod netlink;
 mod process;
+mod root;
 mod sys;
 
 use std::time::Duration;
@@ -84,7 +85,8 @@ fn main() {
             None
         }
     };
-    let mut cl = cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    let cmdline_text = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let mut cl = cmdline::parse(&cmdline_text);
     let (mut cfg, cfg_err) = match load_config(&cl) {
         Ok(c) => (c, None),
         Err(e) => (
@@ -108,9 +110,21 @@ fn main() {
     if debug {
         eprintln!("urunit: modules loaded at {}s", uptime());
     }
+    // a boot initrd: mount the real root and move there (see root.rs)
+    let mut root_err = None;
+    if let Some(r) = root::parse(&cmdline_text).filter(|_| sys::root_is_initramfs()) {
+        match root::switch(&r, debug) {
+            Ok(()) => {
+                for e in mounts::basic() {
+                    eprintln!("urunit: {e}");
+                }
+            }
+            Err(e) => root_err = Some(e),
+        }
+    }
     let mut chan = channel::Channel::open(debug);
     let mut mounted = Vec::new();
-    let status = match cfg_err.map_or_else(|| setup(&cl, &cfg), Err) {
+    let status = match cfg_err.or(root_err).map_or_else(|| setup(&cl, &cfg), Err) {
         Err(e) => {
             eprintln!("urunit: {e}");
             1

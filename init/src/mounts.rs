@@ -72,7 +72,7 @@ fn find_disk(id: &str) -> Option<String> {
 }
 
 /// Filesystems the kernel can mount from a block device, from /proc/filesystems.
-fn block_fstypes() -> Vec<String> {
+pub fn block_fstypes() -> Vec<String> {
     std::fs::read_to_string("/proc/filesystems")
         .unwrap_or_default()
         .lines()
@@ -105,6 +105,14 @@ pub fn volumes(blocks: &[Block], debug: bool) -> Result<Vec<String>, String> {
                 .iter()
                 .any(|fs| match sys::mount(&dev, &b.mount_point, fs, 0, "") {
                     Ok(()) => true,
+                    // a read-only disk (the container's `ro` volume): mount it read-only
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS))
+                            && sys::mount(&dev, &b.mount_point, fs, libc::MS_RDONLY, "")
+                                .is_ok() =>
+                    {
+                        true
+                    }
                     Err(e) => {
                         last = format!("{fs}: {e}");
                         false

@@ -220,3 +220,20 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit in a forked child.
     unsafe { libc::_exit(code) }
 }
+
+/// Lazily detaches a mount (old mounts of the boot initrd).
+pub fn detach(target: &str) -> Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+/// Whether `/` is the initramfs (ramfs or tmpfs).
+pub fn root_is_initramfs() -> bool {
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    // SAFETY: statfs fills the zeroed struct; the path is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statfs(c"/".as_ptr(), &mut st) };
+    r == 0 && matches!(st.f_type as i64, RAMFS_MAGIC | TMPFS_MAGIC)
+}

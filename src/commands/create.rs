@@ -28,6 +28,8 @@ pub struct Created {
 
 /// Undoes a half-made container when create fails: kill, cgroup, state directory.
 struct Undo {
+    /// Block devices taken from the host (mounted back), their fds.
+    storage: Option<crate::storage::Prepared>,
     dir: Option<PathBuf>,
     cgroup: Option<cgroups::Cgroup>,
     child: Option<Pid>,
@@ -41,6 +43,9 @@ impl Drop for Undo {
         }
         if let Some(cg) = &self.cgroup {
             cg.remove();
+        }
+        if let Some(s) = self.storage.as_mut() {
+            s.undo();
         }
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_dir_all(d);
@@ -82,7 +87,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     // rootless: not real root on the host (also root inside rootless podman's user namespace)
     let rootless = ctx.rootless() || rootless::in_user_namespace();
     rootless::check(&ns)?;
-    let mut input = plan_input(&a.id, &uk, &cfg, &spec, &rootfs)?;
+    let (mut input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
             "process.terminal is true but no --console-socket was given".into(),
@@ -92,11 +97,14 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     ts::capture(1);
     let dir = State::create_dir(&ctx.root, &a.id)?;
     let mut undo = Undo {
+        storage: None,
         dir: Some(dir.clone()),
         cgroup: None,
         child: None,
     };
     input.work_dir = work_dir(&dir, &input.process)?;
+    // before the container's mount namespace copies the host's: see storage::takeover
+    undo.storage = Some(crate::storage::prepare(&mut input, pending, &dir).map_err(Error::Msg)?);
     nix::unistd::mkfifo(
         &dir.join(BARRIER),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
@@ -231,6 +239,8 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     undo.child = None;
     undo.cgroup = None;
     undo.dir = None;
+    // the container process holds the devices' fds now
+    undo.storage = None;
     // The container process saved the state with what it learnt (tap, netns).
     let state = State::load(&ctx.root, &a.id)?;
     Ok(Created { pid: child, state })
@@ -298,7 +308,8 @@ fn plan_input(
     cfg: &Config,
     spec: &Spec,
     rootfs: &Path,
-) -> Result<PlanInput> {
+    bundle: &Path,
+) -> Result<(PlanInput, crate::storage::Pending)> {
     let guest = crate::guest::lookup(&uk.unikernel_type)?;
     let monitor = crate::monitor::lookup(&uk.hypervisor)?;
     if !guest.monitors().contains(&monitor.name()) {
@@ -362,13 +373,31 @@ fn plan_input(
         "" => None,
         p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
     };
-    let blocks = crate::plan::annotation_blocks(uk, block)?;
+    let annotation_blocks = crate::plan::annotation_blocks(uk, block)?;
+    let virtiofsd = cfg
+        .extra_binaries
+        .get("virtiofsd")
+        .map(|b| PathBuf::from(&b.path))
+        .filter(|p| p.is_file());
+    let mounts = crate::storage::mountinfo::read().map_err(io("read /proc/self/mountinfo"))?;
+    let sel = crate::storage::select::select(crate::storage::select::Request {
+        guest: guest.name(),
+        monitor: monitor.name(),
+        rootfs,
+        initrd: initrd.is_some(),
+        mount_rootfs: uk.mount_rootfs,
+        annotation_blocks,
+        binds: crate::storage::binds::from_spec(&spec.mounts, bundle),
+        virtiofsd,
+        mounts: &mounts,
+    })
+    .map_err(Error::Msg)?;
     if accel == Accel::Kvm {
         // a kvm_group that names no group fails here, not at start
         crate::sandbox::identity::kvm_gid(&mcfg.kvm_group)
             .map_err(crate::sandbox::SandboxError::from)?;
     }
-    Ok(PlanInput {
+    let input = PlanInput {
         id: id.to_string(),
         arch,
         unikernel: uk.clone(),
@@ -376,7 +405,7 @@ fn plan_input(
         monitor_path,
         kernel,
         initrd,
-        blocks,
+        blocks: sel.blocks,
         rootfs: rootfs.to_path_buf(),
         process,
         net: None,
@@ -392,7 +421,14 @@ fn plan_input(
             .get(crate::plan::MACHINE_ANNOTATION)
             .cloned()
             .unwrap_or_default(),
-        shared_fs: None,
+        shared_fs: sel.shared_fs,
         guest_channel_fd: None,
-    })
+        initrd_files: sel.initrd_files,
+        boot_initrd: None,
+    };
+    let pending = crate::storage::Pending {
+        takeovers: sel.takeovers,
+        copy_into_rootfs: sel.copy_into_rootfs,
+    };
+    Ok((input, pending))
 }

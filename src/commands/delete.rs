@@ -58,6 +58,8 @@ pub fn stop(st: &State) -> Result<()> {
 /// Removes everything the container made, then runs poststop hooks.
 pub fn destroy(st: &State) {
     crate::net::cleanup(st);
+    // block devices the guest took over go back where they were mounted
+    crate::storage::release(&st.dir);
     if let Some(cg) = st.cgroup() {
         for p in cg.procs() {
             let _ = kill(Pid::from_raw(p), Signal::SIGKILL);

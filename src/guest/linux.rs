@@ -100,12 +100,14 @@ impl Guest for Linux {
                 (!on_cmdline).then_some(rest),
             )
             .map_err(PlanError::Invalid)?;
-            if rootfs == RootfsKind::Initrd {
+            if rootfs == RootfsKind::Initrd || input.boot_initrd.is_some() {
+                // in the image's initrd, or in the boot initrd that mounts the real root
                 p.push("URUNIT_CONFIG=/urunit.conf".into());
                 setup.initrd_records.push(CpioRecord {
                     name: "urunit.conf".into(),
                     mode: 0o100400,
                     contents: conf.into_bytes(),
+                    ..Default::default()
                 });
             } else {
                 p.push("retain_initrd URUNIT_CONFIG=/sys/firmware/initrd".into());

@@ -31,6 +31,7 @@ impl Guest for Mirage {
                 source: b.source.clone(),
                 read_only: b.read_only,
                 root: false,
+                fd: b.fd,
             }],
             _ => Vec::new(),
         };

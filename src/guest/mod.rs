@@ -25,6 +25,8 @@ pub struct GuestBlock {
     pub read_only: bool,
     /// Firecracker's `is_root_device`.
     pub root: bool,
+    /// The open device or image the monitor inherits (QEMU), instead of opening `source`.
+    pub fd: Option<i32>,
 }
 
 /// How the monitor starts the guest.
@@ -168,6 +170,7 @@ pub fn all_blocks(input: &PlanInput, prefix: &str) -> Vec<GuestBlock> {
             source: b.source.clone(),
             read_only: b.read_only,
             root: false,
+            fd: b.fd,
         })
         .collect()
 }

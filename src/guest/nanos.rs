@@ -38,6 +38,7 @@ impl Guest for Nanos {
                     source: input.kernel.clone(),
                     read_only: false,
                     root: true,
+                    fd: None,
                 }],
                 ..Default::default()
             });

@@ -55,6 +55,7 @@ impl Guest for Rumprun {
                 source: b.source.clone(),
                 read_only: b.read_only,
                 root: false,
+                fd: b.fd,
             });
         }
         s.push('}');

@@ -46,6 +46,8 @@ pub fn input(guest: &str, monitor: &str) -> PlanInput {
         memory_limit: None,
         machine: String::new(),
         shared_fs: None,
+        initrd_files: Vec::new(),
+        boot_initrd: None,
     }
 }
 
@@ -74,6 +76,7 @@ pub fn block(id: &str, source: &str, mount_point: &str) -> BlockDev {
         mount_point: mount_point.into(),
         fstype: String::new(),
         read_only: false,
+        fd: None,
     }
 }
 

@@ -205,7 +205,9 @@ fn linux_initrd_rootfs_appends_urunit_config_to_a_copy() {
                 name: "urunit.conf".into(),
                 mode: 0o100400,
                 contents: b"UES\nUEE\nUCS\nUID:0\nGID:17\nWD:/\nUCE\nUBS\nUBE\n".to_vec(),
+                ..Default::default()
             }],
+            files: Vec::new(),
         })
     );
     assert!(p.files.is_empty());
@@ -223,6 +225,7 @@ fn linux_aarch64_virt_without_urunit_env_on_the_cmdline() {
         kind: SharedFsKind::NineP,
         path: "/b/rootfs".into(),
         socket: None,
+        binds: Vec::new(),
     });
     let p = build(&i).unwrap();
     assert_eq!(

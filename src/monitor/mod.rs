@@ -131,13 +131,16 @@ fn require_kvm(input: &PlanInput, monitor: &str) -> Result<(), PlanError> {
 
 /// The initrd the monitor gets, and the copy to assemble when the guest appends records to it.
 fn initrd(input: &PlanInput, guest: &GuestSetup) -> (Option<PathBuf>, Option<InitrdBuild>) {
-    match (&input.initrd, guest.initrd_records.is_empty()) {
+    let base = input.initrd.as_ref().or(input.boot_initrd.as_ref());
+    let copy = !guest.initrd_records.is_empty() || !input.initrd_files.is_empty();
+    match (base, !copy) {
         (Some(base), false) => {
             let path = input.work_dir.join("initrd.img");
             let build = InitrdBuild {
                 base: base.clone(),
                 path: path.clone(),
                 records: guest.initrd_records.clone(),
+                files: input.initrd_files.clone(),
             };
             (Some(path), Some(build))
         }
@@ -160,7 +163,8 @@ fn base_plan(
     }
     read_paths.extend(initrd.clone());
     let mut write_paths = Vec::new();
-    for b in &guest.blocks {
+    // a block the monitor inherits as an fd needs no Landlock rule
+    for b in guest.blocks.iter().filter(|b| b.fd.is_none()) {
         if b.read_only {
             read_paths.push(b.source.clone());
         } else {
@@ -171,6 +175,7 @@ fn base_plan(
     write_paths.dedup();
     let mut keep_fds: Vec<i32> = input.net.iter().filter_map(|n| n.tap_fd).collect();
     keep_fds.extend(input.control_fd);
+    keep_fds.extend(guest.blocks.iter().filter_map(|b| b.fd));
     let mut devices = Vec::new();
     if input.net.as_ref().is_some_and(|n| n.tap_fd.is_none()) {
         devices.push(PathBuf::from("/dev/net/tun"));

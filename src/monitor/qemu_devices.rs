@@ -61,12 +61,26 @@ pub fn blocks(blocks: &[GuestBlock], bus: Bus) -> Vec<String> {
         let id = opt_escape(&b.id);
         a.push("-device".into());
         a.push(format!("{},serial={id},drive={id}", bus.device("blk")));
-        let mut drive = format!(
-            "format=raw,if=none,id={id},file={}",
-            opt_escape(&b.source.display().to_string())
-        );
+        let file = match b.fd {
+            // an inherited fd, opened by storage with the right access mode (fd set = fd)
+            Some(fd) => {
+                a.push("-add-fd".into());
+                a.push(format!("fd={fd},set={fd}"));
+                format!("/dev/fdset/{fd}")
+            }
+            None => opt_escape(&b.source.display().to_string()),
+        };
+        let mut drive = format!("format=raw,if=none,id={id},file={file}");
+        if b.fd.is_some() && b.source.starts_with("/dev/") {
+            // QEMU cannot stat an fd set to tell a device from an image
+            drive.push_str(",file.driver=host_device");
+        }
         if b.read_only {
             drive.push_str(",readonly=on");
+        } else if b.fd.is_some() {
+            // -drive opens read-only first and reopens read-write (auto-read-only): the fd
+            // set holds only the read-write fd
+            drive.push_str(",auto-read-only=off");
         }
         a.push("-drive".into());
         a.push(drive);

@@ -3,6 +3,7 @@
 
 use crate::plan::{CpioRecord, InitrdBuild};
 use std::io::Write;
+use std::path::Path;
 
 fn pad4(w: &mut Vec<u8>) {
     while !w.len().is_multiple_of(4) {
@@ -10,19 +11,19 @@ fn pad4(w: &mut Vec<u8>) {
     }
 }
 
-fn header(out: &mut Vec<u8>, ino: u32, mode: u32, size: usize, name: &str) {
+fn header(out: &mut Vec<u8>, ino: u32, r: &CpioRecord, name: &str) {
     let fields = [
         ino,
-        mode,
-        0,
-        0,
+        r.mode,
+        r.owner.0,
+        r.owner.1,
         1,
         0,
-        size as u32,
+        r.contents.len() as u32,
         0,
         0,
-        0,
-        0,
+        r.rdev.0,
+        r.rdev.1,
         name.len() as u32 + 1,
         0,
     ];
@@ -42,27 +43,104 @@ pub fn archive(records: &[CpioRecord]) -> Vec<u8> {
         header(
             &mut out,
             0x7575_0000 + i as u32,
-            r.mode,
-            r.contents.len(),
+            r,
             r.name.trim_start_matches('/'),
         );
         out.extend_from_slice(&r.contents);
         pad4(&mut out);
     }
-    header(&mut out, 0, 0, 0, "TRAILER!!!");
+    header(&mut out, 0, &CpioRecord::default(), "TRAILER!!!");
     out
 }
 
-/// Copies `base` to `path` and appends the records.
+/// Copies `base` to `path` and appends the records, then the host files.
 pub fn assemble(b: &InitrdBuild) -> std::io::Result<()> {
+    let mut records = b.records.clone();
+    for f in &b.files {
+        host_records(&f.source, &f.destination, &mut records)?;
+    }
     std::fs::copy(&b.base, &b.path)?;
     let mut f = std::fs::OpenOptions::new().append(true).open(&b.path)?;
     // the appended archive must start 4-byte aligned
     let len = f.metadata()?.len();
     let pad = vec![0u8; ((4 - len % 4) % 4) as usize];
     f.write_all(&pad)?;
-    f.write_all(&archive(&b.records))?;
+    f.write_all(&archive(&records))?;
     f.sync_all()
+}
+
+/// Bind-mounted content past this size is refused: the guest holds its initrd in RAM.
+const MAX_HOST_BYTES: usize = 64 << 20;
+
+/// Records for a host file or directory tree at `dest`, after records for the directories
+/// leading to it (0755 root; `/tmp` keeps its sticky mode: the kernel applies a directory
+/// record's mode to an existing directory). Ownership, mode and symlinks are the host's.
+pub fn host_records(src: &Path, dest: &str, out: &mut Vec<CpioRecord>) -> std::io::Result<()> {
+    let dest = dest.trim_start_matches('/');
+    let mut parent = String::new();
+    if let Some(p) = Path::new(dest).parent() {
+        for c in p.components() {
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(&c.as_os_str().to_string_lossy());
+            let mode = if matches!(parent.as_str(), "tmp" | "var/tmp") {
+                0o041777
+            } else {
+                0o040755
+            };
+            if !out.iter().any(|r| r.name == parent) {
+                out.push(CpioRecord {
+                    name: parent.clone(),
+                    mode,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    walk(src, dest, out)?;
+    let total: usize = out.iter().map(|r| r.contents.len()).sum();
+    if total > MAX_HOST_BYTES {
+        return Err(std::io::Error::other(format!(
+            "bind mounts for the initrd exceed {} MiB",
+            MAX_HOST_BYTES >> 20
+        )));
+    }
+    Ok(())
+}
+
+fn walk(src: &Path, name: &str, out: &mut Vec<CpioRecord>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(src)?;
+    let ft = m.file_type();
+    let contents = if ft.is_file() {
+        std::fs::read(src)?
+    } else if ft.is_symlink() {
+        std::fs::read_link(src)?
+            .as_os_str()
+            .as_encoded_bytes()
+            .to_vec()
+    } else if ft.is_dir() {
+        Vec::new()
+    } else {
+        return Ok(()); // sockets, fifos, devices: not carried
+    };
+    out.push(CpioRecord {
+        name: name.to_string(),
+        mode: m.mode(),
+        contents,
+        owner: (m.uid(), m.gid()),
+        rdev: (0, 0),
+    });
+    if ft.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(src)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let n = format!("{name}/{}", e.file_name().to_string_lossy());
+            walk(&e.path(), &n, out)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -81,7 +159,9 @@ mod tests {
                 name: "urunit.conf".into(),
                 mode: 0o100400,
                 contents: b"UES\nA=1\nUEE\n".to_vec(),
+                ..Default::default()
             }],
+            files: Vec::new(),
         };
         assemble(&b).unwrap();
         assert_eq!(std::fs::read(&base).unwrap(), b"BASE");

@@ -1,9 +1,166 @@
-//! Storage for guests: the initrd copy with appended records (the image's file is never
-//! modified), generated files. Block devices and shared filesystems grow here.
+//! Storage for guests (reference section 7): the root filesystem in urunc's priority order
+//! (`select`), block devices taken over from the host (`takeover`), the container's bind
+//! mounts (`binds`), the initrd copy with appended records (`initrd`: the image's file is never
+//! modified), the boot initrd of modular Linux kernels (`bootfs`).
+//!
+//! When it happens: `select` at create while the plan input is built (pure); `prepare` at
+//! create in the caller's mount namespace, before the container's is made (copies out of a
+//! block rootfs, unmounts, opens devices); `share` in the container's mount namespace (bind
+//! mounts inside a shared rootfs); `materialize` right after the plan is built; `release` at
+//! delete (mounts back what was taken over).
 
+pub mod binds;
+pub mod bootfs;
 pub mod initrd;
+pub mod mountinfo;
+pub mod select;
+pub mod takeover;
 
-use crate::plan::LaunchPlan;
+pub use binds::{BindMount, InitrdFile};
+
+use crate::plan::{LaunchPlan, PlanInput, RootfsKind};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// Host-side work that `select` decided and `prepare` carries out.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub takeovers: Vec<select::Takeover>,
+    pub copy_into_rootfs: Vec<BindMount>,
+}
+
+/// What `prepare` holds: the devices' fds (inherited by the container process) and the
+/// mounts to put back if create fails.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub fds: Vec<OwnedFd>,
+    pub restores: Vec<takeover::Restore>,
+}
+
+impl Prepared {
+    /// Puts back what was taken over (create failed after `prepare`).
+    pub fn undo(&mut self) {
+        self.fds.clear();
+        for r in &self.restores {
+            if let Err(e) = takeover::remount(r) {
+                log::warn!("{e}");
+            }
+        }
+    }
+}
+
+fn chown(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    match std::os::unix::fs::chown(p, Some(uid), Some(gid)) {
+        // rootless: the ids are the user namespace's (see create's work directory)
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
+        r => r,
+    }
+}
+
+/// At create, in the caller's mount namespace: copies what the monitor needs out of a block
+/// rootfs, builds the boot initrd, unmounts what the guest takes over and opens the devices.
+pub fn prepare(
+    input: &mut PlanInput,
+    pending: Pending,
+    state_dir: &Path,
+) -> Result<Prepared, String> {
+    let (uid, gid) = (input.process.uid, input.process.gid);
+    let qemu = input.unikernel.hypervisor == "qemu";
+    let snapshot = pending
+        .takeovers
+        .iter()
+        .any(|t| input.blocks[t.block].id == "rootfs");
+    if snapshot {
+        // the rootfs disappears from the host's view: keep a copy of the kernel
+        let k = input.work_dir.join("kernel");
+        std::fs::copy(&input.kernel, &k)
+            .map_err(|e| format!("copy the kernel out of the rootfs: {e}"))?;
+        chown(&k, uid, gid).map_err(|e| format!("chown {}: {e}", k.display()))?;
+        input.kernel = k;
+        // urunc's behaviour: bind-mounted files are copied into the block rootfs
+        for b in &pending.copy_into_rootfs {
+            let t = binds::target_in(&input.rootfs, &b.destination, false)?;
+            std::fs::copy(&b.source, &t)
+                .map_err(|e| format!("copy {} into the rootfs: {e}", b.source.display()))?;
+        }
+    }
+    let app = input.app_args().first().cloned().unwrap_or_default();
+    let root_kind = input.rootfs_kind();
+    if input.unikernel.unikernel_type == "linux"
+        && app.contains("urunit")
+        && matches!(
+            root_kind,
+            RootfsKind::Block | RootfsKind::NineP | RootfsKind::Virtiofs
+        )
+    {
+        if let Some(recs) = bootfs::records(&input.rootfs, &app)? {
+            let p = input.work_dir.join("boot.cpio");
+            std::fs::write(&p, initrd::archive(&recs))
+                .map_err(|e| format!("write {}: {e}", p.display()))?;
+            chown(&p, uid, gid).map_err(|e| format!("chown {}: {e}", p.display()))?;
+            input.boot_initrd = Some(p);
+        }
+    }
+    let mut out = Prepared::default();
+    if !pending.takeovers.is_empty() {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("giving a host block device to the guest needs root".into());
+        }
+        out.restores = pending
+            .takeovers
+            .iter()
+            .map(|t| (&t.mount).into())
+            .collect();
+        takeover::record(state_dir, &out.restores)?;
+    }
+    for (i, t) in pending.takeovers.iter().enumerate() {
+        let ro = input.blocks[t.block].read_only;
+        match takeover::take(&t.mount, ro) {
+            Ok(fd) => {
+                if qemu {
+                    input.blocks[t.block].fd = Some(takeover::raw(&fd));
+                }
+                out.fds.push(fd);
+            }
+            Err(e) => {
+                // put back the ones already taken
+                out.restores.truncate(i);
+                out.undo();
+                return Err(e);
+            }
+        }
+    }
+    if qemu {
+        for b in input.blocks.iter_mut().filter(|b| b.fd.is_none()) {
+            let fd = takeover::open_device(&b.source.to_string_lossy(), b.read_only, false)
+                .map_err(|e| format!("open the block image {}: {e}", b.source.display()))?;
+            b.fd = Some(takeover::raw(&fd));
+            out.fds.push(fd);
+        }
+    }
+    Ok(out)
+}
+
+/// In the container's mount namespace: the container's bind mounts inside the shared rootfs.
+pub fn share(input: &PlanInput, own_mount_ns: bool) -> Result<(), String> {
+    let Some(s) = &input.shared_fs else {
+        return Ok(());
+    };
+    if s.binds.is_empty() {
+        return Ok(());
+    }
+    if !own_mount_ns {
+        return Err("a shared rootfs with bind mounts needs its own mount namespace".into());
+    }
+    binds::mount_into(&s.path, &s.binds)
+}
+
+/// At delete: mounts back what the guest took over.
+pub fn release(state_dir: &Path) {
+    for e in takeover::release(state_dir) {
+        log::warn!("{e}");
+    }
+}
 
 /// Writes what the plan needs on disk before the monitor starts (at create, so that errors
 /// surface there): generated files and the assembled initrd, owned by the monitor's user.
@@ -17,8 +174,4 @@ pub fn materialize(plan: &LaunchPlan, uid: u32, gid: u32) -> std::io::Result<()>
         chown(&b.path, uid, gid)?;
     }
     Ok(())
-}
-
-fn chown(p: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::chown(p, Some(uid), Some(gid))
 }

@@ -1,0 +1,176 @@
+//! The boot initrd of a Linux guest whose root filesystem is a disk or a shared directory but
+//! whose kernel builds virtio, 9p or virtio-fs as modules (Debian's kernels): urunit as `/init`
+//! plus the modules it needs, taken from the image's own `/lib/modules/<release>`. urunit
+//! loads them, mounts the real root, switches to it and goes on as usual (`init/src/root.rs`).
+//! Images without `/lib/modules` keep urunc's behaviour: the kernel mounts the root itself.
+
+use crate::plan::CpioRecord;
+use std::path::Path;
+
+/// Modules needed to reach the root filesystem, the console channel and the network.
+fn wanted(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let name = base.split(".ko").next().unwrap_or(base);
+    name.starts_with("virtio")
+        || matches!(
+            name,
+            "9p" | "9pnet"
+                | "9pnet_virtio"
+                | "netfs"
+                | "fscache"
+                | "fuse"
+                | "failover"
+                | "net_failover"
+                | "ext4"
+                | "ext2"
+                | "jbd2"
+                | "mbcache"
+                | "crc16"
+        )
+}
+
+fn dir(name: &str) -> CpioRecord {
+    CpioRecord {
+        name: name.into(),
+        mode: 0o040755,
+        ..Default::default()
+    }
+}
+
+/// The records of the boot initrd, or None when the image ships no modules. `init` is urunit
+/// inside the rootfs (the image's init program).
+pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, String> {
+    let Ok(rd) = std::fs::read_dir(rootfs.join("lib/modules")) else {
+        return Ok(None);
+    };
+    let mut rels: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|r| !r.contains('/'))
+        .collect();
+    rels.sort();
+    let mut out = vec![
+        dir("dev"),
+        dir("proc"),
+        dir("sys"),
+        dir("lib"),
+        dir("lib/modules"),
+        CpioRecord {
+            name: "dev/console".into(),
+            mode: 0o020600,
+            rdev: (5, 1),
+            ..Default::default()
+        },
+    ];
+    let mut found = false;
+    for rel in rels {
+        let prefix = format!("/lib/modules/{rel}");
+        let Ok(dep_path) =
+            crate::bundle::resolve_file(rootfs, &format!("{prefix}/modules.dep"), "modules.dep")
+        else {
+            continue;
+        };
+        let dep =
+            std::fs::read_to_string(&dep_path).map_err(|e| format!("read modules.dep: {e}"))?;
+        let entries: Vec<(String, Vec<String>)> = dep
+            .lines()
+            .filter_map(|l| {
+                let (m, d) = l.split_once(':')?;
+                Some((
+                    m.trim().to_string(),
+                    d.split_whitespace().map(String::from).collect(),
+                ))
+            })
+            .collect();
+        let mut keep: Vec<&str> = Vec::new();
+        for (m, deps) in entries.iter().filter(|(m, _)| wanted(m)) {
+            for x in std::iter::once(m).chain(deps) {
+                if !keep.contains(&x.as_str()) {
+                    keep.push(x);
+                }
+            }
+        }
+        if keep.is_empty() {
+            continue;
+        }
+        found = true;
+        out.push(dir(&format!("lib/modules/{rel}")));
+        let mut dirs: Vec<String> = Vec::new();
+        let mut new_dep = String::new();
+        for (m, deps) in entries.iter().filter(|(m, _)| keep.contains(&m.as_str())) {
+            new_dep.push_str(&format!("{m}: {}\n", deps.join(" ")));
+            let mut d = String::new();
+            for c in Path::new(m)
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.components())
+            {
+                d = if d.is_empty() {
+                    c.as_os_str().to_string_lossy().into_owned()
+                } else {
+                    format!("{d}/{}", c.as_os_str().to_string_lossy())
+                };
+                if !dirs.contains(&d) {
+                    dirs.push(d.clone());
+                    out.push(dir(&format!("lib/modules/{rel}/{d}")));
+                }
+            }
+            let host =
+                crate::bundle::resolve_file(rootfs, &format!("{prefix}/{m}"), "kernel module")
+                    .map_err(|e| e.to_string())?;
+            out.push(CpioRecord {
+                name: format!("lib/modules/{rel}/{m}"),
+                mode: 0o100644,
+                contents: std::fs::read(&host).map_err(|e| format!("read {m}: {e}"))?,
+                ..Default::default()
+            });
+        }
+        out.push(CpioRecord {
+            name: format!("lib/modules/{rel}/modules.dep"),
+            mode: 0o100644,
+            contents: new_dep.into_bytes(),
+            ..Default::default()
+        });
+    }
+    if !found {
+        return Ok(None);
+    }
+    let init_host = crate::bundle::resolve_file(rootfs, init, "init").map_err(|e| e.to_string())?;
+    out.push(CpioRecord {
+        name: "init".into(),
+        mode: 0o100755,
+        contents: std::fs::read(&init_host).map_err(|e| format!("read {init}: {e}"))?,
+        ..Default::default()
+    });
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_needed_modules_with_their_dependencies() {
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path().join("lib/modules/6.1.0-x/kernel/drivers");
+        std::fs::create_dir_all(&m).unwrap();
+        for f in ["virtio_blk.ko", "virtio.ko", "snd.ko"] {
+            std::fs::write(m.join(f), f).unwrap();
+        }
+        std::fs::write(
+            d.path().join("lib/modules/6.1.0-x/modules.dep"),
+            "kernel/drivers/virtio_blk.ko: kernel/drivers/virtio.ko\nkernel/drivers/virtio.ko:\nkernel/drivers/snd.ko:\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("urunit"), "init").unwrap();
+        let r = records(d.path(), "/urunit").unwrap().unwrap();
+        let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+        assert!(names.contains(&"lib/modules/6.1.0-x/kernel/drivers/virtio_blk.ko"));
+        assert!(!names.iter().any(|n| n.ends_with("snd.ko")));
+        assert!(names.contains(&"init") && names.contains(&"dev/console"));
+        let dep = r.iter().find(|r| r.name.ends_with("modules.dep")).unwrap();
+        assert!(!String::from_utf8_lossy(&dep.contents).contains("snd"));
+        let none = tempfile::tempdir().unwrap();
+        assert!(records(none.path(), "/urunit").unwrap().is_none());
+    }
+}
