@@ -230,8 +230,10 @@ def main():
     cfg = f"{work}/config.toml"
     open(cfg, "w").write(f'[monitors.qemu]\npath = "{fake}"\naccel = "tcg"\n')
     env = dict(os.environ, URUNC_CONFIG=cfg)
-    ur = Runtime("urunc", urunc_bin, f"{work}/urunc-root", env)
-    rc = Runtime("runc", runc_bin, f"{work}/runc-root")
+    # state roots on tmpfs, where engines keep them (/run/containerd/runc/...)
+    state = tempfile.mkdtemp(prefix="urunc-bench-", dir="/run")
+    ur = Runtime("urunc", urunc_bin, f"{state}/urunc-root", env)
+    rc = Runtime("runc", runc_bin, f"{state}/runc-root")
     spec = busybox_bundle(f"{work}/runc-true", ["/bin/busybox", "true"])
     ns = spec["linux"]["namespaces"]
     fake_bundle(f"{work}/urunc-true", "exit 0", ns)
@@ -279,7 +281,7 @@ def main():
     open(cfg, "a").write("")
     qemu_cfg = f"{work}/config-qemu.toml"
     open(qemu_cfg, "w").write('[monitors.qemu]\naccel = "tcg"\n')
-    gq = Runtime("urunc", urunc_bin, f"{work}/urunc-guest-root", dict(os.environ, URUNC_CONFIG=qemu_cfg))
+    gq = Runtime("urunc", urunc_bin, f"{state}/urunc-guest-root", dict(os.environ, URUNC_CONFIG=qemu_cfg))
     g = guest_boot(gq, work, max(3, a.runs // 4))
     if g:
         rows.append(("guest boot to first output line, urunc run vs QEMU by hand (ms)", g[0] * 1e3, g[1] * 1e3, "<= 1.05x"))
@@ -312,6 +314,7 @@ def main():
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     open(a.out, "w").write(text)
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
