@@ -234,6 +234,7 @@ pub fn root_is_initramfs() -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     // SAFETY: statfs fills the zeroed struct; the path is a valid C string.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable statfs; "/" is a NUL-terminated string.
     let r = unsafe { libc::statfs(c"/".as_ptr(), &mut st) };
     r == 0 && matches!(st.f_type as i64, RAMFS_MAGIC | TMPFS_MAGIC)
 }

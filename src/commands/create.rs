@@ -2,12 +2,13 @@
 //! state and the pid file, run prestart/createRuntime hooks, and exit 0 only once the container
 //! process reports that it is ready to start.
 
+use super::create_input::plan_input;
 use super::Ctx;
 use crate::cli::CreateArgs;
 use crate::config::Config;
 use crate::container::{self, State, BARRIER};
 use crate::error::{io, sys, Error, Result};
-use crate::plan::{Accel, Arch, PlanInput, ProcessParams};
+use crate::plan::ProcessParams;
 use crate::sandbox::{cgroups, namespaces, rootless, userns};
 use crate::spec::Spec;
 use crate::supervisor::{
@@ -298,137 +299,4 @@ fn send_console(sock: &Path) -> Result<OwnedFd> {
     )
     .map_err(sys("send the console to --console-socket"))?;
     Ok(pty.slave)
-}
-
-/// Everything the plan needs that is known at create: paths resolved inside the rootfs, the
-/// monitor binary, memory, vCPUs, acceleration.
-fn plan_input(
-    id: &str,
-    uk: &UnikernelConfig,
-    cfg: &Config,
-    spec: &Spec,
-    rootfs: &Path,
-    bundle: &Path,
-) -> Result<(PlanInput, crate::storage::Pending)> {
-    let guest = crate::guest::lookup(&uk.unikernel_type)?;
-    let monitor = crate::monitor::lookup(&uk.hypervisor)?;
-    if !guest.monitors().contains(&monitor.name()) {
-        return Err(crate::plan::PlanError::Unsupported {
-            guest: guest.name().into(),
-            monitor: monitor.name().into(),
-            supported: guest.monitors().join(", "),
-        }
-        .into());
-    }
-    let arch = Arch::host();
-    let mcfg = cfg.monitor(monitor.name());
-    let monitor_path = crate::monitor::find_binary(monitor.name(), &mcfg, arch)?;
-    let kernel = crate::bundle::resolve_file(rootfs, &uk.binary, "kernel")?;
-    let initrd = match uk.initrd.as_str() {
-        "" => None,
-        p => Some(crate::bundle::resolve_file(rootfs, p, "initrd")?),
-    };
-    let p = spec.process()?;
-    let process = ProcessParams {
-        args: p.args.clone(),
-        env: p.env.clone(),
-        uid: p.user.uid,
-        gid: p.user.gid,
-        additional_gids: p.user.additional_gids.clone(),
-        cwd: p.cwd.clone(),
-        terminal: p.terminal,
-        hostname: spec.hostname.clone().unwrap_or_default(),
-    };
-    let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
-    let mut memory_bytes = mcfg.default_memory_mb * 1024 * 1024;
-    let memory_limit = resources
-        .and_then(|r| r.memory.as_ref())
-        .and_then(|m| m.limit)
-        .filter(|l| *l > 0)
-        .map(|l| l as u64);
-    if let Some(limit) = memory_limit {
-        memory_bytes = limit;
-    }
-    let mut vcpus = mcfg.default_vcpus;
-    if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
-        if let (Some(q), Some(per)) = (c.quota.filter(|q| *q > 0), c.period.filter(|p| *p > 0)) {
-            vcpus = (q as u64).div_ceil(per).max(1) as u32;
-        }
-    }
-    let accel = match (uk.accel.as_str(), mcfg.accel.as_str()) {
-        ("tcg", _) | ("", "tcg") => Accel::Tcg,
-        ("kvm", _) | ("", "kvm") => Accel::Kvm,
-        _ if std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .is_ok() =>
-        {
-            Accel::Kvm
-        }
-        _ => Accel::Tcg,
-    };
-    let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
-    let block = match uk.block.as_str() {
-        "" => None,
-        p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
-    };
-    let annotation_blocks = crate::plan::annotation_blocks(uk, block)?;
-    let virtiofsd = cfg
-        .extra_binaries
-        .get("virtiofsd")
-        .map(|b| PathBuf::from(&b.path))
-        .filter(|p| p.is_file());
-    let mounts = crate::storage::mountinfo::read().map_err(io("read /proc/self/mountinfo"))?;
-    let sel = crate::storage::select::select(crate::storage::select::Request {
-        guest: guest.name(),
-        monitor: monitor.name(),
-        rootfs,
-        initrd: initrd.is_some(),
-        mount_rootfs: uk.mount_rootfs,
-        annotation_blocks,
-        binds: crate::storage::binds::from_spec(&spec.mounts, bundle),
-        virtiofsd,
-        mounts: &mounts,
-    })
-    .map_err(Error::Msg)?;
-    if accel == Accel::Kvm {
-        // a kvm_group that names no group fails here, not at start
-        crate::sandbox::identity::kvm_gid(&mcfg.kvm_group)
-            .map_err(crate::sandbox::SandboxError::from)?;
-    }
-    let input = PlanInput {
-        id: id.to_string(),
-        arch,
-        unikernel: uk.clone(),
-        monitor_cfg: mcfg,
-        monitor_path,
-        kernel,
-        initrd,
-        blocks: sel.blocks,
-        rootfs: rootfs.to_path_buf(),
-        process,
-        net: None,
-        memory_bytes,
-        vcpus,
-        seccomp,
-        accel,
-        work_dir: PathBuf::new(),
-        control_fd: None,
-        memory_limit,
-        machine: spec
-            .annotations
-            .get(crate::plan::MACHINE_ANNOTATION)
-            .cloned()
-            .unwrap_or_default(),
-        shared_fs: sel.shared_fs,
-        guest_channel_fd: None,
-        initrd_files: sel.initrd_files,
-        boot_initrd: None,
-    };
-    let pending = crate::storage::Pending {
-        takeovers: sel.takeovers,
-        copy_into_rootfs: sel.copy_into_rootfs,
-    };
-    Ok((input, pending))
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod create;
+mod create_input;
 pub mod delete;
 pub mod exec;
 pub mod features;
