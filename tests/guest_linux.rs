@@ -4,8 +4,10 @@
 //! Without the assets (or QEMU) the tests print why and skip, unless `CI` is set, where that
 //! is a failure. `URUNC_TEST_ASSETS` overrides the assets directory (default `assets/`).
 
+mod assets;
+use assets::guest_assets;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Mutex;
@@ -14,35 +16,6 @@ use std::time::{Duration, Instant};
 const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
 /// TCG guests are CPU-heavy on two cores: one at a time keeps the timings meaningful.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn assets() -> Option<PathBuf> {
-    let dir = std::env::var_os("URUNC_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"));
-    let missing: Vec<String> = ["vmlinux", "initrd.cpio"]
-        .iter()
-        .filter(|f| !dir.join(f).is_file())
-        .map(|f| dir.join(f).display().to_string())
-        .chain(
-            Command::new("qemu-system-x86_64")
-                .arg("--version")
-                .output()
-                .is_err()
-                .then(|| "qemu-system-x86_64".to_string()),
-        )
-        .collect();
-    if missing.is_empty() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "guest tests need {} (run scripts/prepare-assets.sh as root)",
-        missing.join(", ")
-    );
-    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-    assert!(!ci, "{msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
-}
 
 /// A bundle (kernel + initrd + config.json) and a private `--root`; deletes its container
 /// whatever happens to the test.
@@ -204,7 +177,9 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
 
 #[test]
 fn output_args_env_identity_and_exit_code() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let script = "echo \"FOO=[$FOO]\"; echo \"ARG1=[$1]\"; echo \"ARG2=[$2]\"; \
                   echo \"ID=$(id -u):$(id -g):$(id -G)\"; echo \"CWD=$(pwd)\"; exit 3";
@@ -259,7 +234,9 @@ fn output_args_env_identity_and_exit_code() {
 
 #[test]
 fn sigterm_reaches_the_program_and_the_vm_powers_off() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let script = "trap 'echo got-sigterm; exit 7' TERM; echo ready; sleep 1000 & wait";
     let g = Guest::new(
@@ -291,7 +268,9 @@ fn sigterm_reaches_the_program_and_the_vm_powers_off() {
 
 #[test]
 fn sigkill_stops_everything() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let g = Guest::new(
         &assets,
@@ -324,7 +303,9 @@ fn sigkill_stops_everything() {
 
 #[test]
 fn pause_and_resume_a_running_guest() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let g = Guest::new(
         &assets,
@@ -365,7 +346,9 @@ fn pause_and_resume_a_running_guest() {
 
 #[test]
 fn microvm_machine_boots_and_reports_the_exit_status() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let g = Guest::new(
         &assets,

@@ -6,6 +6,8 @@
 //! Needs root and the assets of `scripts/prepare-assets.sh` (the 9p test also its generic
 //! kernel); without them the tests print SKIPPED, unless `CI` is set, where that fails.
 
+mod assets;
+use assets::guest_assets;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,43 +17,6 @@ use std::time::{Duration, Instant};
 const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
 /// One TCG guest at a time (two cores).
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn skip(msg: &str) -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-    assert!(!ci, "{msg}");
-    eprintln!("SKIPPED: {msg}");
-    true
-}
-
-/// The assets directory, when it holds `files` and QEMU is installed and we are root.
-fn assets(files: &[&str]) -> Option<PathBuf> {
-    let dir = std::env::var_os("URUNC_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"));
-    let mut missing: Vec<String> = files
-        .iter()
-        .filter(|f| !dir.join(f).exists())
-        .map(|f| dir.join(f).display().to_string())
-        .collect();
-    if Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        missing.push("qemu-system-x86_64".into());
-    }
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".into());
-    }
-    if missing.is_empty() {
-        return Some(dir);
-    }
-    skip(&format!(
-        "storage tests need {} (run scripts/prepare-assets.sh as root)",
-        missing.join(", ")
-    ));
-    None
-}
 
 fn sh(cmd: &str) -> String {
     let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
@@ -271,7 +236,7 @@ fn bind(source: &Path, destination: &str, ro: bool) -> Value {
 
 #[test]
 fn bind_mounted_files_reach_the_guest_through_an_initrd_copy() {
-    let Some(assets) = assets(&["vmlinux", "initrd.cpio"]) else {
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
         return;
     };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -309,7 +274,7 @@ fn bind_mounted_files_reach_the_guest_through_an_initrd_copy() {
 
 #[test]
 fn the_container_rootfs_as_a_disk_with_a_block_volume_and_back_on_delete() {
-    let Some(assets) = assets(&["vmlinux", "initrd.cpio"]) else {
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
         return;
     };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -391,7 +356,7 @@ fn the_container_rootfs_as_a_disk_with_a_block_volume_and_back_on_delete() {
 
 #[test]
 fn the_rootfs_over_9p_with_writable_and_read_only_volumes() {
-    let Some(assets) = assets(&[
+    let Some(assets) = guest_assets(&[
         "initrd.cpio",
         "generic/vmlinux",
         "generic/modules/lib/modules",
@@ -456,7 +421,7 @@ fn the_rootfs_over_9p_with_writable_and_read_only_volumes() {
 
 #[test]
 fn bad_storage_input_fails_at_create() {
-    let Some(assets) = assets(&["vmlinux"]) else {
+    let Some(assets) = guest_assets(&["vmlinux"]) else {
         return;
     };
     let b = Bundle::new("bad");

@@ -8,41 +8,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
+#[path = "../assets/mod.rs"]
+mod assets;
 #[path = "../probe/mod.rs"]
 mod probe;
-pub use probe::*;
-
-pub const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
 
 /// The kernel, initrd and QEMU, or why the tests skip (a failure when `CI` is set).
 pub fn assets() -> Option<PathBuf> {
-    let dir = std::env::var_os("URUNC_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"));
-    let missing: Vec<String> = ["vmlinux", "initrd.cpio"]
-        .iter()
-        .filter(|f| !dir.join(f).is_file())
-        .map(|f| dir.join(f).display().to_string())
-        .chain(
-            Command::new("qemu-system-x86_64")
-                .arg("--version")
-                .output()
-                .is_err()
-                .then(|| "qemu-system-x86_64".to_string()),
-        )
-        .collect();
-    if missing.is_empty() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "guest network tests need {} (run scripts/prepare-assets.sh as root)",
-        missing.join(", ")
-    );
-    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-    assert!(!ci, "{msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
+    assets::guest_assets(&["vmlinux", "initrd.cpio"])
 }
+pub use probe::*;
+
+pub const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
 
 /// How the container's interface is addressed.
 #[derive(Clone, Copy, PartialEq)]
