@@ -6,13 +6,25 @@
 #   DIR/urunit           the static musl urunit it holds
 #   DIR/kernel-release   the kernel's release string (uname -r)
 #   DIR/generic/         Debian's generic kernel and its 9p/virtio modules (storage tests)
-# Usage: scripts/prepare-assets.sh [DIR]   (default: assets/ at the repository root)
+#   DIR/arm64/           only with --arm64 (or URUNC_ASSETS_ARM64=1): the arm64 cloud kernel
+#                        (raw Image, as vmlinux), its initrd.cpio and kernel-release, for
+#                        tests/guest_arm64.rs (QEMU -M virt under TCG on this x86_64 host)
+# Usage: scripts/prepare-assets.sh [DIR] [--arm64]   (default DIR: assets/ at the repository root)
 # Runs as root on Debian 12; installs what it needs with apt-get. Re-running skips the
 # kernel when it is current, and rebuilds the initrd only when urunit changed.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR=${1:-$ROOT/assets}
+ARM64=${URUNC_ASSETS_ARM64:-}
+DIR=
+for a in "$@"; do
+    case $a in
+        --arm64) ARM64=1 ;;
+        -*) echo "prepare-assets: unknown option $a" >&2; exit 2 ;;
+        *) DIR=$a ;;
+    esac
+done
+DIR=${DIR:-$ROOT/assets}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 ARCH=$(uname -m)
@@ -139,50 +151,105 @@ prepare_generic_kernel() {
 prepare_generic_kernel
 
 # --- initrd -----------------------------------------------------------------------------
+# build_initrd KROOT REL BUSYBOX URUNIT OUT: the initrd of a kernel unpacked at KROOT (modules
+# already indexed by depmod): urunit, busybox + applet links, $MODULES and their dependencies.
+build_initrd() {
+    KR=$1 RL=$2 BB=$3 UR=$4 OUTF=$5
+    STAGE=$WORK/initrd
+    rm -rf "$STAGE"
+    mkdir -p "$STAGE/bin" "$STAGE/dev" "$STAGE/proc" "$STAGE/sys" "$STAGE/tmp" "$STAGE/run" \
+        "$STAGE/etc" "$STAGE/root" "$STAGE/lib/modules/$RL"
+    cp "$UR" "$STAGE/urunit"
+    cp "$BB" "$STAGE/bin/busybox"
+    # the applet list of the host's busybox: the same Debian version on every architecture
+    for a in $(/bin/busybox --list); do
+        [ "$a" = busybox ] || ln -s busybox "$STAGE/bin/$a"
+    done
+    ln -s bin "$STAGE/sbin"
+    mkdir -p "$STAGE/usr" && ln -s ../bin "$STAGE/usr/bin" && ln -s ../bin "$STAGE/usr/sbin"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+        > "$STAGE/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$STAGE/etc/group"
+    mknod -m 600 "$STAGE/dev/console" c 5 1
+    mknod -m 666 "$STAGE/dev/null" c 1 3
+
+    # the wanted modules and everything they depend on, as paths relative to the release dir
+    MDIR=$KR/lib/modules/$RL
+    want=
+    for m in $MODULES; do
+        line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$MDIR/modules.dep" || true)
+        [ -n "$line" ] || continue # not built as a module in this kernel (built in, or absent)
+        want="$want $(echo "$line" | tr -d ':')"
+    done
+    for f in $(echo "$want" | tr ' ' '\n' | sort -u); do
+        mkdir -p "$STAGE/lib/modules/$RL/$(dirname "$f")"
+        case $f in
+            *.xz) xz -dc "$MDIR/$f" > "$STAGE/lib/modules/$RL/${f%.xz}" ;;
+            *.zst) zstd -qdc "$MDIR/$f" > "$STAGE/lib/modules/$RL/${f%.zst}" ;;
+            *.gz) gzip -dc "$MDIR/$f" > "$STAGE/lib/modules/$RL/${f%.gz}" ;;
+            *) cp "$MDIR/$f" "$STAGE/lib/modules/$RL/$f" ;;
+        esac
+    done
+    cp "$MDIR/modules.builtin" "$MDIR/modules.builtin.modinfo" "$MDIR/modules.order" "$STAGE/lib/modules/$RL/" 2>/dev/null || true
+    depmod -b "$STAGE" "$RL"
+    find "$STAGE/lib/modules/$RL" -name 'modules.*' ! -name modules.dep ! -name modules.order \
+        ! -name modules.builtin -delete
+
+    (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$OUTF.tmp"
+    mv "$OUTF.tmp" "$OUTF"
+    echo "prepare-assets: built $OUTF: $(du -h "$OUTF" | cut -f1) ($(grep -c . "$STAGE/lib/modules/$RL/modules.dep") modules)"
+}
+
+# --- arm64 (opt-in) -------------------------------------------------------------------------
+# The arm64 cloud kernel's vmlinuz is a raw Image (QEMU -M virt boots it with -kernel);
+# busybox-static:arm64 and an aarch64-musl urunit make its initrd.
+prepare_arm64() {
+    ADIR=$DIR/arm64
+    AWORK=$WORK/arm64
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
+    command -v qemu-system-aarch64 >/dev/null 2>&1 \
+        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 qemu-system-arm >/dev/null
+    APKG=$(apt-cache depends linux-image-cloud-arm64:arm64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+    [ -n "$APKG" ] || { apt-get update -qq; APKG=$(apt-cache depends linux-image-cloud-arm64:arm64 | awk '/Depends: linux-image-/ {print $2; exit}'); }
+    [ -n "$APKG" ] || { echo "prepare-assets: cannot resolve linux-image-cloud-arm64:arm64" >&2; return 1; }
+    APKG=${APKG%:arm64}
+    AREL=${APKG#linux-image-}
+    mkdir -p "$ADIR"
+    if [ ! -d "$AWORK/$APKG/lib/modules/$AREL/kernel" ] || [ ! -x "$AWORK/busybox/bin/busybox" ]; then
+        echo "prepare-assets: downloading $APKG:arm64, busybox-static:arm64"
+        rm -rf "$AWORK" && mkdir -p "$AWORK"
+        (cd "$AWORK" && apt-get download -q "$APKG:arm64" busybox-static:arm64 2>&1 \
+            | grep -v "^W: Download is performed unsandboxed" || true)
+        dpkg-deb -x "$AWORK"/"$APKG"_*.deb "$AWORK/$APKG"
+        dpkg-deb -x "$AWORK"/busybox-static_*.deb "$AWORK/busybox"
+        rm -f "$AWORK"/*.deb
+        depmod -b "$AWORK/$APKG" "$AREL"
+    fi
+    ATARGET=aarch64-unknown-linux-musl
+    (cd "$ROOT" && cargo build -q --release --target $ATARGET -p urunit)
+    if [ "$(cat "$ADIR/kernel-release" 2>/dev/null)" != "$AREL" ] || [ ! -s "$ADIR/vmlinux" ]; then
+        K=$AWORK/$APKG/boot/vmlinuz-$AREL
+        if [ "$(head -c 2 "$K" | od -An -tx1 | tr -d ' \n')" = 1f8b ]; then
+            gzip -dc "$K" > "$ADIR/vmlinux"
+        else
+            cp "$K" "$ADIR/vmlinux"
+        fi
+        echo "$AREL" > "$ADIR/kernel-release"
+        rm -f "$ADIR/initrd.cpio"
+    fi
+    if ! cmp -s "$ROOT/target/$ATARGET/release/urunit" "$ADIR/urunit"; then
+        cp "$ROOT/target/$ATARGET/release/urunit" "$ADIR/urunit"
+        rm -f "$ADIR/initrd.cpio"
+    fi
+    [ -s "$ADIR/initrd.cpio" ] || build_initrd "$AWORK/$APKG" "$AREL" "$AWORK/busybox/bin/busybox" \
+        "$ADIR/urunit" "$ADIR/initrd.cpio"
+    echo "prepare-assets: arm64 kernel $AREL ready"
+}
+[ -z "$ARM64" ] || prepare_arm64
+
 if [ -s "$DIR/initrd.cpio" ]; then
     echo "prepare-assets: $DIR is up to date"
     exit 0
 fi
 echo "prepare-assets: building initrd.cpio"
-STAGE=$WORK/initrd
-rm -rf "$STAGE"
-mkdir -p "$STAGE/bin" "$STAGE/dev" "$STAGE/proc" "$STAGE/sys" "$STAGE/tmp" "$STAGE/run" \
-    "$STAGE/etc" "$STAGE/root" "$STAGE/lib/modules/$REL"
-cp "$DIR/urunit" "$STAGE/urunit"
-cp /bin/busybox "$STAGE/bin/busybox"
-for a in $(/bin/busybox --list); do
-    [ "$a" = busybox ] || ln -s busybox "$STAGE/bin/$a"
-done
-ln -s bin "$STAGE/sbin"
-mkdir -p "$STAGE/usr" && ln -s ../bin "$STAGE/usr/bin" && ln -s ../bin "$STAGE/usr/sbin"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
-    > "$STAGE/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$STAGE/etc/group"
-mknod -m 600 "$STAGE/dev/console" c 5 1
-mknod -m 666 "$STAGE/dev/null" c 1 3
-
-# the wanted modules and everything they depend on, as paths relative to the release dir
-MDIR=$KROOT/lib/modules/$REL
-want=
-for m in $MODULES; do
-    line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$MDIR/modules.dep" || true)
-    [ -n "$line" ] || continue # not built as a module in this kernel (built in, or absent)
-    want="$want $(echo "$line" | tr -d ':')"
-done
-for f in $(echo "$want" | tr ' ' '\n' | sort -u); do
-    mkdir -p "$STAGE/lib/modules/$REL/$(dirname "$f")"
-    case $f in
-        *.xz) xz -dc "$MDIR/$f" > "$STAGE/lib/modules/$REL/${f%.xz}" ;;
-        *.zst) zstd -qdc "$MDIR/$f" > "$STAGE/lib/modules/$REL/${f%.zst}" ;;
-        *.gz) gzip -dc "$MDIR/$f" > "$STAGE/lib/modules/$REL/${f%.gz}" ;;
-        *) cp "$MDIR/$f" "$STAGE/lib/modules/$REL/$f" ;;
-    esac
-done
-cp "$MDIR/modules.builtin" "$MDIR/modules.builtin.modinfo" "$MDIR/modules.order" "$STAGE/lib/modules/$REL/" 2>/dev/null || true
-depmod -b "$STAGE" "$REL"
-find "$STAGE/lib/modules/$REL" -name 'modules.*' ! -name modules.dep ! -name modules.order \
-    ! -name modules.builtin -delete
-
-(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$DIR/initrd.cpio.tmp"
-mv "$DIR/initrd.cpio.tmp" "$DIR/initrd.cpio"
-echo "prepare-assets: done: $(du -h "$DIR/vmlinux" | cut -f1) vmlinux, $(du -h "$DIR/initrd.cpio" | cut -f1) initrd ($(grep -c . "$STAGE/lib/modules/$REL/modules.dep") modules)"
+build_initrd "$KROOT" "$REL" /bin/busybox "$DIR/urunit" "$DIR/initrd.cpio"

@@ -27,8 +27,18 @@ pub fn plan_input(
         }
         .into());
     }
-    let arch = Arch::host();
     let mcfg = cfg.monitor(monitor.name());
+    let requested_accel = match uk.accel.as_str() {
+        "" => mcfg.accel.as_str(),
+        a => a,
+    };
+    let arch = crate::plan::guest_arch(
+        spec.annotations
+            .get(crate::plan::ARCH_ANNOTATION)
+            .map(String::as_str),
+        monitor.name(),
+        requested_accel,
+    )?;
     let monitor_path = crate::monitor::find_binary(monitor.name(), &mcfg, arch)?;
     let kernel = crate::bundle::resolve_file(rootfs, &uk.binary, "kernel")?;
     let initrd = match uk.initrd.as_str() {
@@ -63,6 +73,7 @@ pub fn plan_input(
         }
     }
     let accel = match (uk.accel.as_str(), mcfg.accel.as_str()) {
+        _ if arch != Arch::host() => Accel::Tcg, // emulation: guest_arch refused kvm
         ("tcg", _) | ("", "tcg") => Accel::Tcg,
         ("kvm", _) | ("", "kvm") => Accel::Kvm,
         _ if std::fs::OpenOptions::new()
