@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 if [ -x scripts/prepare-assets.sh ]; then
-  scripts/prepare-assets.sh assets
+  # --arm64: also an aarch64 guest (kernel, urunit, busybox), so both architectures boot in CI
+  scripts/prepare-assets.sh assets --arm64
 fi
 cargo build --workspace
 cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
