@@ -152,7 +152,7 @@ fn errno_str(r: i64) -> String {
 }
 
 fn try_syscall(name: &str) -> String {
-    // SAFETY (test helper): each call passes null or invalid arguments that the kernel checks;
+    // SAFETY: (test helper) each call passes null or invalid arguments that the kernel checks;
     // what matters is whether seccomp lets the syscall reach the kernel (EPERM vs other errors).
     let r = unsafe {
         match name {
@@ -180,7 +180,7 @@ fn main() {
         eprintln!("fakevmm: no #fakevmm script among the files in argv: {argv:?}");
         std::process::exit(2);
     };
-    // SAFETY (test helper): the handler only stores to an atomic.
+    // SAFETY: (test helper) the handler only stores to an atomic.
     unsafe { libc::signal(libc::SIGTERM, on_term as *const () as usize) };
     let mut keep = Vec::new();
     for line in script.lines().skip(1) {
@@ -337,7 +337,7 @@ fn tap_echo(argv: &[String], ip: &str, secs: f64) -> String {
     let mac = argv_mac(argv);
     // TUNGETIFF: is there a virtio-net header in front of each frame?
     let mut ifr = [0u8; 40];
-    // SAFETY (test helper): TUNGETIFF fills a struct ifreq (40 bytes).
+    // SAFETY: (test helper) TUNGETIFF fills a struct ifreq (40 bytes).
     let r = unsafe { libc::ioctl(fd, 0x800454d2u32 as _, ifr.as_mut_ptr()) };
     if r < 0 {
         return format!("error=TUNGETIFF {}", std::io::Error::last_os_error());
@@ -346,7 +346,7 @@ fn tap_echo(argv: &[String], ip: &str, secs: f64) -> String {
     let mut hdr = 0usize;
     if flags & 0x4000 != 0 {
         let mut sz: libc::c_int = 10;
-        // SAFETY (test helper): TUNGETVNETHDRSZ writes an int.
+        // SAFETY: (test helper) TUNGETVNETHDRSZ writes an int.
         unsafe { libc::ioctl(fd, 0x800454d7u32 as _, &mut sz as *mut libc::c_int) };
         hdr = sz as usize;
     }
@@ -359,11 +359,11 @@ fn tap_echo(argv: &[String], ip: &str, secs: f64) -> String {
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY (test helper): one valid pollfd.
+        // SAFETY: (test helper) one valid pollfd.
         if unsafe { libc::poll(&mut pfd, 1, 50) } <= 0 {
             continue;
         }
-        // SAFETY (test helper): reads into a buffer we own, of its length.
+        // SAFETY: (test helper) reads into a buffer we own, of its length.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n <= 0 {
             continue;
@@ -409,7 +409,7 @@ fn tap_echo(argv: &[String], ip: &str, secs: f64) -> String {
         } else {
             continue;
         }
-        // SAFETY (test helper): writes a buffer we own.
+        // SAFETY: (test helper) writes a buffer we own.
         unsafe { libc::write(fd, reply.as_ptr().cast(), reply.len()) };
     }
     format!("arp={arps} icmp={icmps}")

@@ -25,6 +25,8 @@ pub mod golden_fixture;
 #[cfg(test)]
 mod golden_qemu;
 #[cfg(test)]
+mod golden_qemu_arm;
+#[cfg(test)]
 mod golden_solo5;
 #[cfg(test)]
 mod golden_vmm;

@@ -31,7 +31,7 @@ pub fn sh_ok(args: &[&str]) -> bool {
 
 /// ICMP echo from the host through a raw socket; the round-trip times of the answered ones.
 pub fn ping_rtts(dst: Ipv4Addr, count: u16) -> Vec<Duration> {
-    // SAFETY (test): plain socket calls on a socket this function owns and closes.
+    // SAFETY: (test) plain socket calls on a socket this function owns and closes.
     unsafe {
         let s = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
         assert!(s >= 0, "raw socket: {}", std::io::Error::last_os_error());
