@@ -148,8 +148,6 @@ pub struct PlanInput {
     pub accel: Accel,
     /// Private directory (mode 0700, owned by the monitor's user) for generated files.
     pub work_dir: PathBuf,
-    /// fd number of the supervisor's control channel as the monitor inherits it (QEMU QMP).
-    pub control_fd: Option<i32>,
     /// The container's memory limit (`linux.resources.memory.limit`), when it has one: the
     /// guest then gets this minus the monitor's overhead (see `monitor::memory_mib`), so the
     /// cgroup limit covers guest and monitor together.
@@ -265,8 +263,6 @@ pub fn annotation_blocks(
 pub enum Shutdown {
     /// Forward the signal as is.
     Signal,
-    /// QMP `system_powerdown` over the control channel.
-    QmpPowerdown,
     /// `TERM` / `SIG n` over urunit's channel (see `guest/urunit_channel.rs`).
     GuestChannel,
 }

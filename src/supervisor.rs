@@ -315,9 +315,6 @@ fn supervise(monitor: Pid, plan: &LaunchPlan, channel: Option<&HostChannel>) -> 
                     c.send_signal(sig as i32)
                 }
             }
-            (Signal::SIGTERM, Shutdown::QmpPowerdown) => {
-                crate::monitor::request_shutdown(plan, monitor)
-            }
             _ => {
                 let _ = kill(monitor, sig);
             }

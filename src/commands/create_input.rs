@@ -132,7 +132,6 @@ pub fn plan_input(
         seccomp,
         accel,
         work_dir: PathBuf::new(),
-        control_fd: None,
         memory_limit,
         machine: spec
             .annotations

@@ -41,7 +41,6 @@ pub fn input(guest: &str, monitor: &str) -> PlanInput {
         seccomp: false,
         accel: Accel::Kvm,
         work_dir: PathBuf::from("/run/urunc/c1/work"),
-        control_fd: None,
         guest_channel_fd: None,
         memory_limit: None,
         machine: String::new(),

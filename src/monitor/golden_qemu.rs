@@ -44,14 +44,13 @@ fn unikraft_pc_kvm_net_initrd_env_args_with_spaces() {
 }
 
 #[test]
-fn unikraft_legacy_tcg_no_net_memory_limit_vcpus_qmp() {
+fn unikraft_legacy_tcg_no_net_memory_limit_vcpus() {
     let mut i = input("unikraft", "qemu");
     i.unikernel.version = "0.15.0".into();
     i.unikernel.cmdline = "hello  Unikraft Qemu".into();
     i.accel = Accel::Tcg;
     i.memory_limit = Some(512 * MIB);
     i.vcpus = 2;
-    i.control_fd = Some(5);
     let p = build(&i).unwrap();
     assert_eq!(
         p.argv,
@@ -74,20 +73,17 @@ fn unikraft_legacy_tcg_no_net_memory_limit_vcpus_qmp() {
             "none",
             "-serial",
             "stdio",
-            "-chardev",
-            "socket,id=ctl,fd=5",
-            "-mon",
-            "chardev=ctl,mode=control",
             "-kernel",
             "/b/rootfs/unikernel/kernel",
             "-append",
             "Unikraft -- hello Unikraft Qemu",
         ])
     );
-    assert_eq!(p.keep_fds, vec![5]);
+    assert!(p.keep_fds.is_empty());
     assert!(!p.needs_kvm);
     assert!(p.devices.is_empty());
-    assert_eq!(p.shutdown, Shutdown::QmpPowerdown);
+    // no urunit: SIGTERM goes to QEMU itself
+    assert_eq!(p.shutdown, Shutdown::Signal);
 }
 
 #[test]

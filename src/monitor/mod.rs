@@ -176,7 +176,6 @@ fn base_plan(
     read_paths.dedup();
     write_paths.dedup();
     let mut keep_fds: Vec<i32> = input.net.iter().filter_map(|n| n.tap_fd).collect();
-    keep_fds.extend(input.control_fd);
     keep_fds.extend(guest.blocks.iter().filter_map(|b| b.fd));
     let mut devices = Vec::new();
     if input.net.as_ref().is_some_and(|n| n.tap_fd.is_none()) {
@@ -215,10 +214,4 @@ fn add_file(plan: &mut LaunchPlan, path: PathBuf, contents: Vec<u8>) {
 /// Escapes a value for QEMU's and Cloud Hypervisor's `key=value,...` option syntax.
 pub fn opt_escape(v: &str) -> String {
     v.replace(',', ",,")
-}
-
-/// Asks the monitor for a graceful guest shutdown over its control channel; falls back to
-/// forwarding SIGTERM.
-pub fn request_shutdown(_plan: &crate::plan::LaunchPlan, pid: nix::unistd::Pid) {
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
 }

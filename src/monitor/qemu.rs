@@ -77,14 +77,6 @@ impl Monitor for Qemu {
         if input.seccomp {
             push(&["-sandbox", SANDBOX]);
         }
-        if let Some(fd) = input.control_fd {
-            push(&[
-                "-chardev",
-                &format!("socket,id=ctl,fd={fd}"),
-                "-mon",
-                "chardev=ctl,mode=control",
-            ]);
-        }
         if guest.boot == Boot::Kernel {
             push(&["-kernel", &input.kernel.display().to_string()]);
         }
@@ -126,9 +118,6 @@ impl Monitor for Qemu {
         }
         if input.monitor_cfg.vhost && input.net.is_some() {
             plan.devices.push(PathBuf::from("/dev/vhost-net"));
-        }
-        if input.control_fd.is_some() {
-            plan.shutdown = Shutdown::QmpPowerdown;
         }
         if let Some(fd) = input.guest_channel_fd {
             plan.keep_fds.push(fd);
