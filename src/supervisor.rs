@@ -163,9 +163,9 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     if let Some(c) = channel.as_mut() {
         c.close_guest_end();
     }
-    let code = supervise(monitor, &plan, channel.as_ref());
-    crate::net::teardown_own(&s.state);
-    Ok(code)
+    // No network teardown here: the confined supervisor holds no capability. The tap (not
+    // persistent) goes with the monitor's fd; `delete` removes the redirect rules.
+    Ok(supervise(monitor, &plan, channel.as_ref()))
 }
 
 fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {

@@ -295,7 +295,8 @@ fn remove_own_here(state: &State) {
     }
 }
 
-/// The supervisor's exit: remove this container's tap (best effort).
+/// A create that fails after the network was set up (no delete follows): remove this
+/// container's tap and redirect rules, from inside the namespace (best effort).
 pub fn teardown_own(state: &State) {
     if state.urunc.tap.is_some() {
         remove_own_here(state);
