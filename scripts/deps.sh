@@ -11,7 +11,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}"
+  # Some machine images carry qemu-utils from bookworm-backports, which breaks Debian 12's
+  # qemu-system-*; align it with bookworm's QEMU (the release the tests are written against).
+  extra=()
+  if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q '~bpo'; then
+    extra+=(--allow-downgrades qemu-utils/bookworm)
+  fi
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${extra[@]}" "${missing[@]}"
 fi
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
   rustup target list --installed | grep -qx "$t" || rustup target add "$t"
