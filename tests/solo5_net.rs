@@ -362,3 +362,74 @@ fn make_readable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
+
+/// The fake refuses what solo5 v0.12.1 refuses, with its messages (run directly, no urunc;
+/// each case was compared with the real solo5-spt built from v0.12.1 on these machines).
+#[test]
+fn fake_tender_keeps_solo5_rules() {
+    let env = env();
+    let k = |target, devs: &[(&str, u32)]| {
+        let names: Vec<&str> = devs.iter().map(|d| d.0).collect();
+        let p = env
+            .dir
+            .path()
+            .join(format!("k{target}-{}", names.join("-")));
+        std::fs::write(&p, solo5_elf(target, devs)).expect("kernel");
+        p.display().to_string()
+    };
+    let spt = env.dir.path().join("solo5-spt");
+    let net_k = k(2, &[("service0", NET)]);
+    let hvt_k = k(1, &[]);
+    let plain = k(2, &[]);
+    let blk_k = k(2, &[("storage", BLOCK)]);
+    for (args, code, want) in [
+        (
+            vec!["--mem=32", &net_k],
+            1,
+            "Device 'service0' of type NET_BASIC declared but not attached.",
+        ),
+        (
+            vec!["--mem=32", "--net:service0=@0", &net_k],
+            1,
+            "Could not attach interface: @0: Success",
+        ),
+        (
+            vec!["--net:service=tap0", &net_k],
+            1,
+            "Resource not declared in manifest: 'service'",
+        ),
+        (
+            vec!["--net:service0=nosuch0", &net_k],
+            1,
+            "Could not attach interface: nosuch0: No such file or directory",
+        ),
+        (
+            vec!["--block:storage=/nonexistent", &blk_k],
+            1,
+            "Could not open block device: /nonexistent",
+        ),
+        (vec!["--mem=0", &plain], 1, "Malformed argument to --mem"),
+        (vec!["--bogus", &plain], 1, "Invalid option: `--bogus'"),
+        (
+            vec![&hvt_k],
+            1,
+            "Executable is not for the solo5-spt target",
+        ),
+        (vec!["--mem=32"], 1, "Missing KERNEL operand"),
+    ] {
+        let o = std::process::Command::new(&spt)
+            .args(&args)
+            .output()
+            .expect("run the fake");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {want:?} not in {err}");
+    }
+    let o = std::process::Command::new(&spt)
+        .args(["--mem=32", "--", &plain, "Hello_Solo5", "x"])
+        .output()
+        .expect("run the fake");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("FAKESOLO5-CMDLINE Hello_Solo5 x"), "{out}");
+}

@@ -250,3 +250,12 @@ fn annotations_name_the_devices_first() {
         "{e}"
     );
 }
+
+/// `--block:NAME=%4096s` (solo5 `hvt_module_blk.c`): a path with white space would be cut.
+#[test]
+fn block_paths_with_white_space_are_refused() {
+    let mut i = input("mirage", "spt");
+    i.blocks = vec![block("annot_vol", "/b/my rootfs/disk.img", "/data")];
+    let e = build(&i).unwrap_err().to_string();
+    assert!(e.contains("without white space"), "{e}");
+}

@@ -70,7 +70,14 @@ impl Monitor for Solo5 {
             a.push(format!("--net-mac:{dev}={}", n.mac));
         }
         for (b, dev) in guest.blocks.iter().zip(blk_names) {
-            a.push(format!("--block:{dev}={}", b.source.display()));
+            // the tender reads PATH with sscanf("%4096s") (`hvt_module_blk.c`): one word
+            let path = b.source.display().to_string();
+            if path.chars().any(char::is_whitespace) || path.len() > 4096 {
+                return Err(PlanError::Invalid(format!(
+                    "{name} cannot attach block image {path:?}: the tender takes a path without white space of at most 4096 bytes"
+                )));
+            }
+            a.push(format!("--block:{dev}={path}"));
         }
         a.extend(guest.extra_args.iter().cloned());
         a.push(input.kernel.display().to_string());
