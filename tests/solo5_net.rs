@@ -17,7 +17,7 @@ mod probe;
 use common::*;
 use probe::*;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
@@ -262,6 +262,8 @@ fn run_and_ping(monitor: &str) {
     assert_eq!(r["CapBnd"], "0000000000000000");
     assert_eq!(r["NoNewPrivs"], "1");
     assert_eq!(r["Seccomp"], "2", "the monitor runs under a seccomp filter");
+    // Landlock is on (and allowed the TUNSETIFF ioctl on /dev/net/tun: IoctlDev)
+    assert_eq!(r["open_etc_passwd"], "Permission denied");
     if monitor == "hvt" {
         assert!(console.contains("FAKESOLO5-KVM api=12"), "{console}");
     }
@@ -320,47 +322,30 @@ fn failed_create_leaves_no_persistent_tap() {
     assert!(!env.root.join(&id).exists());
 }
 
-/// A tender that cannot attach (uid 1000 may not open this host's 0600 /dev/net/tun) fails
-/// with Solo5's message; `delete` still removes the persistent tap.
+/// A tender that cannot attach (the tap is down: `tap_attach.c` requires IFF_UP or
+/// IFF_RUNNING and fails with ENETDOWN) fails with Solo5's message; `delete` still removes
+/// the persistent tap.
 #[test]
 fn tender_attach_failure_is_reported_and_cleaned_up() {
     let env = env();
     let net = Netns::new(1500);
-    let b = bundle(&env, "u1000", "spt", &[("service0", NET)], &net);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
-    spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
-    std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
-    for p in [
-        env.dir.path(),
-        b.as_path(),
-        &b.join("rootfs"),
-        &b.join("rootfs/kernel"),
-    ] {
-        make_readable(p);
-    }
-    make_readable(&env.dir.path().join("solo5-spt"));
-    let id = unique("s5u");
+    let b = bundle(&env, "down", "spt", &[("service0", NET)], &net);
+    let id = unique("s5down");
     let o = env.create(&b, &id, &[]);
     assert!(o.status.success(), "create: {}", env.console_text(&id));
-    let (_, owner, group) = tap_details(&net);
-    assert_eq!((owner.as_str(), group.as_str()), ("1000", "1000"));
+    let tap = net.links().into_iter().find(|l| l.ends_with("_urunc"));
+    let tap = tap.expect("the container's tap");
+    sh(&["ip", "-n", &net.ns, "link", "set", &tap, "down"]);
     let o = env.urunc(&["start", &id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
     env.wait_status(&id, "stopped", T);
     let text = env.console_text(&id);
-    assert!(
-        text.contains("Could not attach interface: tap") && text.contains("Permission denied"),
-        "{text}"
-    );
+    let want = format!("solo5-spt: Could not attach interface: {tap}: Network is down");
+    assert!(text.contains(&want), "{want:?} not in {text}");
+    assert!(!text.contains("FAKESOLO5-SERVING"), "{text}");
     let o = env.urunc(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     net.assert_clean();
-}
-
-fn make_readable(p: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 /// The fake refuses what solo5 v0.12.1 refuses, with its messages (run directly, no urunc;

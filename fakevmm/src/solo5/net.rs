@@ -205,10 +205,22 @@ pub fn status_report() -> String {
         "NoNewPrivs",
         "Seccomp",
     ];
-    let m: serde_json::Map<String, serde_json::Value> = keys
+    let mut m: serde_json::Map<String, serde_json::Value> = keys
         .iter()
         .map(|k| (k.to_string(), field(k).into()))
         .collect();
+    // a file no monitor is given: readable unless Landlock confines this process
+    // SAFETY: opens a NUL-terminated path read-only and closes it.
+    let passwd = unsafe {
+        let fd = libc::open(c"/etc/passwd".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd >= 0 {
+            libc::close(fd);
+            "ok".to_string()
+        } else {
+            strerror(&last())
+        }
+    };
+    m.insert("open_etc_passwd".into(), passwd.into());
     serde_json::Value::Object(m).to_string()
 }
 
