@@ -16,6 +16,10 @@ pub const INITRD: &str = "com.urunc.unikernel.initrd";
 pub const BLOCK: &str = "com.urunc.unikernel.block";
 pub const BLK_MNT_POINT: &str = "com.urunc.unikernel.blkMntPoint";
 pub const MOUNT_ROOTFS: &str = "com.urunc.unikernel.mountRootfs";
+/// Solo5 device names (upstream urunc v0.8): the network device, and the block devices as a
+/// comma-separated list mapped in order onto the block images.
+pub const SOLO5_NET_DEV: &str = "com.urunc.unikernel.solo5NetDev";
+pub const SOLO5_BLK_DEV: &str = "com.urunc.unikernel.solo5BlkDev";
 /// Ours: `kvm` or `tcg` for this container, overriding the monitor's config.
 pub const ACCEL: &str = "com.urunc.unikernel.accel";
 
@@ -31,6 +35,12 @@ pub struct UnikernelConfig {
     pub blk_mnt_point: String,
     pub mount_rootfs: bool,
     pub accel: String,
+    /// `SOLO5_NET_DEV`, validated where it is used (`monitor/solo5.rs`).
+    #[serde(default)]
+    pub solo5_net_dev: String,
+    /// `SOLO5_BLK_DEV`, validated where it is used (`monitor/solo5.rs`).
+    #[serde(default)]
+    pub solo5_blk_dev: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +133,8 @@ impl UnikernelConfig {
             blk_mnt_point: get(BLK_MNT_POINT),
             mount_rootfs,
             accel,
+            solo5_net_dev: get(SOLO5_NET_DEV),
+            solo5_blk_dev: get(SOLO5_BLK_DEV),
         })
     }
 }

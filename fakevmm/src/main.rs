@@ -19,6 +19,8 @@
 //!                      for IP with the MAC from argv (`mac=`) for SECS seconds or until SIGTERM,
 //!                      then print `FAKEVMM-TAPECHO arp=N icmp=M`
 
+mod solo5;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -2,7 +2,7 @@
 //! field order, without its always-empty `vsock` object. Firecracker opens the tap by name
 //! (the tap is owned by the container's uid/gid), so it needs `/dev/net/tun` and no tap fd.
 
-use super::{add_file, base_plan, memory_mib, require_kvm, Monitor};
+use super::{add_file, base_plan, memory_mib, require_kvm, Monitor, TapAccess, TapSpec};
 use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
 use serde::Serialize;
@@ -59,6 +59,14 @@ impl Monitor for Firecracker {
 
     fn binary(&self, _arch: Arch) -> &'static str {
         "firecracker"
+    }
+
+    /// Firecracker opens the tap named by `host_dev_name` itself (`IFF_TAP|IFF_NO_PI|IFF_VNET_HDR`).
+    fn tap(&self) -> TapSpec {
+        TapSpec {
+            access: TapAccess::Name,
+            vnet_hdr: true,
+        }
     }
 
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError> {

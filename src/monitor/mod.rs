@@ -18,6 +18,7 @@ mod firecracker;
 mod qemu;
 mod qemu_devices;
 mod solo5;
+mod solo5_devices;
 pub mod solo5_manifest;
 
 #[cfg(test)]
@@ -36,6 +37,37 @@ pub trait Monitor {
     /// The binary looked up in `$PATH` when the config gives no `path`.
     fn binary(&self, arch: Arch) -> &'static str;
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError>;
+    /// How it takes the container's tap; `net/` creates the tap to match.
+    fn tap(&self) -> TapSpec {
+        TapSpec {
+            access: TapAccess::Fd,
+            vnet_hdr: true,
+        }
+    }
+}
+
+/// How a monitor reaches the tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapAccess {
+    /// It inherits an open queue of the tap (QEMU `-netdev tap,fd=N`, Cloud Hypervisor
+    /// `--net fd=N`): it needs neither `/dev/net/tun` nor a persistent tap.
+    Fd,
+    /// It opens `/dev/net/tun` itself and attaches to the tap by name (TUNSETIFF): the tap
+    /// must be persistent, up, and owned by the monitor's uid/gid (Firecracker, Solo5).
+    Name,
+}
+
+/// A monitor's declaration of how it takes the tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapSpec {
+    pub access: TapAccess,
+    /// Frames carry a virtio-net header (`IFF_VNET_HDR`); Solo5 asks for `IFF_TAP|IFF_NO_PI`.
+    pub vnet_hdr: bool,
+}
+
+/// The tap declaration of the monitor `name`.
+pub fn tap_spec(name: &str) -> Result<TapSpec, PlanError> {
+    Ok(lookup(name)?.tap())
 }
 
 pub const NAMES: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];

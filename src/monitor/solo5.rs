@@ -1,10 +1,17 @@
-//! Solo5 tenders hvt and spt (reference 5.7): `--mem=<MiB> [--net:NAME=@FD
-//! --net-mac:NAME=MAC] [--block:NAME=PATH]... <kernel> <cmdline>`, the guest command line as
-//! one argument (the tender joins its arguments with spaces, so it arrives unchanged). Device
-//! names come from the unikernel's manifest, else from the guest type (urunc's names).
+//! Solo5 tenders hvt and spt (v0.12.1, `tenders/hvt/hvt_main.c`, `tenders/spt/spt_main.c`):
+//! `--mem=<MiB> [--net:NAME=TAP --net-mac:NAME=MAC] [--block:NAME=PATH]... <kernel> <cmdline>`,
+//! the guest command line as one argument (the tender joins its arguments with spaces, so it
+//! arrives unchanged). Device names: `solo5_devices`.
+//!
+//! The tap is given by name, never as `@FD`: since Solo5 v0.10.0 `tap_attach()`
+//! (`tenders/common/tap_attach.c`) returns an inherited fd without reading the MTU, and the
+//! net module then rejects it (`Could not attach interface: @N: Success`). By name the tender
+//! checks that the interface is up (getifaddrs), opens `/dev/net/tun`, attaches with
+//! TUNSETIFF `IFF_TAP|IFF_NO_PI`, and reads the MTU with SIOCGIFMTU: `net/` creates the tap
+//! persistent, up, without `IFF_VNET_HDR` and owned by the monitor's uid/gid, and the plan
+//! lists `/dev/net/tun` among its devices.
 
-use super::solo5_manifest::{self, DevKind};
-use super::{base_plan, memory_mib, require_kvm, Monitor};
+use super::{base_plan, memory_mib, require_kvm, solo5_devices, Monitor, TapAccess, TapSpec};
 use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
 use std::path::PathBuf;
@@ -12,60 +19,6 @@ use std::path::PathBuf;
 pub enum Solo5 {
     Hvt,
     Spt,
-}
-
-/// Device names: (network device, block devices), from the manifest when there is one.
-fn device_names(
-    input: &PlanInput,
-    guest: &GuestSetup,
-) -> Result<(Option<String>, Vec<String>), PlanError> {
-    let fallback_net = || input.net.as_ref().map(|_| guest.solo5_net.to_string());
-    let fallback_blk = || guest.blocks.iter().map(|b| b.id.clone()).collect();
-    let devs = match solo5_manifest::read(&input.kernel) {
-        Ok(Some(d)) => d,
-        Ok(None) => return Ok((fallback_net(), fallback_blk())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((fallback_net(), fallback_blk()))
-        }
-        Err(source) => {
-            return Err(PlanError::Kernel {
-                path: input.kernel.display().to_string(),
-                source,
-            })
-        }
-    };
-    let of = |k: DevKind| -> Vec<String> {
-        devs.iter()
-            .filter(|d| d.kind == k)
-            .map(|d| d.name.clone())
-            .collect()
-    };
-    let (nets, blks) = (of(DevKind::Net), of(DevKind::Block));
-    let net = match (nets.as_slice(), &input.net) {
-        ([], _) => None,
-        ([one], Some(_)) => Some(one.clone()),
-        ([one], None) => {
-            return Err(PlanError::Invalid(format!(
-                "the unikernel declares network device {one:?} but the container has no network"
-            )))
-        }
-        (many, _) => {
-            return Err(PlanError::Invalid(format!(
-                "the unikernel declares {} network devices ({}); a container has one network",
-                many.len(),
-                many.join(", ")
-            )))
-        }
-    };
-    if blks.len() != guest.blocks.len() {
-        return Err(PlanError::Invalid(format!(
-            "the unikernel declares {} block device(s) ({}) but {} block image(s) are given",
-            blks.len(),
-            blks.join(", "),
-            guest.blocks.len()
-        )));
-    }
-    Ok((net, blks))
 }
 
 impl Monitor for Solo5 {
@@ -83,6 +36,13 @@ impl Monitor for Solo5 {
         }
     }
 
+    fn tap(&self) -> TapSpec {
+        TapSpec {
+            access: TapAccess::Name,
+            vnet_hdr: false,
+        }
+    }
+
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError> {
         let name = self.name();
         if matches!(self, Solo5::Hvt) {
@@ -94,21 +54,30 @@ impl Monitor for Solo5 {
             )));
         }
         let mib = memory_mib(input, name)?;
-        let (net_name, blk_names) = device_names(input, guest)?;
+        let (net_name, blk_names) = solo5_devices::names(input, guest)?;
         let mut a = vec![
             input.monitor_path.display().to_string(),
             format!("--mem={mib}"),
         ];
         if let (Some(n), Some(dev)) = (&input.net, net_name) {
-            let target = match n.tap_fd {
-                Some(fd) => format!("@{fd}"),
-                None => n.tap.clone(),
-            };
-            a.push(format!("--net:{dev}={target}"));
+            if n.tap_fd.is_some() {
+                return Err(PlanError::Invalid(format!(
+                    "{name} attaches its tap by name (--net:NAME=@FD fails since Solo5 v0.10.0), but tap {} was set up as an fd; this is a bug in urunc",
+                    n.tap
+                )));
+            }
+            a.push(format!("--net:{dev}={}", n.tap));
             a.push(format!("--net-mac:{dev}={}", n.mac));
         }
         for (b, dev) in guest.blocks.iter().zip(blk_names) {
-            a.push(format!("--block:{dev}={}", b.source.display()));
+            // the tender reads PATH with sscanf("%4096s") (`hvt_module_blk.c`): one word
+            let path = b.source.display().to_string();
+            if path.chars().any(char::is_whitespace) || path.len() > 4096 {
+                return Err(PlanError::Invalid(format!(
+                    "{name} cannot attach block image {path:?}: the tender takes a path without white space of at most 4096 bytes"
+                )));
+            }
+            a.push(format!("--block:{dev}={path}"));
         }
         a.extend(guest.extra_args.iter().cloned());
         a.push(input.kernel.display().to_string());

@@ -79,10 +79,11 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
     let dns = dns::for_container(&spec.mounts);
     let owner = owner_of(state);
     let static_mode = static_mode::wanted(&state.annotations);
-    let hv = input.unikernel.hypervisor.as_str();
+    // what the monitor declares: by fd (we keep the queue open for it) or by name
+    let spec = crate::monitor::tap_spec(&input.unikernel.hypervisor)?;
     let opts = tap::TapOptions {
-        vnet_hdr: !matches!(hv, "hvt" | "spt" | "solo5-hvt" | "solo5-spt"),
-        persistent: hv == "firecracker",
+        vnet_hdr: spec.vnet_hdr,
+        persistent: spec.access == crate::monitor::TapAccess::Name,
         uid: input.process.uid,
         gid: input.process.gid,
     };

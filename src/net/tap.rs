@@ -92,12 +92,15 @@ pub fn prio_for(id: &str) -> u16 {
     0x4000 | (fnv1a(id) >> 50) as u16 & 0x3fff
 }
 
-/// How the monitor takes the tap.
+/// How the monitor takes the tap (from its `monitor::TapSpec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TapOptions {
-    /// Frames carry a virtio-net header (QEMU, Cloud Hypervisor, Firecracker; not Solo5).
+    /// Frames carry a virtio-net header (QEMU, Cloud Hypervisor, Firecracker; not Solo5, whose
+    /// tender attaches with `IFF_TAP|IFF_NO_PI`, solo5 `tenders/common/tap_attach.c`).
     pub vnet_hdr: bool,
-    /// The monitor opens the tap by name (Firecracker): persistent, and our fd is closed.
+    /// The monitor opens the tap by name (Firecracker, Solo5): the tap is persistent, our fd
+    /// is closed, and `uid`/`gid` (TUNSETOWNER/TUNSETGROUP) let the unprivileged monitor's
+    /// TUNSETIFF attach to it. It is removed by `delete` (or with its network namespace).
     pub persistent: bool,
     pub uid: u32,
     pub gid: u32,

@@ -137,7 +137,18 @@ fn deny_list() -> Result<Vec<BpfProgram>, SeccompError> {
     Ok(vec![deny.try_into()?, clone3.try_into()?])
 }
 
-/// urunc's allow-list for solo5-hvt (`hypervisors/hvt.go`), installed right before execve.
+/// urunc's allow-list for solo5-hvt (`hypervisors/hvt.go`), installed right before execve,
+/// plus what the v0.12 tender does beyond it (solo5 v0.12.1 sources; the same set was seen
+/// with strace on a real solo5-hvt serving test_net by name):
+/// - net attach (`tenders/common/tap_attach.c`): getifaddrs' `socket(AF_NETLINK, SOCK_RAW,
+///   NETLINK_ROUTE)`, bind, getsockname, sendto, recvmsg; `openat("/dev/net/tun")`, TUNSETIFF;
+///   `socket(AF_INET, SOCK_DGRAM)` with SIOCGIFMTU and SIOCETHTOOL. `socket` is allowed for
+///   exactly these two families;
+/// - the net I/O thread (`tenders/hvt/hvt_module_net.c`): eventfd2, pthread_create (clone3,
+///   answered `ENOSYS` so that glibc falls back to `clone`, allowed only with `CLONE_THREAD`
+///   and no namespace flag), rt_sigprocmask, madvise (thread exit);
+/// - the tender's own filter (`tenders/hvt/hvt_seccomp_linux.c`): memfd_create, prctl
+///   (`PR_SET_NO_NEW_PRIVS`), seccomp; and clock_gettime, which its list allows.
 fn solo5_hvt() -> Result<Vec<BpfProgram>, SeccompError> {
     let mut allowed = vec![
         libc::SYS_rt_sigaction,
@@ -160,7 +171,6 @@ fn solo5_hvt() -> Result<Vec<BpfProgram>, SeccompError> {
         libc::SYS_timerfd_create,
         libc::SYS_lseek,
         libc::SYS_personality,
-        libc::SYS_socket,
         libc::SYS_bind,
         libc::SYS_getsockname,
         libc::SYS_exit,
@@ -178,6 +188,15 @@ fn solo5_hvt() -> Result<Vec<BpfProgram>, SeccompError> {
         libc::SYS_rseq,
         libc::SYS_prlimit64,
         libc::SYS_getrandom,
+        // solo5 v0.12 (see above)
+        libc::SYS_eventfd2,
+        libc::SYS_clone3,
+        libc::SYS_rt_sigprocmask,
+        libc::SYS_madvise,
+        libc::SYS_memfd_create,
+        libc::SYS_prctl,
+        libc::SYS_seccomp,
+        libc::SYS_clock_gettime,
     ];
     #[cfg(target_arch = "x86_64")]
     allowed.extend([
@@ -189,9 +208,48 @@ fn solo5_hvt() -> Result<Vec<BpfProgram>, SeccompError> {
     ]);
     #[cfg(target_arch = "aarch64")]
     allowed.extend([libc::SYS_faccessat, libc::SYS_newfstatat]);
-    let rules = allowed.into_iter().map(|s| (s, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        allowed.into_iter().map(|s| (s, Vec::new())).collect();
+    rules.insert(libc::SYS_socket, hvt_socket_rules()?);
+    rules.insert(libc::SYS_clone, vec![hvt_thread_clone()?]);
     let f = SeccompFilter::new(rules, SeccompAction::Trap, SeccompAction::Allow, ARCH)?;
-    Ok(vec![f.try_into()?])
+    // clone3's flags sit behind a pointer: refuse it (ENOSYS), glibc then uses clone
+    let clone3 = SeccompFilter::new(
+        [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        ARCH,
+    )?;
+    Ok(vec![f.try_into()?, clone3.try_into()?])
+}
+
+/// `socket(AF_NETLINK, *, NETLINK_ROUTE)` (getifaddrs) and `socket(AF_INET, SOCK_DGRAM, *)`
+/// (the MTU and ethtool ioctls): the only sockets the hvt tender opens.
+fn hvt_socket_rules() -> Result<Vec<SeccompRule>, SeccompError> {
+    let dword =
+        |arg, op, v: libc::c_int| SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, v as u64);
+    // the socket type carries SOCK_CLOEXEC/SOCK_NONBLOCK above its low bits
+    let dgram = SeccompCmpOp::MaskedEq(0xf);
+    Ok(vec![
+        SeccompRule::new(vec![
+            dword(0, SeccompCmpOp::Eq, libc::AF_NETLINK)?,
+            dword(2, SeccompCmpOp::Eq, libc::NETLINK_ROUTE)?,
+        ])?,
+        SeccompRule::new(vec![
+            dword(0, SeccompCmpOp::Eq, libc::AF_INET)?,
+            dword(1, dgram, libc::SOCK_DGRAM)?,
+        ])?,
+    ])
+}
+
+/// clone for a thread (`CLONE_THREAD`), never with a namespace flag.
+fn hvt_thread_clone() -> Result<SeccompRule, SeccompError> {
+    let ns = NS_FLAGS.iter().fold(0u64, |m, f| m | *f as u64);
+    let t = libc::CLONE_THREAD as u64;
+    Ok(SeccompRule::new(vec![
+        SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(t), t)?,
+        SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(ns), 0)?,
+    ])?)
 }
 
 /// Compiled filters, ready to install (compile before the last steps: it allocates).
@@ -268,6 +326,68 @@ mod tests {
             0
         });
         assert!(matches!(st, Exited(_, 0)), "{st:?}");
+    }
+
+    /// What solo5-hvt v0.12.1 does at attach time and while setting up its net thread and its
+    /// own filter (see `solo5_hvt`), with the arguments it uses.
+    #[test]
+    fn hvt_allow_list_permits_the_v0_12_tender() {
+        use nix::sys::wait::WaitStatus::Exited;
+        let st = in_child(SeccompPolicy::Solo5Hvt, || {
+            // SAFETY: socket/ioctl/eventfd/memfd/prctl/close with valid scalar arguments and a
+            // zeroed ifreq-sized buffer we own; clone3 with a null pointer only reaches seccomp.
+            unsafe {
+                let nl = libc::socket(
+                    libc::AF_NETLINK,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    libc::NETLINK_ROUTE,
+                );
+                let inet = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+                if nl < 0 || inet < 0 {
+                    return 1;
+                }
+                let mut ifr = [0u8; 40];
+                ifr[..2].copy_from_slice(b"lo");
+                if libc::ioctl(inet, libc::SIOCGIFMTU as _, ifr.as_mut_ptr()) != 0 {
+                    return 2;
+                }
+                if libc::eventfd(0, libc::EFD_CLOEXEC) < 0 {
+                    return 3;
+                }
+                if libc::syscall(libc::SYS_memfd_create, c"f".as_ptr(), 0) < 0 {
+                    return 4;
+                }
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    return 5;
+                }
+                if libc::syscall(libc::SYS_clone3, 0usize, 0usize) != -1 || errno() != libc::ENOSYS
+                {
+                    return 6;
+                }
+                libc::close(nl);
+                libc::close(inet);
+            }
+            0
+        });
+        assert!(matches!(st, Exited(_, 0)), "{st:?}");
+        // any other socket, and a clone that is not a thread, are outside the list
+        for f in [
+            // SAFETY: socket with scalar arguments.
+            (|| unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) }) as fn() -> i32,
+            // SAFETY: socket with scalar arguments.
+            || unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0) },
+            // SAFETY: a fork-like clone (no CLONE_THREAD); the filter stops it before the kernel.
+            || unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0) as i32 },
+        ] {
+            let st = in_child(SeccompPolicy::Solo5Hvt, f);
+            assert!(
+                matches!(
+                    st,
+                    nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGSYS, _)
+                ),
+                "{st:?}"
+            );
+        }
     }
 
     #[test]
