@@ -117,12 +117,13 @@ impl Env {
         std::fs::read_to_string(self.console(id)).unwrap_or_default()
     }
 
-    /// Waits until the console of `id` contains `needle`.
+    /// Waits until the console of `id` holds a complete line (ended by `\n`) containing
+    /// `needle`: the writer may be in the middle of that line when the file is read.
     pub fn wait_console(&self, id: &str, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let t = self.console_text(id);
-            if t.contains(needle) {
+            if t.find(needle).is_some_and(|i| t[i..].contains('\n')) {
                 return t;
             }
             assert!(
