@@ -27,6 +27,8 @@ mod golden_qemu;
 #[cfg(test)]
 mod golden_qemu_arm;
 #[cfg(test)]
+mod golden_qemu_nanos;
+#[cfg(test)]
 mod golden_solo5;
 #[cfg(test)]
 mod golden_vmm;
@@ -201,6 +203,7 @@ fn base_plan(
         },
         guest_cmdline: guest.cmdline.clone(),
         initrd_build,
+        debug_exit: false,
     };
     (plan, initrd)
 }
