@@ -19,10 +19,12 @@ fn machine(input: &PlanInput, guest: &GuestSetup) -> Result<(String, &'static st
     match (input.arch, m) {
         (Arch::X86_64, "" | "pc" | "q35" | "microvm") => {}
         (Arch::Aarch64, "" | "virt") => return Ok(("virt".into(), "")),
-        _ => return Err(PlanError::Invalid(format!(
+        _ => {
+            return Err(PlanError::Invalid(format!(
             "qemu machine {m:?} is not supported on {:?} (x86_64: pc, q35, microvm; aarch64: virt)",
             input.arch
-        ))),
+        )))
+        }
     }
     let wanted = guest.x86_machines;
     if wanted.is_empty() {
