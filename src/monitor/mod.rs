@@ -32,6 +32,8 @@ mod golden_qemu_nanos;
 mod golden_solo5;
 #[cfg(test)]
 mod golden_vmm;
+#[cfg(test)]
+mod qemu_validate;
 
 pub trait Monitor {
     fn name(&self) -> &'static str;
