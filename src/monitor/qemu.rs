@@ -79,43 +79,8 @@ impl Monitor for Qemu {
             Bus::Pci
         };
         let mib = memory_mib(input, "qemu")?;
-        let mut a: Vec<String> = vec![input.monitor_path.display().to_string()];
+        let mut a = head(input, &machine, props, mib);
         let mut push = |v: &[&str]| a.extend(v.iter().map(|s| s.to_string()));
-        if props.is_empty() {
-            push(&["-M", &machine]);
-        } else {
-            push(&["-M", &format!("{machine},{props}")]);
-        }
-        match input.accel {
-            Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
-            Accel::Tcg => push(&[
-                "-accel",
-                &format!("tcg,tb-size={QEMU_TB_MIB}"),
-                "-cpu",
-                "max",
-            ]),
-        }
-        push(&[
-            "-m",
-            &format!("{mib}M"),
-            "-smp",
-            &input.vcpus.max(1).to_string(),
-        ]);
-        let data = &input.monitor_cfg.data_path;
-        if !data.is_empty() {
-            push(&["-L", &format!("{}/qemu", data.trim_end_matches('/'))]);
-        }
-        push(&[
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ]);
-        if input.seccomp {
-            push(&["-sandbox", SANDBOX]);
-        }
         if guest.boot == Boot::Kernel {
             push(&["-kernel", &input.kernel.display().to_string()]);
         }
@@ -153,7 +118,8 @@ impl Monitor for Qemu {
         }
         plan.argv = a;
         plan.debug_exit = guest.debug_exit;
-        plan.read_paths.extend(firmware_dirs(data));
+        plan.read_paths
+            .extend(firmware_dirs(&input.monitor_cfg.data_path));
         if let Some(s) = &input.shared_fs {
             plan.write_paths.push(s.path.clone());
             plan.write_paths.extend(s.socket.clone());
@@ -171,6 +137,48 @@ impl Monitor for Qemu {
         }
         Ok(plan)
     }
+}
+
+/// The program, machine, accelerator, memory, firmware directory, console and sandbox.
+fn head(input: &PlanInput, machine: &str, props: &str, mib: u64) -> Vec<String> {
+    let mut a: Vec<String> = vec![input.monitor_path.display().to_string()];
+    let mut push = |v: &[&str]| a.extend(v.iter().map(|s| s.to_string()));
+    if props.is_empty() {
+        push(&["-M", machine]);
+    } else {
+        push(&["-M", &format!("{machine},{props}")]);
+    }
+    match input.accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => push(&[
+            "-accel",
+            &format!("tcg,tb-size={QEMU_TB_MIB}"),
+            "-cpu",
+            "max",
+        ]),
+    }
+    push(&[
+        "-m",
+        &format!("{mib}M"),
+        "-smp",
+        &input.vcpus.max(1).to_string(),
+    ]);
+    let data = &input.monitor_cfg.data_path;
+    if !data.is_empty() {
+        push(&["-L", &format!("{}/qemu", data.trim_end_matches('/'))]);
+    }
+    push(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+    ]);
+    if input.seccomp {
+        push(&["-sandbox", SANDBOX]);
+    }
+    a
 }
 
 /// Firmware and option ROM directories QEMU reads (Debian's layout, or `data_path`'s).
