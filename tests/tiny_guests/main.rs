@@ -263,10 +263,15 @@ fn nanos_kernel_form_on_microvm_gives_the_program_status() {
     }
 }
 
-fn nanos_disk_form(v: u8) -> Ran {
-    let b = Bundle::new(&format!("nanos-disk-{v}"));
+/// The Nanos disk form: the disk image as binary, booted by SeaBIOS from virtio-blk on `machine`.
+fn nanos_disk_form(machine: &str, v: u8) -> Ran {
+    let b = Bundle::new(&format!("nanos-disk-{machine}-{v}"));
     make::disk(&b.rootfs(), "image", v);
-    let r = b.run("nanos", &["/program"], &[("binary", "/image")]);
+    let r = b.run(
+        "nanos",
+        &["/program"],
+        &[("binary", "/image"), ("machine", machine)],
+    );
     assert!(
         r.out.contains("TINY-DISK booted by the firmware"),
         "{}",
@@ -276,21 +281,23 @@ fn nanos_disk_form(v: u8) -> Ran {
 }
 
 #[test]
-fn nanos_disk_form_on_pc_raw_or_mapped_status() {
+fn nanos_disk_form_on_pc_and_q35_raw_or_mapped_status() {
     if !ready("qemu-system-x86_64", "x86") {
         return;
     }
-    assert_debug_exit_status(nanos_disk_form(3).status, 3);
+    assert_debug_exit_status(nanos_disk_form("pc", 3).status, 3);
+    assert_debug_exit_status(nanos_disk_form("q35", 0).status, 0);
 }
 
 #[test]
 #[ignore = "waits for branch proto: the supervisor maps (v << 1) | 1 back to v (LaunchPlan::debug_exit)"]
-fn nanos_disk_form_on_pc_gives_the_program_status() {
+fn nanos_disk_form_on_pc_and_q35_gives_the_program_status() {
     if !ready("qemu-system-x86_64", "x86") {
         return;
     }
-    assert_eq!(nanos_disk_form(0).status, 0);
-    assert_eq!(nanos_disk_form(3).status, 3);
+    assert_eq!(nanos_disk_form("pc", 0).status, 0);
+    assert_eq!(nanos_disk_form("pc", 3).status, 3);
+    assert_eq!(nanos_disk_form("q35", 3).status, 3);
 }
 
 #[test]
