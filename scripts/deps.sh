@@ -2,7 +2,7 @@
 # Installs what building and testing urunc needs on a fresh Debian 12 machine (as root):
 # Debian packages and the Rust musl targets. Idempotent; quick when everything is present.
 set -euo pipefail
-pkgs=(runc busybox-static qemu-system-x86 qemu-system-arm qemu-user-static iproute2 cpio lz4 xz-utils zstd kmod strace podman uidmap slirp4netns
+pkgs=(runc busybox-static qemu-system-x86 qemu-system-arm qemu-user-static binutils-aarch64-linux-gnu iproute2 cpio lz4 xz-utils zstd kmod strace podman uidmap slirp4netns
       containerd docker.io containernetworking-plugins catatonit protobuf-compiler conmon)
 missing=()
 for p in "${pkgs[@]}"; do

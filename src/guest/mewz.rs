@@ -21,13 +21,8 @@ impl Guest for Mewz {
         Ok(GuestSetup {
             cmdline: p.join(" "),
             nic_options: vec!["disable-legacy=on", "disable-modern=off"],
-            extra_args: [
-                "-no-reboot",
-                "-device",
-                "isa-debug-exit,iobase=0x501,iosize=2",
-            ]
-            .map(String::from)
-            .to_vec(),
+            extra_args: vec!["-no-reboot".into()],
+            debug_exit: true,
             ..Default::default()
         })
     }

@@ -5,6 +5,8 @@ use crate::plan::{Arch, GeneratedFile, NetParams, PlanError, PlanInput};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+#[allow(dead_code)] // not wired yet: the side that owns the tap calls `reply` (see the module docs)
+pub mod dhcp;
 mod hermit;
 mod linux;
 mod mewz;
@@ -61,6 +63,15 @@ pub struct GuestSetup {
     /// Records to append to a copy of the image's initrd (urunit's configuration when the
     /// initrd is the guest's root filesystem).
     pub initrd_records: Vec<crate::plan::CpioRecord>,
+    /// The guest powers off by writing its exit status v to QEMU's isa-debug-exit device at
+    /// port 0x501 (QEMU's default), and QEMU then exits with `(v << 1) | 1` (x86 only).
+    pub debug_exit: bool,
+    /// The x86 QEMU machine types the guest boots on, each with the machine properties it
+    /// needs there, the default first; empty: any (`pc` by default).
+    pub x86_machines: &'static [(&'static str, &'static str)],
+    /// virtio-mmio transports in virtio 1.0 mode only (QEMU's microvm offers legacy ones by
+    /// default, which some guests do not drive).
+    pub virtio_mmio_modern: bool,
 }
 
 pub trait Guest {

@@ -271,41 +271,7 @@ fn mirage_on_qemu_gets_the_default_nic_and_no_block() {
 }
 
 #[test]
-fn nanos_disk_and_kernel_boot_osv() {
-    let mut i = input("nanos", "qemu");
-    i.kernel = "/b/rootfs/image".into();
-    i.net = Some(net());
-    let p = build(&i).unwrap();
-    assert_eq!(
-        p.argv[11..],
-        strs(&[
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-netdev",
-            "tap,id=net0,fd=3",
-            "-device",
-            "virtio-net-pci,netdev=net0,host_mtu=1500,mac=aa:bb:cc:dd:ee:ff,romfile=",
-            "-device",
-            "virtio-blk-pci,serial=rootfs,drive=rootfs",
-            "-drive",
-            "format=raw,if=none,id=rootfs,file=/b/rootfs/image",
-        ])
-    );
-
-    let mut i = input("nanos", "qemu");
-    i.net = Some(net());
-    i.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
-    i.process.env = strs(&["A=1", "B=x y"]);
-    let p = build(&i).unwrap();
-    assert_eq!(
-        p.guest_cmdline,
-        "en1.ipaddr=10.4.0.5 en1.netmask=255.255.255.0 en1.gateway=10.4.0.1 environment.A=1"
-    );
-
+fn osv_on_qemu() {
     let mut i = input("osv", "qemu");
     i.net = Some(net());
     i.blocks = vec![block("rootfs", "/b/rootfs/usr.img", "/")];

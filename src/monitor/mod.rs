@@ -28,9 +28,13 @@ mod golden_qemu;
 #[cfg(test)]
 mod golden_qemu_arm;
 #[cfg(test)]
+mod golden_qemu_nanos;
+#[cfg(test)]
 mod golden_solo5;
 #[cfg(test)]
 mod golden_vmm;
+#[cfg(test)]
+mod qemu_validate;
 
 pub trait Monitor {
     fn name(&self) -> &'static str;
@@ -233,6 +237,7 @@ fn base_plan(
         },
         guest_cmdline: guest.cmdline.clone(),
         initrd_build,
+        debug_exit: false,
     };
     (plan, initrd)
 }

@@ -4,25 +4,54 @@
 use super::qemu_devices::{blocks, net, shared_fs, Bus};
 use super::{base_plan, memory_mib, Monitor, QEMU_TB_MIB};
 use crate::guest::{Boot, GuestSetup};
-use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown};
+use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown, MACHINE_ANNOTATION};
 use std::path::PathBuf;
 
 pub struct Qemu;
 
 pub const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
-fn machine(input: &PlanInput) -> Result<&str, PlanError> {
+/// The machine type and the properties the guest needs on it: the annotation's choice, else the
+/// guest's default, else `pc` (x86_64) or `virt` (aarch64). A guest that boots only on some x86
+/// machines (`GuestSetup::x86_machines`) refuses the others.
+fn machine(input: &PlanInput, guest: &GuestSetup) -> Result<(String, &'static str), PlanError> {
     let m = input.machine.as_str();
     match (input.arch, m) {
-        (Arch::X86_64, "") => Ok("pc"),
-        (Arch::X86_64, "pc" | "q35" | "microvm") | (Arch::Aarch64, "virt") => Ok(m),
-        (Arch::Aarch64, "") => Ok("virt"),
-        _ => Err(PlanError::Invalid(format!(
+        (Arch::X86_64, "" | "pc" | "q35" | "microvm") => {}
+        (Arch::Aarch64, "" | "virt") => return Ok(("virt".into(), "")),
+        _ => {
+            return Err(PlanError::Invalid(format!(
             "qemu machine {m:?} is not supported on {:?} (x86_64: pc, q35, microvm; aarch64: virt)",
             input.arch
-        ))),
+        )))
+        }
+    }
+    let wanted = guest.x86_machines;
+    if wanted.is_empty() {
+        return Ok((if m.is_empty() { "pc" } else { m }.into(), ""));
+    }
+    let found = if m.is_empty() {
+        wanted.first()
+    } else {
+        wanted.iter().find(|(name, _)| *name == m)
+    };
+    match found {
+        Some((name, props)) => Ok(((*name).into(), props)),
+        None => {
+            let names: Vec<&str> = wanted.iter().map(|(n, _)| *n).collect();
+            Err(PlanError::Invalid(format!(
+                "this {} guest boots only on the qemu machine {}, not {m:?}: remove the {MACHINE_ANNOTATION} annotation or choose one of those",
+                input.unikernel.unikernel_type,
+                names.join(" or ")
+            )))
+        }
     }
 }
+
+/// QEMU's isa-debug-exit at its default port (0x501, two bytes), as the guests that declare
+/// `GuestSetup::debug_exit` write it (nanos: src/kernel/kvm_platform.h, `out8(0x501, code)`;
+/// Mewz: the device upstream urunc attaches, reference 4.4).
+pub const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0x501,iosize=2";
 
 impl Monitor for Qemu {
     fn name(&self) -> &'static str {
@@ -37,46 +66,21 @@ impl Monitor for Qemu {
     }
 
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError> {
-        let machine = machine(input)?;
+        let (machine, props) = machine(input, guest)?;
+        if guest.debug_exit && input.arch != Arch::X86_64 {
+            return Err(PlanError::Invalid(format!(
+                "the {} guest reports its status through isa-debug-exit, which only x86 qemu machines have",
+                input.unikernel.unikernel_type
+            )));
+        }
         let bus = if machine == "microvm" || input.arch == Arch::Aarch64 {
             Bus::Mmio
         } else {
             Bus::Pci
         };
         let mib = memory_mib(input, "qemu")?;
-        let mut a: Vec<String> = vec![input.monitor_path.display().to_string()];
+        let mut a = head(input, &machine, props, mib);
         let mut push = |v: &[&str]| a.extend(v.iter().map(|s| s.to_string()));
-        push(&["-M", machine]);
-        match input.accel {
-            Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
-            Accel::Tcg => push(&[
-                "-accel",
-                &format!("tcg,tb-size={QEMU_TB_MIB}"),
-                "-cpu",
-                "max",
-            ]),
-        }
-        push(&[
-            "-m",
-            &format!("{mib}M"),
-            "-smp",
-            &input.vcpus.max(1).to_string(),
-        ]);
-        let data = &input.monitor_cfg.data_path;
-        if !data.is_empty() {
-            push(&["-L", &format!("{}/qemu", data.trim_end_matches('/'))]);
-        }
-        push(&[
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ]);
-        if input.seccomp {
-            push(&["-sandbox", SANDBOX]);
-        }
         if guest.boot == Boot::Kernel {
             push(&["-kernel", &input.kernel.display().to_string()]);
         }
@@ -102,12 +106,20 @@ impl Monitor for Qemu {
         if let Some(i) = initrd.filter(|_| guest.boot == Boot::Kernel) {
             a.extend(["-initrd".to_string(), i.display().to_string()]);
         }
+        if bus == Bus::Mmio && guest.virtio_mmio_modern {
+            a.extend(["-global".into(), "virtio-mmio.force-legacy=false".into()]);
+        }
         a.extend(guest.extra_args.iter().cloned());
+        if guest.debug_exit {
+            a.extend(["-device".into(), DEBUG_EXIT.into()]);
+        }
         if guest.boot == Boot::Kernel && !guest.cmdline.is_empty() {
             a.extend(["-append".to_string(), guest.cmdline.clone()]);
         }
         plan.argv = a;
-        plan.read_paths.extend(firmware_dirs(data));
+        plan.debug_exit = guest.debug_exit;
+        plan.read_paths
+            .extend(firmware_dirs(&input.monitor_cfg.data_path));
         if let Some(s) = &input.shared_fs {
             plan.write_paths.push(s.path.clone());
             plan.write_paths.extend(s.socket.clone());
@@ -125,6 +137,48 @@ impl Monitor for Qemu {
         }
         Ok(plan)
     }
+}
+
+/// The program, machine, accelerator, memory, firmware directory, console and sandbox.
+fn head(input: &PlanInput, machine: &str, props: &str, mib: u64) -> Vec<String> {
+    let mut a: Vec<String> = vec![input.monitor_path.display().to_string()];
+    let mut push = |v: &[&str]| a.extend(v.iter().map(|s| s.to_string()));
+    if props.is_empty() {
+        push(&["-M", machine]);
+    } else {
+        push(&["-M", &format!("{machine},{props}")]);
+    }
+    match input.accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => push(&[
+            "-accel",
+            &format!("tcg,tb-size={QEMU_TB_MIB}"),
+            "-cpu",
+            "max",
+        ]),
+    }
+    push(&[
+        "-m",
+        &format!("{mib}M"),
+        "-smp",
+        &input.vcpus.max(1).to_string(),
+    ]);
+    let data = &input.monitor_cfg.data_path;
+    if !data.is_empty() {
+        push(&["-L", &format!("{}/qemu", data.trim_end_matches('/'))]);
+    }
+    push(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+    ]);
+    if input.seccomp {
+        push(&["-sandbox", SANDBOX]);
+    }
+    a
 }
 
 /// Firmware and option ROM directories QEMU reads (Debian's layout, or `data_path`'s).
