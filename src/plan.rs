@@ -311,6 +311,9 @@ pub struct LaunchPlan {
     pub guest_cmdline: String,
     /// An initrd to assemble before the monitor starts (the argv already names its `path`).
     pub initrd_build: Option<InitrdBuild>,
+    /// QEMU has isa-debug-exit: its status (v << 1) | 1 carries the value v the guest wrote
+    #[serde(default)]
+    pub debug_exit: bool,
 }
 
 /// A copy of the image's initrd with newc cpio records appended (urunit's configuration, and

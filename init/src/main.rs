@@ -35,8 +35,12 @@ fn load_config(cl: &cmdline::Cmdline) -> Result<config::Config, String> {
     let mut cfg = match cl.config.as_deref() {
         None => config::Config::default(),
         Some(path) => {
-            let data = std::fs::read(path).map_err(|e| format!("read config {path}: {e}"))?;
-            config::Config::parse(&config::text_of(&data))?
+            use std::io::Read;
+            let mut data = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(config::MAX_FILE).read_to_end(&mut data))
+                .map_err(|e| format!("read config {path}: {e}"))?;
+            config::decode(&data)?
         }
     };
     cfg.debug |= cl.debug;
@@ -122,7 +126,7 @@ fn main() {
             Err(e) => root_err = Some(e),
         }
     }
-    let mut chan = channel::Channel::open(debug);
+    let mut chan = channel::Channel::open(cfg.channel.as_ref(), debug);
     let mut mounted = Vec::new();
     let status = match cfg_err.or(root_err).map_or_else(|| setup(&cl, &cfg), Err) {
         Err(e) => {

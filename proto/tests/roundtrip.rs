@@ -120,15 +120,15 @@ fn config(r: &mut Rng) -> Config {
     }
 }
 
-/// What a line-based reader with upstream urunit's rules (see `legacy`'s docs) gets from the
-/// legacy text: env, uid, gid, wd, volumes. Written from those rules, not from our writer.
-fn upstream_reader(
-    text: &[u8],
-) -> (
+type Legacy = (
     Option<Vec<String>>,
     Option<(u32, u32, String)>,
     Vec<(String, String)>,
-) {
+);
+
+/// What a line-based reader with upstream urunit's rules (see `legacy`'s docs) gets from the
+/// legacy text: env, uid, gid, wd, volumes. Written from those rules, not from our writer.
+fn upstream_reader(text: &[u8]) -> Legacy {
     let end = text.iter().position(|b| *b == 0).unwrap_or(text.len());
     let s = String::from_utf8_lossy(&text[..end]).into_owned();
     let mut lines = s.split('\n').filter(|l| !l.is_empty()).peekable();

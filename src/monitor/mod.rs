@@ -201,6 +201,7 @@ fn base_plan(
         },
         guest_cmdline: guest.cmdline.clone(),
         initrd_build,
+        debug_exit: false,
     };
     (plan, initrd)
 }
