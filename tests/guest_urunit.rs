@@ -157,10 +157,10 @@ fn network_dns_hostname_volume_and_exit_status() {
         .arg("-chardev")
         .arg(format!("socket,id=urunit,fd={gfd}"))
         .args(["-device", "isa-serial,chardev=urunit,index=1", "-append"])
-        .arg(format!(
+        .arg(
             "panic=-1 console=ttyS0 quiet loglevel=2 quiet loglevel=2 cryptomgr.notests no_timer_check \
-             tsc_early_khz=2000000 URUNIT_CONFIG=/urunit.conf rdinit=/urunit --"
-        ))
+             tsc_early_khz=2000000 URUNIT_CONFIG=/urunit.conf rdinit=/urunit --",
+        )
         .stdin(Stdio::null())
         .output()
         .unwrap();

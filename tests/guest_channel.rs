@@ -1,0 +1,221 @@
+//! urunit's channel with a stock kernel and no modules, and the exit-status rules, end to end:
+//! the `urunc` binary boots the Debian cloud kernel (`assets/vmlinux`) with an initrd built
+//! here holding only urunit and busybox. That kernel builds virtio-console as a module and
+//! the 8250 UART in (real-guests.md), so the status can only come over the ISA serial port.
+//!
+//! Skips (printing why) without the assets, QEMU, busybox or root, unless `CI` is set.
+
+mod assets;
+use assets::guest_assets;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
+const BUSYBOX: &str = "/bin/busybox";
+/// TCG guests are CPU-heavy on two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One newc cpio record (root-owned); directories and symlinks have their target as body.
+fn record(out: &mut Vec<u8>, name: &str, mode: u32, body: &[u8]) {
+    let hdr = format!(
+        "070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}",
+        out.len(),
+        mode,
+        0,
+        0,
+        1,
+        0,
+        body.len(),
+        0,
+        0,
+        0,
+        0,
+        name.len() + 1,
+        0
+    );
+    out.extend_from_slice(hdr.as_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    out.extend_from_slice(body);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+}
+
+/// urunit as /urunit, busybox as /bin/busybox (and /bin/sh), the mount points: no modules.
+fn module_less_initrd(assets: &Path) -> Vec<u8> {
+    let mut a = Vec::new();
+    for d in ["bin", "dev", "proc", "sys", "tmp", "run", "etc", "root"] {
+        record(&mut a, d, 0o040755, b"");
+    }
+    record(
+        &mut a,
+        "urunit",
+        0o100755,
+        &std::fs::read(assets.join("urunit")).unwrap(),
+    );
+    record(
+        &mut a,
+        "bin/busybox",
+        0o100755,
+        &std::fs::read(BUSYBOX).unwrap(),
+    );
+    record(&mut a, "bin/sh", 0o120777, b"busybox");
+    record(
+        &mut a,
+        "etc/passwd",
+        0o100644,
+        b"root:x:0:0:root:/root:/bin/sh\n",
+    );
+    record(&mut a, "TRAILER!!!", 0, b"");
+    a
+}
+
+fn busybox_ok() -> bool {
+    let ok = Command::new(BUSYBOX)
+        .arg("true")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(ok || !ci, "these tests need a static {BUSYBOX}");
+    if !ok {
+        eprintln!("SKIPPED: these tests need a static {BUSYBOX}");
+    }
+    ok
+}
+
+/// `urunc run` of `args` (after /urunit) on `machine`; returns its output and the log.
+fn run(assets: &Path, machine: &str, args: &[&str], kernel: Option<&[u8]>) -> (Output, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("chan-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    match kernel {
+        Some(k) => std::fs::write(rootfs.join("vmlinux"), k).unwrap(),
+        None => std::fs::copy(assets.join("vmlinux"), rootfs.join("vmlinux"))
+            .map(|_| ())
+            .unwrap(),
+    }
+    std::fs::write(rootfs.join("initrd"), module_less_initrd(assets)).unwrap();
+    let mut argv = vec!["/urunit"];
+    argv.extend_from_slice(args);
+    let spec = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": argv,
+                    "env": ["PATH=/bin"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "annotations": {
+            "com.urunc.unikernel.unikernelType": "linux",
+            "com.urunc.unikernel.hypervisor": "qemu",
+            "com.urunc.unikernel.binary": "/vmlinux",
+            "com.urunc.unikernel.initrd": "/initrd",
+            "com.urunc.unikernel.machine": machine,
+        },
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]},
+    });
+    std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("urunc.toml"),
+        "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 256\n",
+    )
+    .unwrap();
+    let log = dir.path().join("urunc.log");
+    let id = format!("chan-{}-{machine}", std::process::id());
+    let state = dir.path().join("state");
+    let o = Command::new(URUNC)
+        .env("URUNC_CONFIG", dir.path().join("urunc.toml"))
+        .arg("--root")
+        .arg(&state)
+        .arg("--log")
+        .arg(&log)
+        .args(["run", "--bundle"])
+        .arg(dir.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new(URUNC)
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "--force", &id])
+        .output();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!(
+        "--- {machine} {args:?}: {:?}\n{}\n--- stderr:\n{}\n--- log:\n{log}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o, log)
+}
+
+#[test]
+fn a_stock_kernel_without_modules_reports_the_program_status_on_every_x86_machine() {
+    let Some(assets) = guest_assets(&["vmlinux", "urunit"]) else {
+        return;
+    };
+    if !busybox_ok() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for machine in ["pc", "q35", "microvm"] {
+        let (o, _) = run(
+            &assets,
+            machine,
+            &["/bin/sh", "-c", "echo ran-on-it; exit 3"],
+            None,
+        );
+        assert!(String::from_utf8_lossy(&o.stdout).contains("ran-on-it"));
+        assert_eq!(o.status.code(), Some(3), "{machine}");
+    }
+}
+
+#[test]
+fn guest_noise_on_the_channel_does_not_change_the_status() {
+    let Some(assets) = guest_assets(&["vmlinux", "urunit"]) else {
+        return;
+    };
+    if !busybox_ok() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // the program (root in the guest) writes 64 KiB of random bytes into the channel itself
+    let script = "busybox head -c 65536 /dev/urandom > /dev/ttyS1; exit 4";
+    let (o, _) = run(&assets, "pc", &["/bin/sh", "-c", script], None);
+    assert_eq!(o.status.code(), Some(4));
+}
+
+#[test]
+fn panic_power_off_and_a_failed_start_are_never_success() {
+    let Some(assets) = guest_assets(&["vmlinux", "urunit"]) else {
+        return;
+    };
+    if !busybox_ok() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // a kernel panic (sysrq 'c'): panic=-1 reboots, -no-reboot makes QEMU exit 0
+    let (o, log) = run(
+        &assets,
+        "pc",
+        &["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(255));
+    assert!(log.contains("without reporting a status"), "{log}");
+    // a power-off behind urunit's back: QEMU exits 0, nobody reported a status
+    let (o, log) = run(&assets, "pc", &["/bin/busybox", "poweroff", "-f"], None);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(log.contains("without reporting a status"), "{log}");
+    // QEMU cannot load the kernel and exits 1 before any guest runs
+    let junk = vec![0x5au8; 1 << 16];
+    let (o, log) = run(&assets, "pc", &["/bin/sh", "-c", "exit 0"], Some(&junk));
+    assert_ne!(o.status.code(), Some(0));
+    assert!(log.contains("monitor failed"), "{log}");
+}
