@@ -37,11 +37,11 @@ fn record(out: &mut Vec<u8>, name: &str, mode: u32, body: &[u8]) {
     out.extend_from_slice(hdr.as_bytes());
     out.extend_from_slice(name.as_bytes());
     out.push(0);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
     out.extend_from_slice(body);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
