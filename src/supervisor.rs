@@ -3,10 +3,10 @@
 //! the monitor, forwards signals to it, reaps, and exits with the workload's status.
 
 mod event_loop;
+mod qmp;
 mod status;
 
 use crate::container::{State, BARRIER};
-use crate::guest::urunit_channel::HostChannel;
 use crate::plan::{LaunchPlan, PlanInput};
 use crate::sandbox::namespaces;
 use crate::sys;
@@ -120,16 +120,13 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
     s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
     ts::capture(16);
-    // urunit's control channel (exit status, graceful shutdown), for urunit guests only
-    let mut channel = if crate::guest::urunit_channel::wanted(&s.plan_input) {
-        Some(HostChannel::new().map_err(crate::error::io("create the guest channel"))?)
-    } else {
-        None
-    };
-    s.plan_input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
+    // urunit's channel and QEMU's monitor, when the plan may use them (event_loop::Links)
+    let mut links = event_loop::Links::new(&mut s.plan_input)
+        .map_err(crate::error::io("create the guest channel"))?;
     // create fails here, so no delete follows: take the tap and redirect down now
     let plan =
         crate::plan::build(&s.plan_input).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    links.keep_used(&plan);
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))
         .inspect_err(|_| crate::net::teardown_own(&s.state))?;
@@ -162,12 +159,10 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         }
     };
     drop(fifo);
-    if let Some(c) = channel.as_mut() {
-        c.close_guest_end();
-    }
+    links.close_monitor_ends();
     // No network teardown here: the confined supervisor holds no capability. The tap (not
     // persistent) goes with the monitor's fd; `delete` removes the redirect rules.
-    Ok(event_loop::run(monitor, &plan, channel.as_mut()))
+    Ok(event_loop::run(monitor, &plan, &mut links))
 }
 
 fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {

@@ -219,3 +219,103 @@ fn panic_power_off_and_a_failed_start_are_never_success() {
     assert_ne!(o.status.code(), Some(0));
     assert!(log.contains("monitor failed"), "{log}");
 }
+
+/// QEMU facts the supervisor's start gate and status mapping rely on (`supervisor/qmp.rs`,
+/// `supervisor/status.rs`), checked on the real QEMU with the same options urunc passes
+/// (`monitor/qemu_devices.rs::start_gate`): paused with `-S`, QEMU greets on QMP, answers
+/// `cont` only once the guest can run, and exits `(v << 1) | 1` when the guest writes v to
+/// isa-debug-exit; with a kernel it cannot load, `cont` is never answered and it exits 1.
+#[test]
+fn qmp_start_gate_and_isa_debug_exit_on_real_qemu() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    // the generic kernel: the cloud one has no /dev/port (CONFIG_DEVPORT is not set)
+    let Some(assets) = guest_assets(&["generic/vmlinux", "urunit"]) else {
+        return;
+    };
+    if !busybox_ok() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::Builder::new()
+        .prefix("qmp-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    std::fs::write(dir.path().join("initrd"), module_less_initrd(&assets)).unwrap();
+    std::fs::write(dir.path().join("junk"), vec![0x5au8; 1 << 16]).unwrap();
+    // the program writes 3 to port 0xf4 (byte 244 of /dev/port)
+    let script = "printf \\\\003 | busybox dd of=/dev/port bs=1 seek=244 ; busybox sleep 60";
+    let boot = |kernel: &Path| {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let fd = theirs.as_raw_fd();
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .unwrap();
+        let child = Command::new("qemu-system-x86_64")
+            .args([
+                "-M",
+                "pc",
+                "-accel",
+                "tcg",
+                "-m",
+                "256M",
+                "-nodefaults",
+                "-no-user-config",
+            ])
+            .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+            .args(["-S", "-chardev", &format!("socket,id=qmp,fd={fd}")])
+            .args(["-mon", "chardev=qmp,mode=control", "-kernel"])
+            .arg(kernel)
+            .arg("-initrd")
+            .arg(dir.path().join("initrd"))
+            .arg("-append")
+            .arg(format!(
+                "console=ttyS0 quiet panic=-1 rdinit=/urunit -- /bin/sh -c '{script}'"
+            ))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        drop(theirs);
+        (ours, child)
+    };
+    // walks the gate; returns whether `cont` was acknowledged
+    let gate = |ours: &UnixStream| {
+        let mut rd = BufReader::new(ours.try_clone().unwrap());
+        let mut w = ours.try_clone().unwrap();
+        let mut line = String::new();
+        // the next line that is not an event (QEMU may emit RESUME before answering cont)
+        let mut next = |line: &mut String| loop {
+            line.clear();
+            if rd.read_line(line).unwrap_or(0) == 0 {
+                return false;
+            }
+            eprintln!("qmp: {}", line.trim_end());
+            if !line.contains("\"event\"") {
+                return true;
+            }
+        };
+        if !next(&mut line) || !line.starts_with("{\"QMP\"") {
+            return false;
+        }
+        w.write_all(b"{\"execute\": \"qmp_capabilities\"}\n")
+            .unwrap();
+        if !next(&mut line) || !line.starts_with("{\"return\"") {
+            return false;
+        }
+        let _ = w.write_all(b"{\"execute\": \"cont\"}\n");
+        next(&mut line) && line.starts_with("{\"return\"")
+    };
+    let (ours, mut child) = boot(&assets.join("generic/vmlinux"));
+    assert!(gate(&ours), "QEMU did not acknowledge cont");
+    assert_eq!(child.wait().unwrap().code(), Some((3 << 1) | 1));
+    let (ours, mut child) = boot(&dir.path().join("junk"));
+    assert!(
+        !gate(&ours),
+        "cont acknowledged for a kernel QEMU cannot load"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+}

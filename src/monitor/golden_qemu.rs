@@ -337,3 +337,32 @@ fn nanos_disk_and_kernel_boot_osv() {
         ])
     );
 }
+
+/// isa-debug-exit (mewz attaches it) makes the plan a `debug_exit` one; with a QMP socket
+/// from the supervisor QEMU then starts paused behind the start gate (`supervisor/qmp.rs`).
+#[test]
+fn debug_exit_plans_start_behind_the_qmp_gate() {
+    let mut i = input("mewz", "qemu");
+    let p = build(&i).unwrap();
+    assert!(p.debug_exit);
+    assert!(!p.argv.contains(&"-S".to_string()));
+    i.qmp_fd = Some(9);
+    let p = build(&i).unwrap();
+    let n = p.argv.len();
+    assert_eq!(
+        p.argv[n - 5..],
+        strs(&[
+            "-S",
+            "-chardev",
+            "socket,id=qmp,fd=9",
+            "-mon",
+            "chardev=qmp,mode=control"
+        ])
+    );
+    assert!(p.keep_fds.contains(&9));
+    // no isa-debug-exit, no gate: the supervisor then drops its QMP socket
+    let mut l = input("unikraft", "qemu");
+    l.qmp_fd = Some(9);
+    let p = build(&l).unwrap();
+    assert!(!p.debug_exit && !p.keep_fds.contains(&9));
+}

@@ -153,3 +153,15 @@ pub fn urunit_channel(input: &PlanInput, bus: Bus) -> Vec<String> {
         ],
     }
 }
+
+/// QEMU paused before the guest runs (`-S`) with QMP on the inherited socket: the supervisor
+/// starts the guest with `cont` and so learns that QEMU got that far (`supervisor/qmp.rs`).
+pub fn start_gate(fd: i32) -> Vec<String> {
+    vec![
+        "-S".into(),
+        "-chardev".into(),
+        format!("socket,id=qmp,fd={fd}"),
+        "-mon".into(),
+        "chardev=qmp,mode=control".into(),
+    ]
+}

@@ -3,9 +3,10 @@
 //! as bytes arrive into a fixed buffer. Nothing allocates inside the loop. Signals go to the
 //! guest over the channel once urunit said READY (graceful stop), else to the monitor.
 
+use super::qmp::Qmp;
 use super::status::{self, Ended, Facts};
-use crate::guest::urunit_channel::HostChannel;
-use crate::plan::{LaunchPlan, Shutdown};
+use crate::guest::urunit_channel::{self, HostChannel};
+use crate::plan::{LaunchPlan, PlanInput, Shutdown};
 use crate::sys;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{kill, SigSet, Signal};
@@ -16,6 +17,52 @@ use std::os::fd::AsFd;
 
 const SIGNALS: u64 = 1;
 const CHANNEL: u64 = 2;
+const QMP: u64 = 3;
+
+/// The supervisor's ends of the sockets the monitor inherits: urunit's channel (urunit
+/// guests on QEMU) and QEMU's monitor (plans with isa-debug-exit, see `qmp.rs`).
+pub struct Links {
+    pub channel: Option<HostChannel>,
+    pub qmp: Option<Qmp>,
+}
+
+impl Links {
+    /// Makes the sockets the plan may use and gives their numbers to the plan input.
+    pub fn new(input: &mut PlanInput) -> std::io::Result<Links> {
+        let channel = match urunit_channel::wanted(input) {
+            true => Some(HostChannel::new()?),
+            false => None,
+        };
+        let qmp = match input.unikernel.hypervisor == "qemu" {
+            true => Some(Qmp::new()?),
+            false => None,
+        };
+        input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
+        input.qmp_fd = qmp.as_ref().and_then(|q| q.qemu_fd());
+        Ok(Links { channel, qmp })
+    }
+
+    /// Drops the sockets the plan does not pass to the monitor.
+    pub fn keep_used(&mut self, plan: &LaunchPlan) {
+        let used = |fd: Option<i32>| fd.is_some_and(|f| plan.keep_fds.contains(&f));
+        if !used(self.qmp.as_ref().and_then(|q| q.qemu_fd())) {
+            self.qmp = None;
+        }
+        if !used(self.channel.as_ref().and_then(|c| c.guest_fd())) {
+            self.channel = None;
+        }
+    }
+
+    /// Once the monitor runs, the supervisor no longer needs the monitor's ends.
+    pub fn close_monitor_ends(&mut self) {
+        if let Some(c) = self.channel.as_mut() {
+            c.close_guest_end();
+        }
+        if let Some(q) = self.qmp.as_mut() {
+            q.close_qemu_end();
+        }
+    }
+}
 
 /// Reaps every exited child; returns how the monitor ended once it did.
 fn reap(monitor: Pid) -> Option<Ended> {
@@ -34,7 +81,9 @@ fn reap(monitor: Pid) -> Option<Ended> {
 }
 
 /// Runs until the monitor exited; returns the workload's status (see `status::decide`).
-pub fn run(monitor: Pid, plan: &LaunchPlan, mut channel: Option<&mut HostChannel>) -> i32 {
+pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
+    let mut channel = links.channel.as_mut();
+    let mut qmp = links.qmp.as_mut();
     let mut mask = SigSet::empty();
     for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
         mask.add(*sig);
@@ -51,6 +100,9 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, mut channel: Option<&mut HostChannel
     let _ = epoll.add(sfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, SIGNALS));
     if let Some(c) = channel.as_deref() {
         let _ = epoll.add(c.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, CHANNEL));
+    }
+    if let Some(q) = qmp.as_deref() {
+        let _ = epoll.add(q.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, QMP));
     }
     let mut facts = Facts {
         debug_exit: plan.debug_exit,
@@ -71,6 +123,7 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, mut channel: Option<&mut HostChannel
         for ev in &events[..n] {
             match ev.data() {
                 CHANNEL => read_channel(&epoll, channel.as_deref_mut()),
+                QMP => read_qmp(&epoll, qmp.as_deref_mut()),
                 _ => {
                     while let Ok(Some(info)) = sfd.read_signal() {
                         let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
@@ -94,6 +147,13 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, mut channel: Option<&mut HostChannel
             log::info!("guest channel: {} frames rejected", c.state.rejected);
         }
     }
+    if let Some(q) = qmp {
+        q.on_readable();
+        facts.started = Some(q.started());
+        if let Some(r) = q.shutdown_reason() {
+            log::info!("QEMU shut down: {r}");
+        }
+    }
     let ended = ended.unwrap_or(Ended::Exited(status::STATUS_UNKNOWN));
     let out = status::decide(ended, &facts);
     if let Some(r) = &out.reason {
@@ -108,6 +168,14 @@ fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>) {
     if c.eof {
         // a closed stream stays readable: stop watching it
         let _ = epoll.delete(c.as_fd());
+    }
+}
+
+fn read_qmp(epoll: &Epoll, qmp: Option<&mut Qmp>) {
+    let Some(q) = qmp else { return };
+    q.on_readable();
+    if q.eof {
+        let _ = epoll.delete(q.as_fd());
     }
 }
 

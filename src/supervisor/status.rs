@@ -24,6 +24,8 @@ pub struct Facts {
     pub debug_exit: bool,
     /// The last terminating signal the supervisor forwarded (to the monitor or the guest).
     pub forwarded: Option<i32>,
+    /// Whether QEMU acknowledged starting the guest (`qmp.rs`); None without that gate.
+    pub started: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +77,7 @@ pub fn decide(ended: Ended, f: &Facts) -> Outcome {
         Ended::Exited(q) => q,
     };
     if f.debug_exit {
-        if let Some(v) = debug_exit_value(q, false) {
+        if let Some(v) = debug_exit_value(q, f.started == Some(true)) {
             return Outcome {
                 code: v,
                 reason: None,
@@ -83,10 +85,10 @@ pub fn decide(ended: Ended, f: &Facts) -> Outcome {
         }
     }
     if q != 0 {
-        let what = if f.debug_exit && q == 1 {
-            "the monitor exited 1: it failed, or the guest wrote 0 to isa-debug-exit (not told apart)"
-        } else {
-            "the monitor failed or was stopped with an error"
+        let what = match (f.debug_exit && q == 1, f.started) {
+            (true, Some(false)) => "the monitor failed before the guest started",
+            (true, _) => "the monitor exited 1: it failed, or the guest wrote 0 to isa-debug-exit (not told apart)",
+            _ => "the monitor failed or was stopped with an error",
         };
         return because(q, format!("{what} (status {q})"));
     }
@@ -147,6 +149,27 @@ mod tests {
         let one = decide(Ended::Exited(1), &f);
         assert_eq!(one.code, 1);
         assert!(one.reason.unwrap().contains("isa-debug-exit"));
+        // with the QMP start gate, 1 is the guest's 0 once the guest ran, a failure before
+        let ran = Facts {
+            started: Some(true),
+            ..f
+        };
+        assert_eq!(
+            decide(Ended::Exited(1), &ran),
+            Outcome {
+                code: 0,
+                reason: None
+            }
+        );
+        let failed = decide(
+            Ended::Exited(1),
+            &Facts {
+                started: Some(false),
+                ..f
+            },
+        );
+        assert_eq!(failed.code, 1);
+        assert!(failed.reason.unwrap().contains("before the guest started"));
         let off = decide(Ended::Exited(0), &f);
         assert_eq!(off.code, STATUS_UNKNOWN);
     }
