@@ -4,9 +4,10 @@
 //! modules shipped in the initrd (`modules`), configures the network over netlink (`net`),
 //! mounts block volumes, runs the program given after `--` on the kernel command line
 //! (`cmdline`) with the container's environment and identity, forwards signals and host
-//! requests to it, reaps zombies, reports its exit status to the host over a virtio-serial
-//! port (`channel`, which documents what the host side passes to QEMU), and powers off.
-//! It prints nothing of its own unless debugging is on (`URUNIT_DEBUG=1` or `DEBUG:1`);
+//! requests to it, reaps zombies, reports its exit status to the host over the channel the
+//! configuration names (`channel`: the ISA serial port ttyS1 on x86, a virtio-serial port on
+//! aarch64; framing in `urunit-proto`), and powers off.
+//! It prints nothing of its own unless debugging is on (`URUNIT_DEBUG=1`, or the configuration's `debug`);
 //! errors go to the console prefixed with `urunit:`.
 
 mod channel;

@@ -37,6 +37,7 @@
 //!   in the v1 encoding.
 
 pub mod config;
+mod decode;
 pub mod frame;
 pub mod legacy;
 mod wire;

@@ -14,7 +14,7 @@ const MAX_INIT_WORDS: usize = 30;
 const MAX_INIT_BYTES: usize = 1024;
 
 /// Whether the program's argv can follow `--` on the kernel command line, quoted as urunc
-/// does. When it cannot, urunit receives it in its configuration instead (`UAS`).
+/// does. When it cannot, urunit receives it in its configuration instead (`urunit_proto::Config::args`).
 fn fits_kernel_cmdline(args: &[String]) -> bool {
     let line = args.iter().map(|a| squote(a)).collect::<Vec<_>>().join(" ");
     !args

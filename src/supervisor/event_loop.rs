@@ -29,13 +29,16 @@ pub struct Links {
 impl Links {
     /// Makes the sockets the plan may use and gives their numbers to the plan input.
     pub fn new(input: &mut PlanInput) -> std::io::Result<Links> {
-        let channel = match urunit_channel::wanted(input) {
-            true => Some(HostChannel::new()?),
-            false => None,
+        let channel = if urunit_channel::wanted(input) {
+            Some(HostChannel::new()?)
+        } else {
+            None
         };
-        let qmp = match input.unikernel.hypervisor == "qemu" {
-            true => Some(Qmp::new()?),
-            false => None,
+        // only isa-debug-exit plans keep it (`keep_used`)
+        let qmp = if input.unikernel.hypervisor == "qemu" {
+            Some(Qmp::new()?)
+        } else {
+            None
         };
         input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
         input.qmp_fd = qmp.as_ref().and_then(|q| q.qemu_fd());
