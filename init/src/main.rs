@@ -7,8 +7,8 @@
 //! requests to it, reaps zombies, reports its exit status to the host over the channel the
 //! configuration names (`channel`: the ISA serial port ttyS1 on x86, a virtio-serial port on
 //! aarch64; framing in `urunit-proto`), and powers off.
-//! It prints nothing of its own unless debugging is on (`URUNIT_DEBUG=1`, or the configuration's `debug`);
-//! errors go to the console prefixed with `urunit:`.
+//! It prints nothing of its own unless debugging is on (`URUNIT_DEBUG=1`, or the
+//! configuration's `debug`); errors go to the console prefixed with `urunit:`.
 
 mod channel;
 mod cmdline;
