@@ -90,6 +90,17 @@ fn busybox_ok() -> bool {
 
 /// `urunc run` of `args` (after /urunit) on `machine`; returns its output and the log.
 fn run(assets: &Path, machine: &str, args: &[&str], kernel: Option<&[u8]>) -> (Output, String) {
+    run_as(assets, machine, args, kernel, &["PATH=/bin"], 0)
+}
+
+fn run_as(
+    assets: &Path,
+    machine: &str,
+    args: &[&str],
+    kernel: Option<&[u8]>,
+    env: &[&str],
+    uid: u32,
+) -> (Output, String) {
     let dir = tempfile::Builder::new()
         .prefix("chan-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -107,8 +118,8 @@ fn run(assets: &Path, machine: &str, args: &[&str], kernel: Option<&[u8]>) -> (O
     argv.extend_from_slice(args);
     let spec = serde_json::json!({
         "ociVersion": "1.2.0",
-        "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": argv,
-                    "env": ["PATH=/bin"], "cwd": "/"},
+        "process": {"terminal": false, "user": {"uid": uid, "gid": uid}, "args": argv,
+                    "env": env, "cwd": "/"},
         "root": {"path": "rootfs"},
         "annotations": {
             "com.urunc.unikernel.unikernelType": "linux",
@@ -318,4 +329,38 @@ fn qmp_start_gate_and_isa_debug_exit_on_real_qemu() {
         "cont acknowledged for a kernel QEMU cannot load"
     );
     assert_eq!(child.wait().unwrap().code(), Some(1));
+}
+
+/// The old injection (issue #12): environment entries equal to section markers, with blanks,
+/// or holding line breaks reach the program as plain variables, and the identity stays.
+#[test]
+fn marker_lookalikes_in_the_environment_are_plain_variables_in_the_guest() {
+    let Some(assets) = guest_assets(&["vmlinux", "urunit"]) else {
+        return;
+    };
+    if !busybox_ok() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = [
+        "PATH=/bin",
+        "UEE",
+        " UAS",
+        "UEE\u{2003}",
+        "INJ=x\nUEE\nUCS\nUID:0\nGID:0\nUCE",
+    ];
+    // busybox env as the program prints its environment as given (a shell would drop the
+    // entries without `=` from its variables)
+    let (o, log) = run_as(&assets, "pc", &["/bin/busybox", "env"], None, &env, 1000);
+    let out = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for line in ["UEE", " UAS", "UEE\u{2003}", "INJ=x", "UID:0"] {
+        assert!(out.lines().any(|l| l == line), "{line:?} missing: {out}");
+    }
+    let script = "echo \"uid=$(busybox id -u) gid=$(busybox id -g)\"";
+    let (o, _) = run_as(&assets, "pc", &["/bin/sh", "-c", script], None, &env, 1000);
+    let out = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert!(out.contains("uid=1000 gid=1000"), "{out}");
+    // the host said why upstream's urunit would get no environment
+    assert!(log.contains("legacy UES format"), "{log}");
 }
