@@ -160,6 +160,9 @@ pub struct PlanInput {
     /// fd number of urunit's channel (exit status, graceful shutdown) as the monitor inherits
     /// it, for Linux guests whose init is urunit.
     pub guest_channel_fd: Option<i32>,
+    /// fd number of QEMU's monitor (QMP) socket as QEMU inherits it; used (with `-S`) only by
+    /// plans with `debug_exit`, to learn that the guest started (`supervisor/qmp.rs`).
+    pub qmp_fd: Option<i32>,
     /// Bind-mounted files and directories to append to the initrd copy (initrd rootfs).
     pub initrd_files: Vec<crate::storage::InitrdFile>,
     /// urunit and the image's modules as a boot initrd, for a Linux guest whose root is a disk

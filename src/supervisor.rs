@@ -2,15 +2,17 @@
 //! cgroup, finishes the setup `create` waits for, blocks on the create/start barrier, then runs
 //! the monitor, forwards signals to it, reaps, and exits with the workload's status.
 
+mod event_loop;
+mod qmp;
+mod status;
+
 use crate::container::{State, BARRIER};
-use crate::guest::urunit_channel::HostChannel;
-use crate::plan::{LaunchPlan, PlanInput, Shutdown};
+use crate::plan::{LaunchPlan, PlanInput};
 use crate::sandbox::namespaces;
 use crate::sys;
 use crate::timestamps as ts;
 use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -118,16 +120,13 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
     s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
     ts::capture(16);
-    // urunit's control channel (exit status, graceful shutdown), for urunit guests only
-    let mut channel = if HostChannel::wanted(&s.plan_input) {
-        Some(HostChannel::new().map_err(crate::error::io("create the guest channel"))?)
-    } else {
-        None
-    };
-    s.plan_input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
+    // urunit's channel and QEMU's monitor, when the plan may use them (event_loop::Links)
+    let mut links = event_loop::Links::new(&mut s.plan_input)
+        .map_err(crate::error::io("create the guest channel"))?;
     // create fails here, so no delete follows: take the tap and redirect down now
     let plan =
         crate::plan::build(&s.plan_input).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    links.keep_used(&plan);
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))
         .inspect_err(|_| crate::net::teardown_own(&s.state))?;
@@ -160,12 +159,10 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         }
     };
     drop(fifo);
-    if let Some(c) = channel.as_mut() {
-        c.close_guest_end();
-    }
+    links.close_monitor_ends();
     // No network teardown here: the confined supervisor holds no capability. The tap (not
     // persistent) goes with the monitor's fd; `delete` removes the redirect rules.
-    Ok(supervise(monitor, &plan, channel.as_ref()))
+    Ok(event_loop::run(monitor, &plan, &mut links))
 }
 
 fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
@@ -278,50 +275,7 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
     }
 }
 
-/// Forwards signals to the monitor and reaps every child until the monitor exits.
-fn supervise(monitor: Pid, plan: &LaunchPlan, channel: Option<&HostChannel>) -> i32 {
-    // The guest's own status, when urunit reported one, is the workload's.
-    let status = |code: i32| channel.and_then(|c| c.exit_code()).unwrap_or(code);
-    let mut mask = SigSet::empty();
-    for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
-        mask.add(*sig);
-    }
-    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
-        Ok(f) => f,
-        Err(_) => return wait_plain(monitor),
-    };
-    loop {
-        // Reap first: the monitor may already be gone.
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == monitor => return status(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == monitor => {
-                    return status(128 + sig as i32)
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
-        }
-        let Ok(Some(info)) = sfd.read_signal() else {
-            continue;
-        };
-        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-            continue;
-        };
-        match (sig, &plan.shutdown) {
-            (Signal::SIGCHLD, _) => {}
-            (sig, Shutdown::GuestChannel) if channel.is_some_and(|c| c.guest_ready()) => {
-                if let Some(c) = channel {
-                    c.send_signal(sig as i32)
-                }
-            }
-            _ => {
-                let _ = kill(monitor, sig);
-            }
-        }
-    }
-}
-
+/// Without an event loop: waits for the monitor alone (QEMU's status, no guest report).
 fn wait_plain(monitor: Pid) -> i32 {
     loop {
         match waitpid(monitor, None) {

@@ -11,6 +11,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use urunit_proto::frame::{Decoder, Message};
+use urunit_proto::{Block, Channel, Config, Net};
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
@@ -43,7 +45,7 @@ fn assets() -> Option<PathBuf> {
 }
 
 /// Appends a newc record `name` holding `body` (what urunc does with urunit.conf).
-fn append_cpio(archive: &Path, name: &str, body: &str) {
+fn append_cpio(archive: &Path, name: &str, body: &[u8]) {
     let mut rec = format!(
         "070701{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{name}\0",
         0, 0o100400, 0, 0, 1, 0, body.len(), 0, 0, 0, 0, name.len() + 1, 0
@@ -52,7 +54,7 @@ fn append_cpio(archive: &Path, name: &str, body: &str) {
     while rec.len() % 4 != 0 {
         rec.push(0);
     }
-    rec.extend_from_slice(body.as_bytes());
+    rec.extend_from_slice(body);
     while rec.len() % 4 != 0 {
         rec.push(0);
     }
@@ -97,18 +99,41 @@ fn network_dns_hostname_volume_and_exit_status() {
         }
     });
     std::fs::copy(assets.join("initrd.cpio"), d.join("initrd")).unwrap();
-    append_cpio(
-        &d.join("initrd"),
-        "urunit.conf",
-        "UES\nGREETING=hi there\nUEE\nUCS\nUID:0\nGID:0\nWD:/data\nUCE\nUBS\nID:vol0\nMP:/data\nUBE\n\
-         UNS\nMAC:52:54:00:aa:bb:cc\nIP:10.0.2.15/24\nGW:10.0.2.2\nMTU:1400\nDNS:10.0.2.3\n\
-         IP6:fd00::5/64\nGW6:fd00::1\nHOST:tester\nUNE\n",
-    );
     let script = format!(
         "ip -o addr show eth0; ip link show eth0; ip route; ip -6 route; cat /etc/resolv.conf; echo \"host=$(hostname)\"; \
-         cat hello.txt; echo \"$GREETING\"; echo written > out.txt; \
+         cat hello.txt; echo \"$GREETING\"; echo \"uid=$(id -u) inj=$INJ\" | tr \"\\n\" \"|\"; echo; echo written > out.txt; \
          echo \"net=$(wget -q -O - http://10.0.2.2:{port}/)\"; exit 5"
     );
+    let conf = Config {
+        // an old injection attempt ("UEE" then lines) must arrive as one plain variable
+        env: vec![
+            "GREETING=hi there".into(),
+            "INJ=UEE\nUCS\nUID:1234\nUCE".into(),
+            "UEE".into(),
+        ],
+        cwd: "/data".into(),
+        blocks: vec![Block {
+            id: "vol0".into(),
+            mount_point: "/data".into(),
+        }],
+        net: Some(Net {
+            mac: Some("52:54:00:aa:bb:cc".into()),
+            ip: Some(("10.0.2.15".parse().unwrap(), 24)),
+            gw: Some("10.0.2.2".parse().unwrap()),
+            mtu: Some(1400),
+            dns: vec!["10.0.2.3".parse().unwrap()],
+            ip6: vec![("fd00::5".parse().unwrap(), 64)],
+            gw6: Some("fd00::1".parse().unwrap()),
+            ..Default::default()
+        }),
+        hostname: Some("tester".into()),
+        channel: Some(Channel::Serial("ttyS1".into())),
+        // too many words for the kernel command line: the argv travels in the configuration
+        args: Some(vec!["/bin/sh".into(), "-c".into(), script]),
+        ..Default::default()
+    };
+    let (body, _) = urunit_proto::encode_file(&conf).unwrap();
+    append_cpio(&d.join("initrd"), "urunit.conf", &body);
     let (ours, guest) = UnixStream::pair().unwrap();
     let gfd = guest.as_raw_fd();
     nix::fcntl::fcntl(
@@ -128,13 +153,14 @@ fn network_dns_hostname_volume_and_exit_status() {
         .arg("-drive")
         .arg(format!("file={},format=raw,if=none,id=vol0", d.join("vol.ext2").display()))
         .args(["-device", "virtio-blk-device,drive=vol0,serial=vol0"])
-        .args(["-device", "virtio-serial-device", "-chardev"])
+        // the channel on the guest's ttyS1, as urunc gives it on x86 (guest/urunit_channel.rs)
+        .arg("-chardev")
         .arg(format!("socket,id=urunit,fd={gfd}"))
-        .args(["-device", "virtserialport,chardev=urunit,name=urunc.urunit", "-append"])
-        .arg(format!(
+        .args(["-device", "isa-serial,chardev=urunit,index=1", "-append"])
+        .arg(
             "panic=-1 console=ttyS0 quiet loglevel=2 quiet loglevel=2 cryptomgr.notests no_timer_check \
-             tsc_early_khz=2000000 URUNIT_CONFIG=/urunit.conf rdinit=/urunit -- /bin/sh -c '{script}'"
-        ))
+             tsc_early_khz=2000000 URUNIT_CONFIG=/urunit.conf rdinit=/urunit --",
+        )
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -158,6 +184,7 @@ fn network_dns_hostname_volume_and_exit_status() {
     assert!(text.contains("host=tester"), "{text}");
     assert!(text.contains("hello from the volume"), "{text}");
     assert!(text.contains("hi there"), "{text}");
+    assert!(text.contains("uid=0 inj=UEE|UCS|UID:1234|UCE|"), "{text}");
     assert!(text.contains("net=from-the-net"), "{text}");
     assert!(
         !text.contains("urunit:"),
@@ -165,9 +192,18 @@ fn network_dns_hostname_volume_and_exit_status() {
     );
     // the status on the channel, and the volume cleanly unmounted with our file in it
     ours.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    let mut status = String::new();
-    let _ = (&ours).read_to_string(&mut status);
-    assert_eq!(status, "READY\nEXIT 5\n");
+    let mut wire = Vec::new();
+    let _ = (&ours).read_to_end(&mut wire);
+    let mut got = Vec::new();
+    Decoder::default().feed(&wire, |f| got.push(f.and_then(|f| Message::from_frame(&f))));
+    assert_eq!(
+        got,
+        [
+            Ok(Message::Hello { version: 1 }),
+            Ok(Message::Ready),
+            Ok(Message::Exit(5))
+        ]
+    );
     let cat = Command::new("debugfs")
         .args(["-R", "cat /out.txt"])
         .arg(d.join("vol.ext2"))

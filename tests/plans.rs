@@ -102,18 +102,23 @@ fn qemu_linux_with_urunit_and_a_memory_limit() {
             "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
             "-sandbox", SANDBOX,
             "-kernel", &kernel(&b),
-            "-device", "virtio-serial-pci",
+            // the channel on the guest's ttyS1 (8250, built into stock kernels)
             "-chardev", chardev,
-            "-device", "virtserialport,chardev=urunit,name=urunc.urunit",
+            "-device", "isa-serial,chardev=urunit,index=1",
             "-initrd", &work.join("urunit.conf").display().to_string(),
             "-no-reboot",
             "-append",
             "panic=-1 console=ttyS0 quiet loglevel=2 retain_initrd URUNIT_CONFIG=/sys/firmware/initrd init=/urunit -- /bin/app 'an arg'",
         ])
     );
+    // reference 4.6: the legacy sections for upstream's urunit, then the v1 encoding ours reads
+    let conf = std::fs::read(work.join("urunit.conf")).unwrap();
+    assert!(conf.starts_with(b"UES\nPATH=/bin\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\n\0"));
+    let c = urunit_proto::Config::decode_file(&conf).unwrap();
+    assert_eq!(c.hostname.as_deref(), Some("guest"));
     assert_eq!(
-        std::fs::read_to_string(work.join("urunit.conf")).unwrap(),
-        "UES\nPATH=/bin\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\nUXS\nHOST:guest\nUXE\n"
+        c.channel,
+        Some(urunit_proto::Channel::Serial("ttyS1".into()))
     );
 }
 

@@ -12,7 +12,11 @@
 //!   sleep SECS         sleep
 //!   wait-term CODE     wait for SIGTERM, print `FAKEVMM-TERM`, exit CODE
 //!   tick MS            print `FAKEVMM-TICK n` every MS ms until SIGTERM (then exit 0)
-//!   exit CODE          exit with CODE
+//!   exit CODE          exit with CODE; with urunit's channel in argv (`-chardev
+//!                      socket,id=urunit,fd=N`) act as a urunit guest whose program exited
+//!                      CODE: write HELLO and EXIT CODE frames there, then exit 0 as QEMU does
+//!                      after the guest's power-off
+//!   monitor-exit CODE  exit with CODE, whatever the guest (a monitor failing, a silent guest)
 //!   alloc MIB          touch MIB MiB of memory (cgroup limit probes)
 //!   fork N             fork N sleeping children (pids limit probes), print `FAKEVMM-FORK ok|<error>`
 //!   tap-echo IP SECS   on the inherited tap fd (`-netdev tap,...,fd=N`), answer ARP and ICMP echo
@@ -246,10 +250,17 @@ fn main() {
                 println!("FAKEVMM-TERM");
                 std::process::exit(0);
             }
-            "exit" => {
+            "exit" | "monitor-exit" => {
                 let _ = o.flush();
                 drop(o);
-                std::process::exit(arg.parse().unwrap_or(0));
+                let code = arg.parse().unwrap_or(0);
+                match urunit_fd(&argv).filter(|_| cmd == "exit") {
+                    Some(fd) => {
+                        guest_exit(fd, code);
+                        std::process::exit(0)
+                    }
+                    None => std::process::exit(code),
+                }
             }
             "alloc" => {
                 let mib: usize = arg.parse().unwrap_or(1);
@@ -290,6 +301,31 @@ fn main() {
 }
 
 /// The tap fd named in argv (`fd=N` in a `-netdev tap,...` argument).
+/// The fd of urunit's channel chardev, when the plan gave one.
+fn urunit_fd(argv: &[String]) -> Option<i32> {
+    argv.iter()
+        .find_map(|a| a.strip_prefix("socket,id=urunit,fd="))
+        .and_then(|n| n.parse().ok())
+}
+
+/// What urunit writes when its program ended with `code` (urunit-proto frames).
+fn guest_exit(fd: i32, code: i32) {
+    use std::os::fd::FromRawFd;
+    use urunit_proto::frame::{Message, MAX_ENCODED, VERSION};
+    // SAFETY: (test helper) fd is the inherited channel socket, used only here, before exit.
+    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    for m in [
+        Message::Hello {
+            version: VERSION.into(),
+        },
+        Message::Exit(code),
+    ] {
+        let mut buf = [0u8; MAX_ENCODED];
+        let n = m.encode(&mut buf);
+        let _ = f.write_all(&buf[..n]);
+    }
+}
+
 fn tap_fd(argv: &[String]) -> Option<i32> {
     argv.iter()
         .filter(|a| a.starts_with("tap,"))

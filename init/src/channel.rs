@@ -1,34 +1,22 @@
-//! The control channel to the host: a virtio-serial port named `urunc.urunit`.
+//! The control channel to the host, framed by `urunit-proto` (`frame`: versioned, COBS between
+//! zero bytes, CRC-checked). The configuration names the device (`Channel`):
 //!
-//! Host side (QEMU, any machine type, x86_64 and aarch64): a virtio-serial controller, a
-//! chardev on a connected stream socket whose other end the supervisor keeps, and a port:
+//! - `Serial(ttyS1)`: x86 QEMU's second ISA serial port (`-device isa-serial,index=1`), which
+//!   the 8250 driver built into distribution kernels drives with no module. urunit puts the
+//!   tty in raw mode (no echo, no line discipline, 8-bit clean) before the first byte.
+//! - `VirtioPort(urunc.urunit)`: a virtio-serial port by name (aarch64 `virt`, whose only
+//!   UART is the console); needs `virtio_console` (built in, or a module in the initrd).
 //!
-//! ```text
-//! -device virtio-serial-device          (microvm / arm virt: virtio-mmio; pc/q35: virtio-serial-pci)
-//! -chardev socket,id=urunit,fd=<N>      (N: one end of socketpair(AF_UNIX, SOCK_STREAM), inherited)
-//! -device virtserialport,chardev=urunit,name=urunc.urunit
-//! ```
-//! The guest needs the `virtio_console` module (and `virtio_mmio` or `virtio_pci`).
-//!
-//! Protocol, ASCII lines ending in `\n`:
-//! - guest to host `READY`: urunit listens (sent when it opens the port, before the program
-//!   starts). Until then the host cannot ask for a graceful shutdown and should fall back to
-//!   stopping the monitor (a guest still booting, or hung before urunit ran).
-//! - host to guest `TERM`: graceful shutdown. SIGTERM to the program; SIGKILL to everything
-//!   after the grace period (`GRACE:` in the config, 10 s by default); then power off.
-//! - host to guest `SIG <n>`: deliver signal `n` to the program (nothing else happens).
-//! - guest to host `EXIT <code>`: the program's status (its exit code, or 128 + the signal
-//!   that killed it; 127/126 if it could not be started, 1 if the guest setup failed). Written
-//!   with a blocking write, so QEMU has taken it before the guest powers off: the supervisor
-//!   reads it from its end of the socket after QEMU exits. No `EXIT` line means the guest
-//!   died without urunit reporting (kernel panic, VM killed).
-//!
-//! Lines sent before urunit opens the port wait in the socket; unknown lines are ignored.
+//! Messages: urunit sends HELLO and READY once the port is open (before the program starts;
+//! until READY the host stops the monitor itself), receives TERM (graceful stop: SIGTERM to
+//! the program, SIGKILL to everything after the grace period, power off) and SIG n (deliver
+//! n), and sends EXIT code (the program's status; 127/126 if it could not start, 1 if the
+//! guest setup failed) with blocking writes before it powers off.
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
-
-pub const PORT_NAME: &str = "urunc.urunit";
+use urunit_proto::frame::{Decoder, Message, MAX_ENCODED, VERSION};
+use urunit_proto::Channel as Device;
 
 pub enum Command {
     Term,
@@ -37,7 +25,7 @@ pub enum Command {
 
 pub struct Channel {
     file: std::fs::File,
-    buf: Vec<u8>,
+    decoder: Box<Decoder>,
     pub open: bool,
 }
 
@@ -54,51 +42,137 @@ fn has_console_device() -> bool {
         .unwrap_or(false)
 }
 
-fn find_port() -> Option<String> {
+fn find_port(name: &str) -> Option<String> {
     for e in std::fs::read_dir("/sys/class/virtio-ports").ok()?.flatten() {
-        let name = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
-        if name.trim_end_matches(['\n', '\0']) == PORT_NAME {
+        let n = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
+        if n.trim_end_matches(['\n', '\0']) == name {
             return Some(format!("/dev/{}", e.file_name().to_string_lossy()));
         }
     }
     None
 }
 
+/// The device node of the configured channel, or why there is none.
+fn locate(dev: &Device) -> Result<String, String> {
+    match dev {
+        Device::Serial(tty) => {
+            if tty.is_empty() || tty.contains('/') || tty.starts_with('.') {
+                return Err(format!("bad serial channel name {tty:?}"));
+            }
+            // the 8250 driver lists the legacy ports it probed; type 0 is "no UART there"
+            let ty = std::fs::read_to_string(format!("/sys/class/tty/{tty}/type"));
+            match ty.as_deref().map(str::trim) {
+                Ok("0") => Err(format!(
+                    "{tty} has no UART (the host gave no serial channel)"
+                )),
+                _ => Ok(format!("/dev/{tty}")),
+            }
+        }
+        Device::VirtioPort(name) => {
+            if !has_console_device() {
+                return Err(
+                    "no virtio console device (virtio_console not built in nor in the initrd)"
+                        .into(),
+                );
+            }
+            // the port's name arrives asynchronously from the host: wait up to 2 s
+            for _ in 0..200 {
+                if let Some(p) = find_port(name) {
+                    return Ok(p);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(format!("no virtio port named {name}"))
+        }
+    }
+}
+
+/// Raw mode: no echo, no line editing or translation, 8 data bits, no flow control.
+fn make_raw(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: termios is plain data; tcgetattr fills it for our open tty fd.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is an open tty; t is a valid termios.
+    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: t is a valid termios obtained above.
+    unsafe {
+        libc::cfmakeraw(&mut t);
+        libc::cfsetispeed(&mut t, libc::B115200);
+        libc::cfsetospeed(&mut t, libc::B115200);
+    }
+    t.c_cflag |= libc::CLOCAL | libc::CREAD;
+    t.c_cflag &= !libc::CRTSCTS;
+    t.c_cc[libc::VMIN] = 1;
+    t.c_cc[libc::VTIME] = 0;
+    // SAFETY: fd is an open tty; t is a valid termios.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Channel {
-    /// Opens the port; waits up to 2 s for its name (sent asynchronously by the host) when a
-    /// virtio console device exists, returns None at once when none does.
-    pub fn open(debug: bool) -> Option<Channel> {
-        if !has_console_device() {
+    /// Opens the configured channel and says HELLO and READY; None (with the reason on the
+    /// console) when there is none.
+    pub fn open(dev: Option<&Device>, debug: bool) -> Option<Channel> {
+        let Some(dev) = dev else {
             if debug {
-                eprintln!("urunit: no virtio console device, no host channel");
+                eprintln!("urunit: no host channel configured");
             }
             return None;
-        }
-        for _ in 0..200 {
-            if let Some(p) = find_port() {
-                let file = std::fs::OpenOptions::new().read(true).write(true).open(&p);
-                return match file {
-                    Ok(mut file) => {
-                        if debug {
-                            eprintln!("urunit: host channel on {p}");
-                        }
-                        let _ = file.write_all(b"READY\n");
-                        Some(Channel {
-                            file,
-                            buf: Vec::new(),
-                            open: true,
-                        })
-                    }
-                    Err(e) => {
-                        eprintln!("urunit: open {p}: {e}");
-                        None
-                    }
-                };
+        };
+        let path = match locate(dev) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("urunit: host channel: {e}; the host will not learn the exit status");
+                return None;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(&path);
+        let file = match file {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("urunit: open {path}: {e}");
+                return None;
+            }
+        };
+        if matches!(dev, Device::Serial(_)) {
+            if let Err(e) = make_raw(file.as_raw_fd()) {
+                eprintln!("urunit: raw mode on {path}: {e}");
+                return None;
+            }
         }
-        eprintln!("urunit: no virtio port named {PORT_NAME}");
-        None
+        if debug {
+            eprintln!("urunit: host channel on {path}");
+        }
+        let mut c = Channel {
+            file,
+            decoder: Box::default(),
+            open: true,
+        };
+        c.send(Message::Hello {
+            version: VERSION.into(),
+        });
+        c.send(Message::Ready);
+        Some(c)
+    }
+
+    fn send(&mut self, m: Message) {
+        let mut buf = [0u8; MAX_ENCODED];
+        let n = m.encode(&mut buf);
+        if let Err(e) = self
+            .file
+            .write_all(&buf[..n])
+            .and_then(|_| self.file.flush())
+        {
+            eprintln!("urunit: host channel write: {e}");
+        }
     }
 
     pub fn fd(&self) -> RawFd {
@@ -119,43 +193,24 @@ impl Channel {
             self.open = false;
             return Vec::new();
         }
-        self.buf.extend_from_slice(&tmp[..n as usize]);
         let mut out = Vec::new();
-        while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=i).collect();
-            if let Some(c) = parse_command(&String::from_utf8_lossy(&line)) {
-                out.push(c);
+        self.decoder.feed(&tmp[..n as usize], |f| {
+            match f.and_then(|f| Message::from_frame(&f)) {
+                Ok(Message::Term) => out.push(Command::Term),
+                Ok(Message::Signal(s)) => out.push(Command::Signal(s.into())),
+                Ok(_) => {}
+                Err(e) => eprintln!("urunit: host channel: {e}"),
             }
-        }
-        if self.buf.len() > 1024 {
-            self.buf.clear();
-        }
+        });
         out
     }
 
     pub fn report_exit(&mut self, code: i32) {
-        let _ = self.file.write_all(format!("EXIT {code}\n").as_bytes());
-    }
-}
-
-pub fn parse_command(line: &str) -> Option<Command> {
-    let line = line.trim();
-    if line == "TERM" {
-        return Some(Command::Term);
-    }
-    let n: i32 = line.strip_prefix("SIG ")?.trim().parse().ok()?;
-    (1..65).contains(&n).then_some(Command::Signal(n))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands() {
-        assert!(matches!(parse_command("TERM\n"), Some(Command::Term)));
-        assert!(matches!(parse_command("SIG 10"), Some(Command::Signal(10))));
-        assert!(parse_command("SIG 0").is_none());
-        assert!(parse_command("bogus").is_none());
+        self.send(Message::Exit(code.clamp(0, 255)));
+        if matches!(self.file.metadata(), Ok(m) if !m.is_file()) {
+            // a tty: wait until the UART sent everything before the power-off
+            // SAFETY: fd is our open file.
+            unsafe { libc::tcdrain(self.file.as_raw_fd()) };
+        }
     }
 }

@@ -76,6 +76,6 @@ mod tests {
         a.extend(entry("./urunit.conf", b"UES\nUEE\n"));
         assert_eq!(super::find(&a, "urunit.conf"), Some(&b"UES\nUEE\n"[..]));
         assert_eq!(super::find(&a, "nope"), None);
-        assert_eq!(crate::config::text_of(&a), "UES\nUEE\n");
+        assert_eq!(crate::config::bytes_of(&a), &b"UES\nUEE\n"[..]);
     }
 }

@@ -4,10 +4,11 @@
 //! modules shipped in the initrd (`modules`), configures the network over netlink (`net`),
 //! mounts block volumes, runs the program given after `--` on the kernel command line
 //! (`cmdline`) with the container's environment and identity, forwards signals and host
-//! requests to it, reaps zombies, reports its exit status to the host over a virtio-serial
-//! port (`channel`, which documents what the host side passes to QEMU), and powers off.
-//! It prints nothing of its own unless debugging is on (`URUNIT_DEBUG=1` or `DEBUG:1`);
-//! errors go to the console prefixed with `urunit:`.
+//! requests to it, reaps zombies, reports its exit status to the host over the channel the
+//! configuration names (`channel`: the ISA serial port ttyS1 on x86, a virtio-serial port on
+//! aarch64; framing in `urunit-proto`), and powers off.
+//! It prints nothing of its own unless debugging is on (`URUNIT_DEBUG=1`, or the
+//! configuration's `debug`); errors go to the console prefixed with `urunit:`.
 
 mod channel;
 mod cmdline;
@@ -35,8 +36,12 @@ fn load_config(cl: &cmdline::Cmdline) -> Result<config::Config, String> {
     let mut cfg = match cl.config.as_deref() {
         None => config::Config::default(),
         Some(path) => {
-            let data = std::fs::read(path).map_err(|e| format!("read config {path}: {e}"))?;
-            config::Config::parse(&config::text_of(&data))?
+            use std::io::Read;
+            let mut data = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(config::MAX_FILE).read_to_end(&mut data))
+                .map_err(|e| format!("read config {path}: {e}"))?;
+            config::decode(&data)?
         }
     };
     cfg.debug |= cl.debug;
@@ -122,7 +127,7 @@ fn main() {
             Err(e) => root_err = Some(e),
         }
     }
-    let mut chan = channel::Channel::open(debug);
+    let mut chan = channel::Channel::open(cfg.channel.as_ref(), debug);
     let mut mounted = Vec::new();
     let status = match cfg_err.or(root_err).map_or_else(|| setup(&cl, &cfg), Err) {
         Err(e) => {

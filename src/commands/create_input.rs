@@ -140,6 +140,7 @@ pub fn plan_input(
             .unwrap_or_default(),
         shared_fs: sel.shared_fs,
         guest_channel_fd: None,
+        qmp_fd: None,
         initrd_files: sel.initrd_files,
         boot_initrd: None,
     };

@@ -14,7 +14,7 @@ const MAX_INIT_WORDS: usize = 30;
 const MAX_INIT_BYTES: usize = 1024;
 
 /// Whether the program's argv can follow `--` on the kernel command line, quoted as urunc
-/// does. When it cannot, urunit receives it in its configuration instead (`UAS`).
+/// does. When it cannot, urunit receives it in its configuration instead (`urunit_proto::Config::args`).
 fn fits_kernel_cmdline(args: &[String]) -> bool {
     let line = args.iter().map(|a| squote(a)).collect::<Vec<_>>().join(" ");
     !args
@@ -93,20 +93,20 @@ impl Guest for Linux {
                     mount_point: b.mount_point.clone(),
                 })
                 .collect();
-            let conf = urunit::config(
-                &input.process,
-                &volumes,
-                input.net.as_ref(),
-                (!on_cmdline).then_some(rest),
-            )
-            .map_err(PlanError::Invalid)?;
+            let extras = urunit::Extras {
+                volumes: &volumes,
+                net: input.net.as_ref(),
+                args: (!on_cmdline).then_some(rest),
+                channel: super::urunit_channel::device(input),
+            };
+            let conf = urunit::config(&input.process, &extras).map_err(PlanError::Invalid)?;
             if rootfs == RootfsKind::Initrd || input.boot_initrd.is_some() {
                 // in the image's initrd, or in the boot initrd that mounts the real root
                 p.push("URUNIT_CONFIG=/urunit.conf".into());
                 setup.initrd_records.push(CpioRecord {
                     name: "urunit.conf".into(),
                     mode: 0o100400,
-                    contents: conf.into_bytes(),
+                    contents: conf,
                     ..Default::default()
                 });
             } else {
@@ -115,7 +115,7 @@ impl Guest for Linux {
                 setup.extra_initrd = Some(path.clone());
                 setup.files.push(GeneratedFile {
                     path,
-                    contents: conf.into_bytes(),
+                    contents: conf,
                 });
             }
         } else {
@@ -178,10 +178,10 @@ mod tests {
         i.process.args = strs(&["/urunit", "/bin/sh", "-c", "echo a\necho b"]);
         let s = Linux.prepare(&i, "qemu").unwrap();
         assert!(s.cmdline.ends_with(" rdinit=/urunit"), "{}", s.cmdline);
-        let conf = String::from_utf8(s.initrd_records[0].contents.clone()).unwrap();
-        assert!(
-            conf.ends_with("UAS\nA:/bin/sh\nA:-c\nA:echo a\\necho b\nUAE\n"),
-            "{conf}"
+        let conf = urunit_proto::Config::decode_file(&s.initrd_records[0].contents).unwrap();
+        assert_eq!(
+            conf.args.unwrap(),
+            strs(&["/bin/sh", "-c", "echo a\necho b"])
         );
 
         i.process.args = strs(&["/sbin/init", "-c", "a\nb"]);

@@ -1,46 +1,11 @@
-//! urunit's configuration file, in urunc's text format (reference section 4.6), read by the
-//! guest init from `/urunit.conf` (initrd rootfs) or `/sys/firmware/initrd` (passed as an
-//! extra initrd):
-//!
-//! ```text
-//! UES            environment, one K=V per line
-//! K=V
-//! UEE
-//! UCS            process credentials and working directory
-//! UID:<uid>
-//! GID:<gid>
-//! WD:<cwd>
-//! GROUPS:<g1>,<g2>     (ours, only when there are supplementary groups)
-//! UCE
-//! UBS            block volumes (not the root device), one pair each
-//! ID:<device id, the virtio-blk serial>
-//! MP:<guest mount point>
-//! UBE
-//! UNS            (ours) the network, only when the container has one
-//! MAC:<mac>
-//! IP:<ipv4>/<prefix>
-//! GW:<ipv4 gateway>            (when there is one)
-//! MTU:<mtu>                    (when known)
-//! DNS:<server>                 (one line per server, IPv4 or IPv6)
-//! DNSSEARCH:<d1> <d2>          resolv.conf search domains (when there are some)
-//! DNSOPT:<option>              one line per resolv.conf option (ndots:5, ...)
-//! IP6:<ipv6>/<prefix>          (one line per address)
-//! GW6:<ipv6 gateway>
-//! HOST:<hostname>              (the container's, when it has one)
-//! UNE
-//! UXS            (ours) urunit itself, only for a hostname without a network
-//! HOST:<hostname>
-//! UXE
-//! UAS            (ours) the program's argv, only when it cannot travel on the kernel
-//! A:<arg>              command line (see `linux::fits_kernel_cmdline`); one line per
-//! UAE                  argument, `\` written `\\`, line feed `\n`, carriage return `\r`
-//! ```
-//!
-//! The extensions are backward compatible: a urunit that does not know a section or key skips
-//! it, and urunc's urunit never gets one it did not ask for except `UNS` (which it ignores and
-//! then relies on the kernel's `ip=` parameter, as before).
+//! urunit's configuration file, built with the one definition in `urunit-proto` (see that
+//! crate's docs for the encoding and the compatibility decision): the legacy `UES`/`UCS`/`UBS`
+//! text for upstream's urunit where no value can be misread, then the v1 length-prefixed
+//! encoding, the only part our urunit reads. The guest reads the file from `/urunit.conf`
+//! (initrd rootfs) or `/sys/firmware/initrd` (passed as an extra initrd).
 
 use crate::plan::{NetParams, ProcessParams};
+use urunit_proto::{Block, Channel, Config, Net};
 
 /// A volume for urunit to mount.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,89 +14,74 @@ pub struct Volume {
     pub mount_point: String,
 }
 
-/// The configuration text; an error when a value cannot be carried by the line format.
-pub fn config(
-    p: &ProcessParams,
-    volumes: &[Volume],
-    net: Option<&NetParams>,
-    args: Option<&[String]>,
-) -> Result<String, String> {
-    let mut s = String::from("UES\n");
-    for e in &p.env {
-        if e.contains(['\n', '\r']) {
-            let name = e.split('=').next().unwrap_or_default();
-            return Err(format!(
-                "environment variable {name} contains a line break, which urunit cannot receive"
-            ));
+/// What urunit is told besides the process.
+#[derive(Debug, Clone, Default)]
+pub struct Extras<'a> {
+    pub volumes: &'a [Volume],
+    pub net: Option<&'a NetParams>,
+    /// The program's argv when the kernel command line cannot carry it.
+    pub args: Option<&'a [String]>,
+    pub channel: Option<Channel>,
+}
+
+fn net_of(n: &NetParams, hostname: &str) -> (Net, Option<String>) {
+    let net = Net {
+        mac: Some(n.mac.clone()),
+        ip: Some((n.ip, n.prefix)),
+        gw: n.gateway,
+        mtu: (n.mtu > 0).then_some(n.mtu),
+        dns: n.dns.clone(),
+        search: n.dns_search.clone(),
+        options: n.dns_options.clone(),
+        ip6: n.ipv6.clone(),
+        gw6: n.ipv6_gateway,
+        iface: None,
+    };
+    (net, (!hostname.is_empty()).then(|| hostname.to_string()))
+}
+
+/// The configuration urunit decodes.
+pub fn config_of(p: &ProcessParams, x: &Extras) -> Config {
+    let (net, hostname) = match x.net {
+        Some(n) => {
+            let (net, h) = net_of(n, &p.hostname);
+            (Some(net), h)
         }
-        s.push_str(e);
-        s.push('\n');
+        None => (None, (!p.hostname.is_empty()).then(|| p.hostname.clone())),
+    };
+    Config {
+        env: p.env.clone(),
+        uid: p.uid,
+        gid: p.gid,
+        groups: p.additional_gids.clone(),
+        cwd: if p.cwd.is_empty() {
+            "/".into()
+        } else {
+            p.cwd.clone()
+        },
+        blocks: x
+            .volumes
+            .iter()
+            .map(|v| Block {
+                id: v.id.clone(),
+                mount_point: v.mount_point.clone(),
+            })
+            .collect(),
+        net,
+        hostname,
+        args: x.args.map(|a| a.to_vec()),
+        channel: x.channel.clone(),
+        ..Default::default()
     }
-    s.push_str("UEE\nUCS\n");
-    let cwd = if p.cwd.is_empty() { "/" } else { &p.cwd };
-    if cwd.contains(['\n', '\r']) {
-        return Err("the working directory contains a line break".into());
+}
+
+/// The file's bytes; an error when a value cannot be given to urunit safely.
+pub fn config(p: &ProcessParams, x: &Extras) -> Result<Vec<u8>, String> {
+    let (bytes, warnings) = urunit_proto::encode_file(&config_of(p, x)).map_err(|e| e.0)?;
+    for w in warnings {
+        log::warn!("urunit configuration: {w}");
     }
-    s.push_str(&format!("UID:{}\nGID:{}\nWD:{cwd}\n", p.uid, p.gid));
-    if !p.additional_gids.is_empty() {
-        let g: Vec<String> = p.additional_gids.iter().map(|g| g.to_string()).collect();
-        s.push_str(&format!("GROUPS:{}\n", g.join(",")));
-    }
-    s.push_str("UCE\nUBS\n");
-    for v in volumes {
-        if v.mount_point.contains(['\n', '\r']) {
-            return Err("a volume mount point contains a line break".into());
-        }
-        s.push_str(&format!("ID:{}\nMP:{}\n", v.id, v.mount_point));
-    }
-    s.push_str("UBE\n");
-    let host = p.hostname.as_str();
-    if host.contains(['\n', '\r']) {
-        return Err("the hostname contains a line break".into());
-    }
-    if let Some(n) = net {
-        s.push_str("UNS\n");
-        s.push_str(&format!("MAC:{}\nIP:{}/{}\n", n.mac, n.ip, n.prefix));
-        if let Some(g) = n.gateway {
-            s.push_str(&format!("GW:{g}\n"));
-        }
-        if n.mtu > 0 {
-            s.push_str(&format!("MTU:{}\n", n.mtu));
-        }
-        for d in &n.dns {
-            s.push_str(&format!("DNS:{d}\n"));
-        }
-        if !n.dns_search.is_empty() {
-            s.push_str(&format!("DNSSEARCH:{}\n", n.dns_search.join(" ")));
-        }
-        for o in &n.dns_options {
-            s.push_str(&format!("DNSOPT:{o}\n"));
-        }
-        for (a, pfx) in &n.ipv6 {
-            s.push_str(&format!("IP6:{a}/{pfx}\n"));
-        }
-        if let Some(g) = n.ipv6_gateway {
-            s.push_str(&format!("GW6:{g}\n"));
-        }
-        if !host.is_empty() {
-            s.push_str(&format!("HOST:{host}\n"));
-        }
-        s.push_str("UNE\n");
-    } else if !host.is_empty() {
-        s.push_str(&format!("UXS\nHOST:{host}\nUXE\n"));
-    }
-    if let Some(args) = args {
-        s.push_str("UAS\n");
-        for a in args {
-            let e = a
-                .replace('\\', "\\\\")
-                .replace('\n', "\\n")
-                .replace('\r', "\\r");
-            s.push_str(&format!("A:{e}\n"));
-        }
-        s.push_str("UAE\n");
-    }
-    Ok(s)
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -139,69 +89,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urunc_sections_then_ours() {
+    fn legacy_sections_then_the_blob_that_urunit_reads() {
         let p = ProcessParams {
             env: vec!["PATH=/bin".into(), "A=b c".into()],
             uid: 1000,
             gid: 42,
-            additional_gids: vec![],
+            additional_gids: vec![7],
             cwd: "/srv".into(),
+            hostname: "web".into(),
             ..Default::default()
         };
         let v = [Volume {
             id: "vol3".into(),
             mount_point: "/mnt/data".into(),
         }];
-        assert_eq!(
-            config(&p, &v, None, None).unwrap(),
-            "UES\nPATH=/bin\nA=b c\nUEE\nUCS\nUID:1000\nGID:42\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\n"
-        );
-        let bad = ProcessParams {
-            env: vec!["X=a\nb".into()],
+        let n = crate::monitor::golden_fixture::net();
+        let x = Extras {
+            volumes: &v,
+            net: Some(&n),
+            channel: Some(Channel::Serial("ttyS1".into())),
             ..Default::default()
         };
-        assert!(config(&bad, &[], None, None).unwrap_err().contains("X"));
+        let bytes = config(&p, &x).unwrap();
+        // reference 4.6: the text upstream's urunit reads, first in the file
+        let legacy = "UES\nPATH=/bin\nA=b c\nUEE\nUCS\nUID:1000\nGID:42\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\n";
+        assert!(bytes.starts_with(legacy.as_bytes()));
+        let c = Config::decode_file(&bytes).unwrap();
+        assert_eq!(c, config_of(&p, &x));
+        assert_eq!((c.groups, c.hostname.as_deref()), (vec![7], Some("web")));
+        let net = c.net.unwrap();
+        assert_eq!(
+            (net.ip, net.gw, net.mtu),
+            (Some((n.ip, n.prefix)), n.gateway, Some(n.mtu))
+        );
     }
 
     #[test]
-    fn network_ipv6_and_hostname() {
-        let mut n = crate::monitor::golden_fixture::net();
-        n.ipv6 = vec![("fd00::2".parse().unwrap(), 64)];
-        n.ipv6_gateway = Some("fd00::1".parse().unwrap());
-        n.dns.push("2001:db8::53".parse().unwrap());
-        n.dns_search = vec!["ns.svc.cluster.local".into(), "cluster.local".into()];
-        n.dns_options = vec!["ndots:5".into()];
+    fn injection_attempts_travel_as_plain_values() {
         let p = ProcessParams {
-            hostname: "web".into(),
+            env: vec![
+                "UEE".into(),
+                " UAS".into(),
+                "UEE\u{2003}".into(),
+                "X=a\nUCS\nUID:0".into(),
+            ],
+            uid: 1000,
             ..Default::default()
         };
+        let bytes = config(&p, &Extras::default()).unwrap();
+        let c = Config::decode_file(&bytes).unwrap();
+        assert_eq!(c.env, p.env);
+        assert_eq!((c.uid, c.args), (1000, None));
+        // no UES for a legacy reader, and nothing of the values in the text part
+        let text_end = bytes.iter().position(|b| *b == 0).unwrap();
         assert_eq!(
-            config(&p, &[], Some(&n), None).unwrap(),
-            "UES\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nUBE\nUNS\nMAC:aa:bb:cc:dd:ee:ff\n\
-             IP:10.4.0.5/24\nGW:10.4.0.1\nMTU:1500\nDNS:10.96.0.10\nDNS:2001:db8::53\n\
-             DNSSEARCH:ns.svc.cluster.local cluster.local\nDNSOPT:ndots:5\n\
-             IP6:fd00::2/64\nGW6:fd00::1\nHOST:web\nUNE\n"
+            &bytes[..text_end],
+            b"UCS\nUID:1000\nGID:0\nWD:/\nUCE\nUBS\nUBE\n"
         );
-        // without a network the hostname still reaches the guest, and no UNS section appears
-        assert!(config(&p, &[], None, None)
-            .unwrap()
-            .ends_with("UBE\nUXS\nHOST:web\nUXE\n"));
-        let bad = ProcessParams {
-            hostname: "a\nb".into(),
+        let bad_cwd = ProcessParams {
+            cwd: "/a\nUCE".into(),
             ..Default::default()
         };
-        assert!(config(&bad, &[], None, None).is_err());
-    }
-
-    #[test]
-    fn argv_section_escapes_line_breaks_and_backslashes() {
-        let args = [
-            "-c".to_string(),
-            "echo a\\b\nexit 3\r".to_string(),
-            " x ".into(),
-        ];
-        assert!(config(&ProcessParams::default(), &[], None, Some(&args))
-            .unwrap()
-            .ends_with("UBE\nUAS\nA:-c\nA:echo a\\\\b\\nexit 3\\r\nA: x \nUAE\n"));
+        assert!(config(&bad_cwd, &Extras::default())
+            .unwrap_err()
+            .contains("working directory"));
     }
 }

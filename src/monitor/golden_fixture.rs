@@ -42,6 +42,7 @@ pub fn input(guest: &str, monitor: &str) -> PlanInput {
         accel: Accel::Kvm,
         work_dir: PathBuf::from("/run/urunc/c1/work"),
         guest_channel_fd: None,
+        qmp_fd: None,
         memory_limit: None,
         machine: String::new(),
         shared_fs: None,

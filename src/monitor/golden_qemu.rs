@@ -158,9 +158,20 @@ fn linux_microvm_block_root_volume_urunit_offlink_gateway() {
         p.files[0].path,
         PathBuf::from("/run/urunc/c1/work/urunit.conf")
     );
+    // reference 4.6: the legacy sections for upstream's urunit, then the v1 encoding ours reads
+    let conf = &p.files[0].contents;
+    assert!(conf.starts_with(
+        b"UES\nPATH=/usr/bin\nUEE\nUCS\nUID:101\nGID:101\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\n\0"
+    ));
+    let c = urunit_proto::Config::decode_file(conf).unwrap();
+    let n = c.net.unwrap();
     assert_eq!(
-        String::from_utf8(p.files[0].contents.clone()).unwrap(),
-        "UES\nPATH=/usr/bin\nUEE\nUCS\nUID:101\nGID:101\nWD:/srv\nUCE\nUBS\nID:vol3\nMP:/mnt/data\nUBE\nUNS\nMAC:aa:bb:cc:dd:ee:ff\nIP:10.4.0.5/32\nGW:169.254.1.1\nMTU:1500\nDNS:10.96.0.10\nUNE\n"
+        (n.ip, n.gw, n.mtu),
+        (
+            Some(("10.4.0.5".parse().unwrap(), 32)),
+            Some("169.254.1.1".parse().unwrap()),
+            Some(1500)
+        )
     );
     assert_eq!(
         p.write_paths,
@@ -192,20 +203,24 @@ fn linux_initrd_rootfs_appends_urunit_config_to_a_copy() {
             "panic=-1 console=ttyS0 quiet loglevel=2 root=/dev/ram0 rw URUNIT_CONFIG=/urunit.conf rdinit=/urunit -- /clis Linux 'Qemu urunc'",
         ])
     );
+    let mut build = p.initrd_build.unwrap();
+    let conf = std::mem::take(&mut build.records[0].contents);
     assert_eq!(
-        p.initrd_build,
-        Some(InitrdBuild {
+        build,
+        InitrdBuild {
             base: "/b/rootfs/boot/initrd".into(),
             path: "/run/urunc/c1/work/initrd.img".into(),
             records: vec![CpioRecord {
                 name: "urunit.conf".into(),
                 mode: 0o100400,
-                contents: b"UES\nUEE\nUCS\nUID:0\nGID:17\nWD:/\nUCE\nUBS\nUBE\n".to_vec(),
                 ..Default::default()
             }],
             files: Vec::new(),
-        })
+        }
     );
+    // reference 4.6 (legacy sections), then the v1 encoding
+    assert!(conf.starts_with(b"UES\nUEE\nUCS\nUID:0\nGID:17\nWD:/\nUCE\nUBS\nUBE\n\0"));
+    assert_eq!(urunit_proto::Config::decode_file(&conf).unwrap().gid, 17);
     assert!(p.files.is_empty());
 }
 
@@ -287,4 +302,33 @@ fn osv_on_qemu() {
             "--ip=eth0,10.4.0.5,255.255.255.0 --defaultgw=10.4.0.1 --nameserver=10.96.0.10 --env=PORT=8000 /hello \"a b\"",
         ])
     );
+}
+
+/// isa-debug-exit (mewz attaches it) makes the plan a `debug_exit` one; with a QMP socket
+/// from the supervisor QEMU then starts paused behind the start gate (`supervisor/qmp.rs`).
+#[test]
+fn debug_exit_plans_start_behind_the_qmp_gate() {
+    let mut i = input("mewz", "qemu");
+    let p = build(&i).unwrap();
+    assert!(p.debug_exit);
+    assert!(!p.argv.contains(&"-S".to_string()));
+    i.qmp_fd = Some(9);
+    let p = build(&i).unwrap();
+    let n = p.argv.len();
+    assert_eq!(
+        p.argv[n - 5..],
+        strs(&[
+            "-S",
+            "-chardev",
+            "socket,id=qmp,fd=9",
+            "-mon",
+            "chardev=qmp,mode=control"
+        ])
+    );
+    assert!(p.keep_fds.contains(&9));
+    // no isa-debug-exit, no gate: the supervisor then drops its QMP socket
+    let mut l = input("unikraft", "qemu");
+    l.qmp_fd = Some(9);
+    let p = build(&l).unwrap();
+    assert!(!p.debug_exit && !p.keep_fds.contains(&9));
 }

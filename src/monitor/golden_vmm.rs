@@ -88,10 +88,12 @@ fn firecracker_linux_block_volume_no_seccomp_memory_limit() {
         .iter()
         .find(|f| f.path.ends_with("urunit.conf"))
         .unwrap();
-    assert_eq!(
-        String::from_utf8(conf.contents.clone()).unwrap(),
-        "UES\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nID:FCvol3\nMP:/mnt/data/mp\nUBE\n"
-    );
+    // reference 4.6 (legacy sections, firecracker's `FC` id prefix), then the v1 encoding
+    assert!(conf.contents.starts_with(
+        b"UES\nUEE\nUCS\nUID:0\nGID:0\nWD:/\nUCE\nUBS\nID:FCvol3\nMP:/mnt/data/mp\nUBE\n\0"
+    ));
+    let c = urunit_proto::Config::decode_file(&conf.contents).unwrap();
+    assert_eq!(c.blocks[0].id, "FCvol3");
 }
 
 #[test]

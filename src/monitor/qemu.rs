@@ -1,7 +1,7 @@
 //! QEMU (reference 5.4), x86_64 `pc` (default), `q35` or `microvm`, aarch64 `virt`; argv as a
 //! list. Devices are in `qemu_devices.rs`.
 
-use super::qemu_devices::{blocks, net, shared_fs, Bus};
+use super::qemu_devices::{blocks, net, shared_fs, start_gate, urunit_channel, Bus};
 use super::{base_plan, memory_mib, Monitor, QEMU_TB_MIB};
 use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown, MACHINE_ANNOTATION};
@@ -84,21 +84,7 @@ impl Monitor for Qemu {
         if guest.boot == Boot::Kernel {
             push(&["-kernel", &input.kernel.display().to_string()]);
         }
-        if let Some(fd) = input.guest_channel_fd {
-            // urunit's channel (exit status, graceful shutdown): see init/src/channel.rs
-            let serial = match bus {
-                Bus::Mmio => "virtio-serial-device",
-                Bus::Pci => "virtio-serial-pci",
-            };
-            push(&[
-                "-device",
-                serial,
-                "-chardev",
-                &format!("socket,id=urunit,fd={fd}"),
-                "-device",
-                "virtserialport,chardev=urunit,name=urunc.urunit",
-            ]);
-        }
+        a.extend(urunit_channel(input, bus));
         a.extend(net(input, guest, bus));
         a.extend(blocks(&guest.blocks, bus));
         a.extend(shared_fs(input, mib, bus));
@@ -134,6 +120,12 @@ impl Monitor for Qemu {
         if let Some(fd) = input.guest_channel_fd {
             plan.keep_fds.push(fd);
             plan.shutdown = Shutdown::GuestChannel;
+        }
+        // isa-debug-exit carries the guest's status in QEMU's; whoever attached it
+        plan.debug_exit |= plan.argv.iter().any(|a| a.starts_with("isa-debug-exit"));
+        if let Some(fd) = input.qmp_fd.filter(|_| plan.debug_exit) {
+            plan.argv.extend(start_gate(fd));
+            plan.keep_fds.push(fd);
         }
         Ok(plan)
     }

@@ -124,3 +124,44 @@ pub fn shared_fs(input: &PlanInput, mib: u64, bus: Bus) -> Vec<String> {
         }
     }
 }
+
+/// urunit's channel (exit status, graceful stop) on the inherited socket: an ISA serial port
+/// (the guest's ttyS1) on x86, a virtio-serial port on aarch64 (`guest/urunit_channel.rs`).
+pub fn urunit_channel(input: &PlanInput, bus: Bus) -> Vec<String> {
+    use urunit_proto::Channel;
+    let (Some(fd), Some(dev)) = (
+        input.guest_channel_fd,
+        crate::guest::urunit_channel::device(input),
+    ) else {
+        return Vec::new();
+    };
+    let chardev = format!("socket,id=urunit,fd={fd}");
+    match dev {
+        Channel::Serial(_) => vec![
+            "-chardev".into(),
+            chardev,
+            "-device".into(),
+            "isa-serial,chardev=urunit,index=1".into(),
+        ],
+        Channel::VirtioPort(name) => vec![
+            "-device".into(),
+            bus.device("serial"),
+            "-chardev".into(),
+            chardev,
+            "-device".into(),
+            format!("virtserialport,chardev=urunit,name={name}"),
+        ],
+    }
+}
+
+/// QEMU paused before the guest runs (`-S`) with QMP on the inherited socket: the supervisor
+/// starts the guest with `cont` and so learns that QEMU got that far (`supervisor/qmp.rs`).
+pub fn start_gate(fd: i32) -> Vec<String> {
+    vec![
+        "-S".into(),
+        "-chardev".into(),
+        format!("socket,id=qmp,fd={fd}"),
+        "-mon".into(),
+        "chardev=qmp,mode=control".into(),
+    ]
+}

@@ -1,0 +1,203 @@
+//! The supervisor's event loop: one thread, epoll over the signalfd (forwarded signals and
+//! SIGCHLD, which announces the monitor's exit) and urunit's channel, which is read as soon
+//! as bytes arrive into a fixed buffer. Nothing allocates inside the loop. Signals go to the
+//! guest over the channel once urunit said READY (graceful stop), else to the monitor.
+
+use super::qmp::Qmp;
+use super::status::{self, Ended, Facts};
+use crate::guest::urunit_channel::{self, HostChannel};
+use crate::plan::{LaunchPlan, PlanInput, Shutdown};
+use crate::sys;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
+
+const SIGNALS: u64 = 1;
+const CHANNEL: u64 = 2;
+const QMP: u64 = 3;
+
+/// The supervisor's ends of the sockets the monitor inherits: urunit's channel (urunit
+/// guests on QEMU) and QEMU's monitor (plans with isa-debug-exit, see `qmp.rs`).
+pub struct Links {
+    pub channel: Option<HostChannel>,
+    pub qmp: Option<Qmp>,
+}
+
+impl Links {
+    /// Makes the sockets the plan may use and gives their numbers to the plan input.
+    pub fn new(input: &mut PlanInput) -> std::io::Result<Links> {
+        let channel = if urunit_channel::wanted(input) {
+            Some(HostChannel::new()?)
+        } else {
+            None
+        };
+        // only isa-debug-exit plans keep it (`keep_used`)
+        let qmp = if input.unikernel.hypervisor == "qemu" {
+            Some(Qmp::new()?)
+        } else {
+            None
+        };
+        input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
+        input.qmp_fd = qmp.as_ref().and_then(|q| q.qemu_fd());
+        Ok(Links { channel, qmp })
+    }
+
+    /// Drops the sockets the plan does not pass to the monitor.
+    pub fn keep_used(&mut self, plan: &LaunchPlan) {
+        let used = |fd: Option<i32>| fd.is_some_and(|f| plan.keep_fds.contains(&f));
+        if !used(self.qmp.as_ref().and_then(|q| q.qemu_fd())) {
+            self.qmp = None;
+        }
+        if !used(self.channel.as_ref().and_then(|c| c.guest_fd())) {
+            self.channel = None;
+        }
+    }
+
+    /// Once the monitor runs, the supervisor no longer needs the monitor's ends.
+    pub fn close_monitor_ends(&mut self) {
+        if let Some(c) = self.channel.as_mut() {
+            c.close_guest_end();
+        }
+        if let Some(q) = self.qmp.as_mut() {
+            q.close_qemu_end();
+        }
+    }
+}
+
+/// Reaps every exited child; returns how the monitor ended once it did.
+fn reap(monitor: Pid) -> Option<Ended> {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == monitor => {
+                return Some(Ended::Exited(code))
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == monitor => {
+                return Some(Ended::Signaled(sig as i32))
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// Runs until the monitor exited; returns the workload's status (see `status::decide`).
+pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
+    let mut channel = links.channel.as_mut();
+    let mut qmp = links.qmp.as_mut();
+    let mut mask = SigSet::empty();
+    for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
+        mask.add(*sig);
+    }
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK);
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC);
+    let (sfd, epoll) = match (sfd, epoll) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => {
+            log::warn!("supervisor event loop unavailable ({e}): waiting for the monitor only");
+            return super::wait_plain(monitor);
+        }
+    };
+    let _ = epoll.add(sfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, SIGNALS));
+    if let Some(c) = channel.as_deref() {
+        let _ = epoll.add(c.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, CHANNEL));
+    }
+    if let Some(q) = qmp.as_deref() {
+        let _ = epoll.add(q.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, QMP));
+    }
+    let mut facts = Facts {
+        debug_exit: plan.debug_exit,
+        ..Default::default()
+    };
+    let mut events = [EpollEvent::empty(); 4];
+    // the monitor may be gone already (its SIGCHLD is then pending in the signalfd too)
+    let mut ended = reap(monitor);
+    while ended.is_none() {
+        let n = match epoll.wait(&mut events, EpollTimeout::NONE) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                log::warn!("supervisor event loop failed ({e}): waiting for the monitor only");
+                return super::wait_plain(monitor);
+            }
+        };
+        for ev in &events[..n] {
+            match ev.data() {
+                CHANNEL => read_channel(&epoll, channel.as_deref_mut()),
+                QMP => read_qmp(&epoll, qmp.as_deref_mut()),
+                _ => {
+                    while let Ok(Some(info)) = sfd.read_signal() {
+                        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                            continue;
+                        };
+                        if sig == Signal::SIGCHLD {
+                            ended = ended.or_else(|| reap(monitor));
+                        } else {
+                            forward(sig, monitor, plan, channel.as_deref_mut(), &mut facts);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // QEMU wrote the guest's last frames before it exited: they wait in our socket
+    if let Some(c) = channel {
+        c.on_readable();
+        facts.channel = Some(c.state);
+        if c.state.rejected > 0 {
+            log::info!("guest channel: {} frames rejected", c.state.rejected);
+        }
+    }
+    if let Some(q) = qmp {
+        q.on_readable();
+        facts.started = Some(q.started());
+        if let Some(r) = q.shutdown_reason() {
+            log::info!("QEMU shut down: {r}");
+        }
+    }
+    let ended = ended.unwrap_or(Ended::Exited(status::STATUS_UNKNOWN));
+    let out = status::decide(ended, &facts);
+    if let Some(r) = &out.reason {
+        log::warn!("exit status {}: {r}", out.code);
+    }
+    out.code
+}
+
+fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>) {
+    let Some(c) = channel else { return };
+    c.on_readable();
+    if c.eof {
+        // a closed stream stays readable: stop watching it
+        let _ = epoll.delete(c.as_fd());
+    }
+}
+
+fn read_qmp(epoll: &Epoll, qmp: Option<&mut Qmp>) {
+    let Some(q) = qmp else { return };
+    q.on_readable();
+    if q.eof {
+        let _ = epoll.delete(q.as_fd());
+    }
+}
+
+fn forward(
+    sig: Signal,
+    monitor: Pid,
+    plan: &LaunchPlan,
+    channel: Option<&mut HostChannel>,
+    facts: &mut Facts,
+) {
+    if status::terminates(sig as i32) {
+        facts.forwarded = Some(sig as i32);
+    }
+    match channel {
+        Some(c) if plan.shutdown == Shutdown::GuestChannel && c.state.ready && !c.eof => {
+            c.send_signal(sig as i32)
+        }
+        _ => {
+            let _ = kill(monitor, sig);
+        }
+    }
+}
