@@ -158,14 +158,10 @@ fn cmdline(out: &str) -> &str {
 }
 
 /// The status of a guest that wrote `v` to isa-debug-exit: QEMU exits with `(v << 1) | 1`
-/// (QEMU hw/misc/debugexit.c); the supervisor maps it back to `v` once branch `proto` lands
-/// (`LaunchPlan::debug_exit`). Until then the container's status is QEMU's own.
+/// (QEMU hw/misc/debugexit.c) and the supervisor maps it back to `v` (`LaunchPlan::debug_exit`,
+/// `supervisor/status.rs`): the container's status is the program's.
 fn assert_debug_exit_status(status: i32, v: i32) {
-    assert!(
-        status == v || status == (v << 1) | 1,
-        "status {status}: expected {v} (mapped) or {} (QEMU's raw (v << 1) | 1)",
-        (v << 1) | 1
-    );
+    assert_eq!(status, v, "QEMU's raw status would be {}", (v << 1) | 1);
 }
 
 #[test]
@@ -243,23 +239,12 @@ fn nanos_kernel_form(v: u8) -> Ran {
 }
 
 #[test]
-fn nanos_kernel_form_on_microvm_raw_or_mapped_status() {
-    if !ready("qemu-system-x86_64", "x86") {
-        return;
-    }
-    for v in [0, 3] {
-        assert_debug_exit_status(nanos_kernel_form(v).status, i32::from(v));
-    }
-}
-
-#[test]
-#[ignore = "waits for branch proto: the supervisor maps (v << 1) | 1 back to v (LaunchPlan::debug_exit)"]
 fn nanos_kernel_form_on_microvm_gives_the_program_status() {
     if !ready("qemu-system-x86_64", "x86") {
         return;
     }
     for v in [0, 3] {
-        assert_eq!(nanos_kernel_form(v).status, i32::from(v));
+        assert_debug_exit_status(nanos_kernel_form(v).status, i32::from(v));
     }
 }
 
@@ -281,23 +266,13 @@ fn nanos_disk_form(machine: &str, v: u8) -> Ran {
 }
 
 #[test]
-fn nanos_disk_form_on_pc_and_q35_raw_or_mapped_status() {
-    if !ready("qemu-system-x86_64", "x86") {
-        return;
-    }
-    assert_debug_exit_status(nanos_disk_form("pc", 3).status, 3);
-    assert_debug_exit_status(nanos_disk_form("q35", 0).status, 0);
-}
-
-#[test]
-#[ignore = "waits for branch proto: the supervisor maps (v << 1) | 1 back to v (LaunchPlan::debug_exit)"]
 fn nanos_disk_form_on_pc_and_q35_gives_the_program_status() {
     if !ready("qemu-system-x86_64", "x86") {
         return;
     }
-    assert_eq!(nanos_disk_form("pc", 0).status, 0);
-    assert_eq!(nanos_disk_form("pc", 3).status, 3);
-    assert_eq!(nanos_disk_form("q35", 3).status, 3);
+    assert_debug_exit_status(nanos_disk_form("pc", 0).status, 0);
+    assert_debug_exit_status(nanos_disk_form("pc", 3).status, 3);
+    assert_debug_exit_status(nanos_disk_form("q35", 3).status, 3);
 }
 
 #[test]
