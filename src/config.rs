@@ -17,6 +17,15 @@ pub struct Config {
     pub monitors: BTreeMap<String, MonitorConfig>,
     pub extra_binaries: BTreeMap<String, ExtraBinary>,
     pub delegate: Delegate,
+    pub sandbox: SandboxConfig,
+}
+
+/// `[sandbox]`: `allow_unconfined = true` lets monitors start where the kernel lacks Landlock
+/// (otherwise `create` fails rather than run a monitor with less confinement than documented).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    pub allow_unconfined: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +124,7 @@ impl Default for Config {
             monitors,
             extra_binaries,
             delegate: Delegate::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }

@@ -126,8 +126,12 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     };
     s.plan_input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
     // create fails here, so no delete follows: take the tap and redirect down now
-    let plan =
-        crate::plan::build(&s.plan_input).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    let plan = crate::plan::build(&s.plan_input)
+        .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))
+        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
+        .map_err(|e| crate::error::Error::Msg(e.to_string()))
+        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))
         .inspect_err(|_| crate::net::teardown_own(&s.state))?;
@@ -256,7 +260,13 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         );
     }
-    let seccomp = match crate::sandbox::confine_monitor(plan, &s.plan_input) {
+    let confined = crate::sandbox::confine_monitor(
+        plan,
+        &s.plan_input,
+        &s.state.dir,
+        &s.state.urunc.config.sandbox,
+    );
+    let seccomp = match confined {
         Ok(pending) => pending,
         Err(e) => return format!("cannot confine the monitor: {e}"),
     };

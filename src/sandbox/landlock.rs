@@ -231,6 +231,21 @@ pub fn prepare(rules: &[Allow]) -> Result<RulesetCreated, LandlockError> {
     Ok(rs)
 }
 
+/// The kernel's Landlock ABI version; 0 without Landlock.
+pub fn abi() -> i64 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_ulong = 1;
+    // SAFETY: a NULL attribute with size 0 and the VERSION flag only queries the ABI.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    v.max(0)
+}
+
 /// Enforces a prepared ruleset on the calling process (and what it executes).
 pub fn enforce(rs: RulesetCreated) -> Result<RulesetStatus, LandlockError> {
     let st = rs.restrict_self()?;
