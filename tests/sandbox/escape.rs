@@ -173,3 +173,72 @@ fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
     let null = std::fs::metadata("/dev/null").unwrap();
     assert_eq!(null.permissions().mode() & 0o7777, 0o666);
 }
+
+/// The view seen from outside (`/proc/<monitor>/root`): device nodes of the monitor's own
+/// (owned by it, 0600, the host's device number, not the host's inode), no `/etc` beyond the
+/// loader cache, no state of the host, and the kernel at its image path.
+#[test]
+fn the_view_holds_own_device_nodes_and_nothing_else_of_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(host_kvm) = std::fs::metadata("/dev/kvm") else {
+        eprintln!("skipped: no /dev/kvm on this host");
+        return;
+    };
+    let env = Env::with_config("");
+    // the KVM plan (the fake monitor does not use it): /dev/kvm is among its devices
+    let cfg = std::fs::read_to_string(&env.config).unwrap().replacen(
+        "accel = \"tcg\"",
+        "accel = \"kvm\"",
+        1,
+    );
+    std::fs::write(&env.config, cfg).unwrap();
+    open_up(&env);
+    let id = unique("sb-view-dev");
+    let b = env.bundle_with(&id, "escape open-dev /dev/kvm\ntick 100", |s| {
+        set_user(s, 1000, 1000, &[])
+    });
+    run(&env, &b, &id);
+    let c = env.wait_console(&id, "FAKEVMM-TICK", T);
+    // the monitor opens its node as uid 1000, without the host's kvm group mattering
+    assert!(
+        line_with(&c, "FAKEVMM-ESCAPE open-dev /dev/kvm").ends_with(" ok"),
+        "{c}"
+    );
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let root = PathBuf::from(format!("/proc/{}/root", monitor_pid(sup)));
+    let kvm = std::fs::symlink_metadata(root.join("dev/kvm")).unwrap();
+    assert_eq!((kvm.uid(), kvm.gid()), (1000, 1000));
+    assert_eq!(kvm.mode() & 0o7777, 0o600);
+    assert_eq!(kvm.rdev(), host_kvm.rdev());
+    assert_ne!((kvm.dev(), kvm.ino()), (host_kvm.dev(), host_kvm.ino()));
+    // the host's node is as it was
+    assert_eq!(
+        std::fs::metadata("/dev/kvm").unwrap().mode(),
+        host_kvm.mode()
+    );
+    assert!(root.join("kernel").is_file());
+    let etc: Vec<String> = std::fs::read_dir(root.join("etc"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(etc.iter().all(|e| e == "ld.so.cache"), "{etc:?}");
+    for absent in [
+        "etc/shadow",
+        "root",
+        "home",
+        "var",
+        "sys",
+        "run/containerd",
+        "dev/sda",
+    ] {
+        assert!(!root.join(absent).exists(), "{absent} is in the view");
+    }
+    // the rest of its own state directory is hidden by the view's tmpfs
+    let state = env.root.join(&id);
+    assert!(state.join("state.json").exists());
+    let inner = root.join(state.strip_prefix("/").unwrap());
+    assert!(!inner.join("state.json").exists());
+}
