@@ -9,6 +9,10 @@
 //! `/dev/null`, `/dev/urandom`; its own `/proc/<pid>`. Everything else, including the rest of
 //! the container's rootfs, is denied. No TCP bind or connect: monitors get their network as
 //! an inherited tap fd.
+//!
+//! The same allowances define the monitor's filesystem view (`view`): the view holds only
+//! them, and the ruleset is built inside the view, on their view paths. Landlock then still
+//! guards what the view holds but no rule names (the view's own directories, `/proc`).
 
 use crate::plan::{LaunchPlan, PlanInput};
 use landlock::{
