@@ -44,6 +44,7 @@ fn sys(step: &'static str, path: &Path) -> impl FnOnce(nix::Error) -> PivotError
 
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 #[repr(C)]
@@ -79,29 +80,36 @@ fn openat2(dir: libc::c_int, path: &Path, resolve: u64) -> std::io::Result<Owned
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// Opens an entry's source as an `O_PATH` handle.
+/// Opens an entry's source as an `O_PATH` handle: inside the rootfs resolved in it, inside
+/// the state directory beneath it without any link, elsewhere (root's files) as the host has it.
 fn open_source(
     view: &View,
-    rootfs: Option<&OwnedFd>,
-    state_dir: &Path,
+    rootfs: &OwnedFd,
+    state: (&OwnedFd, &Path),
     src: &Path,
 ) -> std::io::Result<OwnedFd> {
-    if let (Some(rfd), Ok(rel)) = (rootfs, src.strip_prefix(&view.rootfs)) {
-        if !rel.as_os_str().is_empty() {
-            return openat2(
-                rfd.as_raw_fd(),
-                rel,
-                RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-            );
+    let dot = |rel: &Path| {
+        if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel.to_path_buf()
         }
-    }
-    let strict = src.starts_with(state_dir) || src.starts_with(&view.rootfs);
-    let resolve = if strict {
-        RESOLVE_NO_SYMLINKS
-    } else {
-        RESOLVE_NO_MAGICLINKS
     };
-    openat2(libc::AT_FDCWD, src, resolve)
+    if let Ok(rel) = src.strip_prefix(&view.rootfs) {
+        return openat2(
+            rootfs.as_raw_fd(),
+            &dot(rel),
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        );
+    }
+    if let Ok(rel) = src.strip_prefix(state.1) {
+        return openat2(
+            state.0.as_raw_fd(),
+            &dot(rel),
+            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+        );
+    }
+    openat2(libc::AT_FDCWD, src, RESOLVE_NO_MAGICLINKS)
 }
 
 fn fd_path(fd: &OwnedFd) -> PathBuf {
@@ -125,10 +133,13 @@ pub fn mount_view(view: &View, state_dir: &Path, owner: (u32, u32)) -> Result<()
         None::<&str>,
     )
     .map_err(sys("make private", slash))?;
-    let rootfs = openat2(libc::AT_FDCWD, &view.rootfs, RESOLVE_NO_MAGICLINKS).ok();
+    let rootfs = openat2(libc::AT_FDCWD, &view.rootfs, RESOLVE_NO_MAGICLINKS)
+        .map_err(open_err(&view.rootfs))?;
+    let state =
+        openat2(libc::AT_FDCWD, state_dir, RESOLVE_NO_MAGICLINKS).map_err(open_err(state_dir))?;
     let mut sources = Vec::new();
     for e in &view.entries {
-        match open_source(view, rootfs.as_ref(), state_dir, &e.source) {
+        match open_source(view, &rootfs, (&state, state_dir), &e.source) {
             Ok(fd) => sources.push((e, fd)),
             Err(err) if err.raw_os_error() == Some(libc::ENOENT) && !e.required => {}
             Err(err) => return Err(open_err(&e.source)(err)),

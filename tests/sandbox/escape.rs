@@ -242,3 +242,27 @@ fn the_view_holds_own_device_nodes_and_nothing_else_of_the_host() {
     let inner = root.join(state.strip_prefix("/").unwrap());
     assert!(!inner.join("state.json").exists());
 }
+
+/// The container's user owns the work dir: a link planted there between create and start
+/// (here to /etc/shadow) is not followed into the view; start fails and says why.
+#[test]
+fn a_link_planted_in_the_work_dir_is_not_followed_into_the_view() {
+    let env = Env::new();
+    let id = unique("sb-plant");
+    let b = env.bundle_with(&id, "report", |_| {});
+    let o = env.create(&b, &id, &[]);
+    assert!(o.status.success(), "create: {}", env.console_text(&id));
+    // the default bundle boots Linux with urunit: its configuration is an initrd in the work dir
+    let conf = env.root.join(&id).join("work/urunit.conf");
+    assert!(conf.is_file());
+    std::fs::remove_file(&conf).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", &conf).unwrap();
+    let o = env.urunc(&["start", &id]);
+    assert!(!o.status.success(), "start followed the planted link");
+    let e = stderr(&o);
+    assert!(
+        e.contains("monitor's view") && e.contains("urunit.conf") && e.contains("os error 40"),
+        "{e}"
+    );
+    assert!(!env.console_text(&id).contains("FAKEVMM-REPORT"));
+}
