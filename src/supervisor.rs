@@ -208,13 +208,20 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
         mask.add(*sig);
     }
     mask.thread_block().map_err(sys_err("block signals"))?;
+    let host_uid = crate::sandbox::monitor_host_uid(
+        plan,
+        &s.plan_input.process,
+        &s.state.urunc.config.sandbox,
+        &s.state.dir.to_string_lossy(),
+    )
+    .map_err(|e| Error::Msg(format!("cannot confine the monitor: {e}")))?;
     ts::capture(18);
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
     let me = nix::unistd::getpid();
     match sys::fork().map_err(sys_err("fork monitor"))? {
         ForkResult::Child => {
             drop(rd);
-            let err = exec_monitor(s, plan, me);
+            let err = exec_monitor(s, plan, me, host_uid);
             let mut w = std::fs::File::from(wr);
             let _ = w.write_all(err.as_bytes());
             // SAFETY: _exit in the forked child skips the parent's atexit state.
@@ -248,7 +255,7 @@ fn confine_self(s: &Setup, monitor: Pid) -> crate::error::Result<Pid> {
 }
 
 /// In the forked monitor process: confine, then execve. Returns only the error text.
-fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
+fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid, host_uid: Option<u32>) -> String {
     sys::reset_signals();
     if let Err(e) = sys::cloexec_from(3) {
         return format!("cannot mark fds close-on-exec: {e}");
@@ -265,6 +272,7 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
         &s.plan_input,
         &s.state.dir,
         &s.state.urunc.config.sandbox,
+        host_uid,
     );
     let seccomp = match confined {
         Ok(pending) => pending,

@@ -23,6 +23,7 @@ pub mod cgroups;
 pub mod identity;
 pub mod landlock;
 pub mod limits;
+pub mod monitor_ns;
 pub mod namespaces;
 pub mod pivot;
 pub mod rootless;
@@ -56,6 +57,8 @@ pub enum SandboxError {
     View(#[from] view::ViewError),
     #[error(transparent)]
     Pivot(#[from] pivot::PivotError),
+    #[error(transparent)]
+    MonitorNs(#[from] monitor_ns::MonitorNsError),
     #[error("{0} is not available on this kernel, so the monitor would run less confined than documented; use a kernel with it, or set allow_unconfined = true under [sandbox] in the urunc config to run without it")]
     Unavailable(&'static str),
 }
@@ -128,18 +131,22 @@ fn is_char_device(p: &Path) -> bool {
 }
 
 /// Runs in the forked monitor process; see the module documentation for the order.
-/// `state_dir` is the container's state directory (the view's mount point).
+/// `state_dir` is the container's state directory (the view's mount point); `host_uid`, when
+/// set, the host uid leased for the monitor's own user namespace (`monitor_ns`).
 pub fn confine_monitor(
     plan: &LaunchPlan,
     input: &PlanInput,
     state_dir: &Path,
     cfg: &SandboxConfig,
+    host_uid: Option<u32>,
 ) -> Result<Pending, SandboxError> {
-    let id = Identity::monitor(&input.process, plan.needs_kvm, &input.monitor_cfg.kvm_group)?;
+    let mut id = Identity::monitor(&input.process, plan.needs_kvm, &input.monitor_cfg.kvm_group)?;
     let allows = landlock::monitor_rules(plan, input);
     let view = View::layout(&input.rootfs, &allows, is_char_device)?;
     let filters = Filters::compile(plan.seccomp)?;
-    pivot::mount_view(&view, state_dir, (id.uid, id.gid))?;
+    let userns = host_uid.map(monitor_ns::create).transpose()?;
+    let owner = host_uid.map_or((id.uid, id.gid), |h| (h, h));
+    pivot::mount_view(&view, state_dir, owner, userns.as_ref())?;
     let in_view: Vec<landlock::Allow> = allows
         .into_iter()
         .map(|mut a| {
@@ -148,6 +155,16 @@ pub fn confine_monitor(
         })
         .collect();
     let ruleset = landlock::prepare(&in_view)?;
+    if let Some(ns) = &userns {
+        monitor_ns::enter(ns)?;
+        // uid and gid 0 inside are the leased host ids; no supplementary group: its device
+        // nodes are its own
+        id = Identity {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        };
+    }
     let dropped = caps::drop_bounding_and_ambient()?;
     id.apply()?;
     caps::clear_all(dropped)?;
@@ -157,6 +174,28 @@ pub fn confine_monitor(
         return Err(SandboxError::Unavailable("Landlock"));
     }
     Ok(Pending(filters))
+}
+
+/// The host uid for the monitor's own user namespace, when it gets one: the container's user
+/// is 0 and urunc runs in the initial user namespace (rootless runtimes and containers with a
+/// user namespace already run as unprivileged host ids), unless `monitor_uid_count` is 0.
+/// Monitors that open a tap by name (`/dev/net/tun` among their devices) keep uid 0 until the
+/// tap is created owned by the leased uid.
+pub fn monitor_host_uid(
+    plan: &LaunchPlan,
+    p: &ProcessParams,
+    cfg: &SandboxConfig,
+    key: &str,
+) -> Result<Option<u32>, SandboxError> {
+    let by_name = plan.devices.iter().any(|d| d == Path::new("/dev/net/tun"));
+    if p.uid != 0 || cfg.monitor_uid_count == 0 || by_name || !monitor_ns::in_initial_userns() {
+        return Ok(None);
+    }
+    Ok(Some(monitor_ns::lease(
+        cfg.monitor_uid_start,
+        cfg.monitor_uid_count,
+        key,
+    )?))
 }
 
 /// Runs in the supervisor once the monitor has been executed.
@@ -181,6 +220,7 @@ mod tests {
         let strict = SandboxConfig::default();
         let lax = SandboxConfig {
             allow_unconfined: true,
+            ..Default::default()
         };
         let deny = SeccompPolicy::DenyList;
         assert!(require(&strict, true, true, deny).is_ok());

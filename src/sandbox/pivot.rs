@@ -116,8 +116,15 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// Builds the view and pivots into it. `owner` owns the device nodes (the monitor's ids).
-pub fn mount_view(view: &View, state_dir: &Path, owner: (u32, u32)) -> Result<(), PivotError> {
+/// Builds the view and pivots into it. `owner` owns the device nodes (the monitor's host ids);
+/// with `idmap` (the monitor's user namespace), the rootfs's and the state directory's binds
+/// show their files through it (`monitor_ns`).
+pub fn mount_view(
+    view: &View,
+    state_dir: &Path,
+    owner: (u32, u32),
+    idmap: Option<&OwnedFd>,
+) -> Result<(), PivotError> {
     let open_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| PivotError::Open { path, source }
@@ -160,7 +167,10 @@ pub fn mount_view(view: &View, state_dir: &Path, owner: (u32, u32)) -> Result<()
     .map_err(sys("mount tmpfs on", base))?;
     for (e, fd) in &sources {
         let target = base.join(e.target.strip_prefix("/").unwrap_or(&e.target));
-        place(e.kind, fd, &target, owner)?;
+        let mapped = (e.source.starts_with(&view.rootfs) || e.source.starts_with(state_dir))
+            .then_some(idmap)
+            .flatten();
+        place(e.kind, fd, &target, owner, mapped)?;
     }
     mount_proc(base, &proc_fd)?;
     drop(sources);
@@ -187,7 +197,13 @@ fn mkdirs(dir: &Path) -> Result<(), PivotError> {
 }
 
 /// Creates the mount point (or node) at `target` inside the fresh tmpfs and mounts the source.
-fn place(kind: Kind, fd: &OwnedFd, target: &Path, owner: (u32, u32)) -> Result<(), PivotError> {
+fn place(
+    kind: Kind,
+    fd: &OwnedFd,
+    target: &Path,
+    owner: (u32, u32),
+    idmap: Option<&OwnedFd>,
+) -> Result<(), PivotError> {
     if let Some(parent) = target.parent() {
         mkdirs(parent)?;
     }
@@ -237,6 +253,9 @@ fn place(kind: Kind, fd: &OwnedFd, target: &Path, owner: (u32, u32)) -> Result<(
                 source: e,
             })?;
     }
+    if let Some(ns) = idmap {
+        return bind_idmapped(fd, target, ns, kind == Kind::ReadOnly);
+    }
     mount(
         Some(&fd_path(fd)),
         target,
@@ -253,6 +272,86 @@ fn place(kind: Kind, fd: &OwnedFd, target: &Path, owner: (u32, u32)) -> Result<(
         flags |= MsFlags::MS_NODEV;
     }
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(sys("remount", target))
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+// The new mount API's numbers are the same on x86_64 and aarch64.
+const SYS_OPEN_TREE: libc::c_long = 428;
+const SYS_MOVE_MOUNT: libc::c_long = 429;
+const SYS_MOUNT_SETATTR: libc::c_long = 442;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+const MOUNT_ATTR_RDONLY: u64 = 1;
+const MOUNT_ATTR_NOSUID: u64 = 2;
+const MOUNT_ATTR_NODEV: u64 = 4;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// A bind mount of `src` at `target` whose files appear with their owners mapped through the
+/// user namespace `ns` (on-disk uid 0 is the namespace's 0, i.e. the monitor's host uid).
+fn bind_idmapped(src: &OwnedFd, target: &Path, ns: &OwnedFd, ro: bool) -> Result<(), PivotError> {
+    let empty = c"";
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | AT_RECURSIVE;
+    // SAFETY: an fd we own, a NUL-terminated empty path, integer flags.
+    let tree = unsafe { libc::syscall(SYS_OPEN_TREE, src.as_raw_fd(), empty.as_ptr(), flags) };
+    if tree < 0 {
+        return Err(sys("clone the mount of", target)(nix::Error::last()));
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP
+            | MOUNT_ATTR_NOSUID
+            | MOUNT_ATTR_NODEV
+            | if ro { MOUNT_ATTR_RDONLY } else { 0 },
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: ns.as_raw_fd() as u64,
+    };
+    // SAFETY: a detached mount fd we own, an empty path, a valid mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            SYS_MOUNT_SETATTR,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(sys(
+            "idmap (the filesystem must support idmapped mounts)",
+            target,
+        )(nix::Error::last()));
+    }
+    let t = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| sys("path", target)(nix::Error::EINVAL))?;
+    // SAFETY: fds we own and NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            SYS_MOVE_MOUNT,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(sys("attach", target)(nix::Error::last()));
+    }
+    Ok(())
 }
 
 /// The flags a remount must keep (in a user namespace, they are locked).

@@ -266,3 +266,75 @@ fn a_link_planted_in_the_work_dir_is_not_followed_into_the_view() {
     );
     assert!(!env.console_text(&id).contains("FAKEVMM-REPORT"));
 }
+
+fn host_uid_of(pid: i64) -> Vec<u32> {
+    let st = proc_status(pid);
+    field(&st, "Uid")
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect()
+}
+
+/// The monitor of a uid-0 container is uid 0 only inside its own user namespace: on the host
+/// it is a uid leased from `[sandbox] monitor_uid_start/count`, a different one per live
+/// container; the supervisor still signals it. `monitor_uid_count = 0` keeps uid 0.
+#[test]
+fn a_root_containers_monitor_is_an_unprivileged_host_uid_unique_per_container() {
+    let (start, count) = (3_900_000_000u32, 64u32);
+    let env = Env::with_config(&format!(
+        "[sandbox]\nmonitor_uid_start = {start}\nmonitor_uid_count = {count}\n"
+    ));
+    let mut uids = Vec::new();
+    for n in 0..2 {
+        let id = unique(&format!("sb-hostuid{n}"));
+        let b = env.bundle_with(&id, "report\nwait-term 0", |_| {});
+        run(&env, &b, &id);
+        let c = env.wait_console(&id, "FAKEVMM-REPORT", T);
+        // inside its namespace it is root, without a capability
+        let r = common::report(&c);
+        assert_eq!(ids(&r["uid"]), [0; 4]);
+        caps_zero(&r);
+        let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+        let host = host_uid_of(monitor_pid(sup));
+        assert!(host.iter().all(|u| *u == host[0]), "{host:?}");
+        assert!((start..start + count).contains(&host[0]), "{host:?}");
+        let lease = PathBuf::from(format!("/run/urunc/monitor-uids/{}", host[0]));
+        let text = std::fs::read_to_string(&lease).unwrap();
+        assert!(text.contains(&id), "the lease names its container: {text}");
+        uids.push(host[0]);
+        // the uid-0 supervisor keeps the right to signal it
+        let o = env.urunc(&["kill", &id, "TERM"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        env.wait_console(&id, "FAKEVMM-TERM", T);
+        env.wait_status(&id, "stopped", T);
+        // delete ends the lease
+        let o = env.urunc(&["delete", &id]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!lease.exists());
+    }
+    // two live containers at once never share a uid
+    let a = unique("sb-hostuid-a");
+    let b = unique("sb-hostuid-b");
+    let mut live = Vec::new();
+    for id in [&a, &b] {
+        let bundle = env.bundle_with(id, "tick 100", |_| {});
+        run(&env, &bundle, id);
+        env.wait_console(id, "FAKEVMM-TICK", T);
+        let sup = env.state(id).unwrap()["pid"].as_i64().unwrap();
+        live.push(host_uid_of(monitor_pid(sup))[0]);
+    }
+    assert_ne!(live[0], live[1]);
+    assert!(uids
+        .iter()
+        .chain(&live)
+        .all(|u| (start..start + count).contains(u)));
+
+    // opted out: the monitor stays uid 0 on the host
+    let env = Env::with_config("[sandbox]\nmonitor_uid_count = 0\n");
+    let id = unique("sb-hostuid-off");
+    let bundle = env.bundle_with(&id, "tick 100", |_| {});
+    run(&env, &bundle, &id);
+    env.wait_console(&id, "FAKEVMM-TICK", T);
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert_eq!(host_uid_of(monitor_pid(sup)), [0; 4]);
+}
