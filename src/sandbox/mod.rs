@@ -3,9 +3,12 @@
 //! The monitor, in the forked child, right before execve (crun's order, then Landlock and
 //! seccomp as late as possible):
 //!  0. its filesystem view (`view`, `pivot`): a private mount namespace and a fresh tmpfs
-//!     root holding only what its Landlock allowances name, device nodes of its own;
+//!     root holding only what its Landlock allowances name, device nodes of its own; for a
+//!     uid-0 container, a user namespace of its own mapping 0 to a leased unprivileged host uid
+//!     (`monitor_ns`), with the view's binds idmapped through it (`idmap`);
 //!  1. open the Landlock rule paths (view paths now) and compile the seccomp filter, still as
-//!     the caller (a non-root monitor may not be able to open the bundle's directories);
+//!     the caller (a non-root monitor may not be able to open the bundle's directories), then
+//!     enter that user namespace;
 //!  2. drop the bounding and ambient capability sets (needs `CAP_SETPCAP`, so before 3);
 //!  3. setgroups(additionalGids + KVM group), setresgid, setresuid to `process.user`;
 //!  4. clear effective, permitted and inheritable (a uid-0 monitor keeps nothing either);
@@ -21,6 +24,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod identity;
+pub mod idmap;
 pub mod landlock;
 pub mod limits;
 pub mod monitor_ns;
@@ -145,8 +149,11 @@ pub fn confine_monitor(
     let view = View::layout(&input.rootfs, &allows, is_char_device)?;
     let filters = Filters::compile(plan.seccomp)?;
     let userns = host_uid.map(monitor_ns::create).transpose()?;
-    let owner = host_uid.map_or((id.uid, id.gid), |h| (h, h));
-    pivot::mount_view(&view, state_dir, owner, userns.as_ref())?;
+    let owners = (
+        host_uid.map_or((id.uid, id.gid), |h| (h, h)),
+        (id.uid, id.gid),
+    );
+    let in_ns = pivot::mount_view(&view, state_dir, owners, userns.as_ref())?;
     let in_view: Vec<landlock::Allow> = allows
         .into_iter()
         .map(|mut a| {
@@ -155,7 +162,7 @@ pub fn confine_monitor(
         })
         .collect();
     let ruleset = landlock::prepare(&in_view)?;
-    if let Some(ns) = &userns {
+    if let Some(ns) = userns.as_ref().filter(|_| in_ns) {
         monitor_ns::enter(ns)?;
         // uid and gid 0 inside are the leased host ids; no supplementary group: its device
         // nodes are its own

@@ -13,7 +13,8 @@
 //! bind-mounted node would change the host's); where `mknod` is not allowed (a user namespace)
 //! the host node is bind-mounted instead, which that user cannot change either.
 
-use super::view::{Kind, View};
+use super::idmap::{attach, idmap_tree};
+use super::view::{Entry, Kind, View};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 use std::ffi::CString;
@@ -116,15 +117,17 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// Builds the view and pivots into it. `owner` owns the device nodes (the monitor's host ids);
-/// with `idmap` (the monitor's user namespace), the rootfs's and the state directory's binds
-/// show their files through it (`monitor_ns`).
+/// Builds the view and pivots into it. With `idmap` (the monitor's user namespace), the binds
+/// of the rootfs, the state directory and every writable path show their files through it
+/// (`monitor_ns`); when a writable one sits on a filesystem without idmapped mounts (overlayfs
+/// on current kernels), the namespace is not used: returns whether it is. `owners` own the
+/// device nodes: `.0` with the namespace (the leased host ids), `.1` without.
 pub fn mount_view(
     view: &View,
     state_dir: &Path,
-    owner: (u32, u32),
+    owners: ((u32, u32), (u32, u32)),
     idmap: Option<&OwnedFd>,
-) -> Result<(), PivotError> {
+) -> Result<bool, PivotError> {
     let open_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| PivotError::Open { path, source }
@@ -165,12 +168,25 @@ pub fn mount_view(
         Some("mode=0755,size=1m,nr_inodes=4096"),
     )
     .map_err(sys("mount tmpfs on", base))?;
+    let mappable = |e: &Entry| {
+        e.kind == Kind::ReadWrite
+            || (e.kind == Kind::ReadOnly
+                && (e.source.starts_with(&view.rootfs) || e.source.starts_with(state_dir)))
+    };
+    let idmap = idmap.filter(|ns| {
+        let ok = sources
+            .iter()
+            .filter(|(e, _)| e.kind == Kind::ReadWrite)
+            .all(|(_, fd)| idmap_tree(fd, ns, false).is_ok());
+        if !ok {
+            log::warn!("the monitor keeps uid 0: a writable path of it is on a filesystem without idmapped mounts");
+        }
+        ok
+    });
+    let owner = if idmap.is_some() { owners.0 } else { owners.1 };
     for (e, fd) in &sources {
         let target = base.join(e.target.strip_prefix("/").unwrap_or(&e.target));
-        let mapped = (e.source.starts_with(&view.rootfs) || e.source.starts_with(state_dir))
-            .then_some(idmap)
-            .flatten();
-        place(e.kind, fd, &target, owner, mapped)?;
+        place(e.kind, fd, &target, owner, idmap.filter(|_| mappable(e)))?;
     }
     mount_proc(base, &proc_fd)?;
     drop(sources);
@@ -185,7 +201,8 @@ pub fn mount_view(
         MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID,
         None::<&str>,
     )
-    .map_err(sys("make read-only", slash))
+    .map_err(sys("make read-only", slash))?;
+    Ok(idmap.is_some())
 }
 
 fn mkdirs(dir: &Path) -> Result<(), PivotError> {
@@ -253,8 +270,9 @@ fn place(
                 source: e,
             })?;
     }
-    if let Some(ns) = idmap {
-        return bind_idmapped(fd, target, ns, kind == Kind::ReadOnly);
+    // read-only files the filesystem cannot idmap are read through their "other" bits
+    if let Some(tree) = idmap.and_then(|ns| idmap_tree(fd, ns, kind == Kind::ReadOnly).ok()) {
+        return attach(&tree, target);
     }
     mount(
         Some(&fd_path(fd)),
@@ -272,86 +290,6 @@ fn place(
         flags |= MsFlags::MS_NODEV;
     }
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(sys("remount", target))
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-// The new mount API's numbers are the same on x86_64 and aarch64.
-const SYS_OPEN_TREE: libc::c_long = 428;
-const SYS_MOVE_MOUNT: libc::c_long = 429;
-const SYS_MOUNT_SETATTR: libc::c_long = 442;
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
-const MOUNT_ATTR_RDONLY: u64 = 1;
-const MOUNT_ATTR_NOSUID: u64 = 2;
-const MOUNT_ATTR_NODEV: u64 = 4;
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-
-/// A bind mount of `src` at `target` whose files appear with their owners mapped through the
-/// user namespace `ns` (on-disk uid 0 is the namespace's 0, i.e. the monitor's host uid).
-fn bind_idmapped(src: &OwnedFd, target: &Path, ns: &OwnedFd, ro: bool) -> Result<(), PivotError> {
-    let empty = c"";
-    let flags = OPEN_TREE_CLONE
-        | libc::O_CLOEXEC as libc::c_uint
-        | libc::AT_EMPTY_PATH as libc::c_uint
-        | AT_RECURSIVE;
-    // SAFETY: an fd we own, a NUL-terminated empty path, integer flags.
-    let tree = unsafe { libc::syscall(SYS_OPEN_TREE, src.as_raw_fd(), empty.as_ptr(), flags) };
-    if tree < 0 {
-        return Err(sys("clone the mount of", target)(nix::Error::last()));
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP
-            | MOUNT_ATTR_NOSUID
-            | MOUNT_ATTR_NODEV
-            | if ro { MOUNT_ATTR_RDONLY } else { 0 },
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: ns.as_raw_fd() as u64,
-    };
-    // SAFETY: a detached mount fd we own, an empty path, a valid mount_attr of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            SYS_MOUNT_SETATTR,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(sys(
-            "idmap (the filesystem must support idmapped mounts)",
-            target,
-        )(nix::Error::last()));
-    }
-    let t = CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| sys("path", target)(nix::Error::EINVAL))?;
-    // SAFETY: fds we own and NUL-terminated paths that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            SYS_MOVE_MOUNT,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        return Err(sys("attach", target)(nix::Error::last()));
-    }
-    Ok(())
 }
 
 /// The flags a remount must keep (in a user namespace, they are locked).
