@@ -143,24 +143,30 @@ fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
     }
     let _ = std::fs::remove_file(victim.dir.join("planted"));
 
-    // the same probes from the monitor of a uid-0 container without user or PID namespace
-    let id = unique("sb-escape");
-    let inside = probes(
-        &victim,
-        &other_state,
-        &pids,
-        &env.root.join(&id).join("work"),
-    );
-    let b = env.bundle_with(&id, "", |s| {
-        s["linux"]["namespaces"] =
-            json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]);
-    });
-    let text = script(&inside);
-    std::fs::write(b.join("rootfs/kernel"), &text).unwrap();
-    run(&env, &b, &id);
-    let c = env.wait_console(&id, "FAKEVMM-ESCAPE-DONE", T);
-    for (p, r) in results(&c, &inside) {
-        assert_ne!(r, "ok", "the escaped monitor succeeded: {p}\n{c}");
+    // the same probes from the monitor of a uid-0 container without user or PID namespace:
+    // with its leased host uid (the default), and with the view alone (monitor_uid_count = 0)
+    for extra in ["", "[sandbox]\nmonitor_uid_count = 0\n"] {
+        let env = Env::with_config(extra);
+        let id = unique("sb-escape");
+        let inside = probes(
+            &victim,
+            &other_state,
+            &pids,
+            &env.root.join(&id).join("work"),
+        );
+        let b = env.bundle_with(&id, "", |s| {
+            s["linux"]["namespaces"] =
+                json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]);
+        });
+        std::fs::write(b.join("rootfs/kernel"), script(&inside)).unwrap();
+        run(&env, &b, &id);
+        let c = env.wait_console(&id, "FAKEVMM-ESCAPE-DONE", T);
+        for (p, r) in results(&c, &inside) {
+            assert_ne!(
+                r, "ok",
+                "the escaped monitor ({extra:?}) succeeded: {p}\n{c}"
+            );
+        }
     }
     // and nothing changed on the host
     assert_eq!(
@@ -337,4 +343,58 @@ fn a_root_containers_monitor_is_an_unprivileged_host_uid_unique_per_container() 
     env.wait_console(&id, "FAKEVMM-TICK", T);
     let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
     assert_eq!(host_uid_of(monitor_pid(sup)), [0; 4]);
+}
+
+/// Unmounts on drop.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// containerd's rootfs is an overlayfs, which cannot be idmapped (kernel 6.x): the kernel is
+/// bound plainly and read through its "other" bits, and the monitor keeps its leased uid.
+#[test]
+fn an_overlay_rootfs_keeps_the_leased_uid() {
+    let env = Env::new();
+    let id = unique("sb-overlay");
+    let b = env.bundle_with(&id, "", |_| {});
+    let d = env.dir.path().join(format!("{id}-layers"));
+    for sub in ["lower", "upper", "work"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let kernel = d.join("lower/kernel");
+    std::fs::write(&kernel, "#fakevmm\nreport\nescape read /kernel\ntick 100\n").unwrap();
+    std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let rootfs = b.join("rootfs");
+    std::fs::remove_dir_all(&rootfs).unwrap();
+    std::fs::create_dir(&rootfs).unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        d.join("lower").display(),
+        d.join("upper").display(),
+        d.join("work").display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        &rootfs,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .expect("mount overlayfs");
+    let _m = Mounted(rootfs.clone());
+    run(&env, &b, &id);
+    let c = env.wait_console(&id, "FAKEVMM-TICK", T);
+    assert!(
+        line_with(&c, "FAKEVMM-ESCAPE read /kernel").ends_with(" ok"),
+        "{c}"
+    );
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let uid = host_uid_of(monitor_pid(sup));
+    assert!(uid[0] >= 3_221_225_472, "{uid:?}");
+    let o = env.urunc(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
