@@ -128,10 +128,6 @@ pub fn mount_view(
     owners: ((u32, u32), (u32, u32)),
     idmap: Option<&OwnedFd>,
 ) -> Result<bool, PivotError> {
-    let open_err = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| PivotError::Open { path, source }
-    };
     let slash = Path::new("/");
     // the sources are opened in the new namespace: bind mounts take only its own mounts
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(sys("unshare", slash))?;
@@ -143,20 +139,9 @@ pub fn mount_view(
         None::<&str>,
     )
     .map_err(sys("make private", slash))?;
-    let rootfs = openat2(libc::AT_FDCWD, &view.rootfs, RESOLVE_NO_MAGICLINKS)
-        .map_err(open_err(&view.rootfs))?;
-    let state =
-        openat2(libc::AT_FDCWD, state_dir, RESOLVE_NO_MAGICLINKS).map_err(open_err(state_dir))?;
-    let mut sources = Vec::new();
-    for e in &view.entries {
-        match open_source(view, &rootfs, (&state, state_dir), &e.source) {
-            Ok(fd) => sources.push((e, fd)),
-            Err(err) if err.raw_os_error() == Some(libc::ENOENT) && !e.required => {}
-            Err(err) => return Err(open_err(&e.source)(err)),
-        }
-    }
-    let proc_fd =
-        openat2(libc::AT_FDCWD, Path::new("/proc"), 0).map_err(open_err(Path::new("/proc")))?;
+    let sources = open_sources(view, state_dir)?;
+    let proc = Path::new("/proc");
+    let proc_fd = openat2(libc::AT_FDCWD, proc, 0).map_err(open_err(proc))?;
     // The state dir (root's, or the rootless user's) is the mount point: nobody else can
     // plant anything on the way, and the mount is invisible outside this namespace.
     let base = state_dir;
@@ -190,6 +175,38 @@ pub fn mount_view(
     }
     mount_proc(base, &proc_fd)?;
     drop(sources);
+    enter(base)?;
+    Ok(idmap.is_some())
+}
+
+fn open_err(path: &Path) -> impl FnOnce(std::io::Error) -> PivotError {
+    let path = path.display().to_string();
+    move |source| PivotError::Open { path, source }
+}
+
+/// Opens every entry's source (a missing optional one is left out).
+fn open_sources<'a>(
+    view: &'a View,
+    state_dir: &Path,
+) -> Result<Vec<(&'a Entry, OwnedFd)>, PivotError> {
+    let rootfs = openat2(libc::AT_FDCWD, &view.rootfs, RESOLVE_NO_MAGICLINKS)
+        .map_err(open_err(&view.rootfs))?;
+    let state =
+        openat2(libc::AT_FDCWD, state_dir, RESOLVE_NO_MAGICLINKS).map_err(open_err(state_dir))?;
+    let mut sources = Vec::new();
+    for e in &view.entries {
+        match open_source(view, &rootfs, (&state, state_dir), &e.source) {
+            Ok(fd) => sources.push((e, fd)),
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) && !e.required => {}
+            Err(err) => return Err(open_err(&e.source)(err)),
+        }
+    }
+    Ok(sources)
+}
+
+/// Makes `base` the root (`pivot_root(".", ".")`, the old root detached), read-only.
+fn enter(base: &Path) -> Result<(), PivotError> {
+    let slash = Path::new("/");
     nix::unistd::chdir(base).map_err(sys("chdir", base))?;
     nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", base))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach the old root", slash))?;
@@ -201,8 +218,7 @@ pub fn mount_view(
         MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID,
         None::<&str>,
     )
-    .map_err(sys("make read-only", slash))?;
-    Ok(idmap.is_some())
+    .map_err(sys("make read-only", slash))
 }
 
 fn mkdirs(dir: &Path) -> Result<(), PivotError> {
@@ -228,35 +244,9 @@ fn place(
         path: target.display().to_string(),
         source: e,
     })?;
-    if kind == Kind::Device && meta.file_type().is_char_device() {
-        let everyone = matches!(
-            (libc::major(meta.rdev()), libc::minor(meta.rdev())),
-            (1, 3) | (1, 5) | (1, 8) | (1, 9)
-        );
-        let perm = if everyone { 0o666 } else { 0o600 };
-        let made = nix::sys::stat::mknod(
-            target,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(perm),
-            meta.rdev(),
-        );
-        match made {
-            Ok(()) => {
-                // the node is ours, in our own tmpfs: no one else can swap it
-                nix::unistd::chown(target, Some(owner.0.into()), Some(owner.1.into()))
-                    .map_err(sys("chown", target))?;
-                return nix::sys::stat::fchmodat(
-                    None,
-                    target,
-                    Mode::from_bits_truncate(perm),
-                    nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-                )
-                .map_err(sys("chmod", target));
-            }
-            // a user namespace may not make device nodes: bind the host's below
-            Err(nix::Error::EPERM) => {}
-            Err(e) => return Err(sys("mknod", target)(e)),
-        }
+    if kind == Kind::Device && meta.file_type().is_char_device() && make_node(&meta, target, owner)?
+    {
+        return Ok(());
     }
     if meta.is_dir() {
         mkdirs(target)?;
@@ -290,6 +280,36 @@ fn place(
         flags |= MsFlags::MS_NODEV;
     }
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(sys("remount", target))
+}
+
+/// A fresh node of the host device `meta` at `target`, owned by `owner`; `false` where the
+/// caller may not make device nodes (a user namespace): the host's is then bound instead.
+fn make_node(
+    meta: &std::fs::Metadata,
+    target: &Path,
+    owner: (u32, u32),
+) -> Result<bool, PivotError> {
+    let everyone = matches!(
+        (libc::major(meta.rdev()), libc::minor(meta.rdev())),
+        (1, 3) | (1, 5) | (1, 8) | (1, 9)
+    );
+    let perm = Mode::from_bits_truncate(if everyone { 0o666 } else { 0o600 });
+    match nix::sys::stat::mknod(target, SFlag::S_IFCHR, perm, meta.rdev()) {
+        Ok(()) => {}
+        Err(nix::Error::EPERM) => return Ok(false),
+        Err(e) => return Err(sys("mknod", target)(e)),
+    }
+    // the node is ours, in our own tmpfs: no one else can swap it
+    nix::unistd::chown(target, Some(owner.0.into()), Some(owner.1.into()))
+        .map_err(sys("chown", target))?;
+    nix::sys::stat::fchmodat(
+        None,
+        target,
+        perm,
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .map_err(sys("chmod", target))?;
+    Ok(true)
 }
 
 /// The flags a remount must keep (in a user namespace, they are locked).
