@@ -17,6 +17,30 @@ pub struct Config {
     pub monitors: BTreeMap<String, MonitorConfig>,
     pub extra_binaries: BTreeMap<String, ExtraBinary>,
     pub delegate: Delegate,
+    pub sandbox: SandboxConfig,
+}
+
+/// `[sandbox]`: `allow_unconfined = true` lets monitors start where the kernel lacks Landlock
+/// (otherwise `create` fails rather than run a monitor with less confinement than documented).
+/// The monitor of a uid-0 container runs as a host uid leased from `monitor_uid_start` ..
+/// `+ monitor_uid_count` (`sandbox::monitor_ns`); a count of 0 keeps it uid 0.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    pub allow_unconfined: bool,
+    pub monitor_uid_start: u32,
+    pub monitor_uid_count: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            allow_unconfined: false,
+            // far above distributions' and subuid ranges (0xC0000000)
+            monitor_uid_start: 3_221_225_472,
+            monitor_uid_count: 65_536,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +139,7 @@ impl Default for Config {
             monitors,
             extra_binaries,
             delegate: Delegate::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }

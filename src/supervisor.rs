@@ -124,8 +124,12 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     let mut links = event_loop::Links::new(&mut s.plan_input)
         .map_err(crate::error::io("create the guest channel"))?;
     // create fails here, so no delete follows: take the tap and redirect down now
-    let plan =
-        crate::plan::build(&s.plan_input).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    let plan = crate::plan::build(&s.plan_input)
+        .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))
+        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
+        .map_err(|e| crate::error::Error::Msg(e.to_string()))
+        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
     links.keep_used(&plan);
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))
@@ -201,13 +205,20 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
         mask.add(*sig);
     }
     mask.thread_block().map_err(sys_err("block signals"))?;
+    let host_uid = crate::sandbox::monitor_host_uid(
+        plan,
+        &s.plan_input.process,
+        &s.state.urunc.config.sandbox,
+        &s.state.dir.to_string_lossy(),
+    )
+    .map_err(|e| Error::Msg(format!("cannot confine the monitor: {e}")))?;
     ts::capture(18);
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
     let me = nix::unistd::getpid();
     match sys::fork().map_err(sys_err("fork monitor"))? {
         ForkResult::Child => {
             drop(rd);
-            let err = exec_monitor(s, plan, me);
+            let err = exec_monitor(s, plan, me, host_uid);
             let mut w = std::fs::File::from(wr);
             let _ = w.write_all(err.as_bytes());
             // SAFETY: _exit in the forked child skips the parent's atexit state.
@@ -241,7 +252,7 @@ fn confine_self(s: &Setup, monitor: Pid) -> crate::error::Result<Pid> {
 }
 
 /// In the forked monitor process: confine, then execve. Returns only the error text.
-fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
+fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid, host_uid: Option<u32>) -> String {
     sys::reset_signals();
     if let Err(e) = sys::cloexec_from(3) {
         return format!("cannot mark fds close-on-exec: {e}");
@@ -253,7 +264,14 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid) -> String {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         );
     }
-    let seccomp = match crate::sandbox::confine_monitor(plan, &s.plan_input) {
+    let confined = crate::sandbox::confine_monitor(
+        plan,
+        &s.plan_input,
+        &s.state.dir,
+        &s.state.urunc.config.sandbox,
+        host_uid,
+    );
+    let seccomp = match confined {
         Ok(pending) => pending,
         Err(e) => return format!("cannot confine the monitor: {e}"),
     };

@@ -22,6 +22,9 @@
 //!   tap-echo IP SECS   on the inherited tap fd (`-netdev tap,...,fd=N`), answer ARP and ICMP echo
 //!                      for IP with the MAC from argv (`mac=`) for SECS seconds or until SIGTERM,
 //!                      then print `FAKEVMM-TAPECHO arp=N icmp=M`
+//!   escape KIND ARG    an escaped monitor's attempt (see escape.rs), `FAKEVMM-ESCAPE KIND ARG ok|<error>`
+
+mod escape;
 
 mod solo5;
 
@@ -217,6 +220,9 @@ fn main() {
                     .map(|_| "ok".to_string())
                     .unwrap_or_else(|e| e.to_string());
                 let _ = writeln!(o, "FAKEVMM-WRITE {arg} {r}");
+            }
+            "escape" => {
+                let _ = writeln!(o, "FAKEVMM-ESCAPE {arg} {}", escape::probe(arg));
             }
             "syscall" => {
                 let _ = writeln!(o, "FAKEVMM-SYSCALL {arg} {}", try_syscall(arg));

@@ -60,6 +60,7 @@ pub fn destroy(st: &State) {
     crate::net::cleanup(st);
     // block devices the guest took over go back where they were mounted
     crate::storage::release(&st.dir);
+    crate::sandbox::monitor_ns::release(&st.dir);
     if let Some(cg) = st.cgroup() {
         for p in cg.procs() {
             let _ = kill(Pid::from_raw(p), Signal::SIGKILL);

@@ -9,6 +9,10 @@
 //! `/dev/null`, `/dev/urandom`; its own `/proc/<pid>`. Everything else, including the rest of
 //! the container's rootfs, is denied. No TCP bind or connect: monitors get their network as
 //! an inherited tap fd.
+//!
+//! The same allowances define the monitor's filesystem view (`view`): the view holds only
+//! them, and the ruleset is built inside the view, on their view paths. Landlock then still
+//! guards what the view holds but no rule names (the view's own directories, `/proc`).
 
 use crate::plan::{LaunchPlan, PlanInput};
 use landlock::{
@@ -229,6 +233,21 @@ pub fn prepare(rules: &[Allow]) -> Result<RulesetCreated, LandlockError> {
         rs = rs.add_rule(PathBeneath::new(fd, access))?;
     }
     Ok(rs)
+}
+
+/// The kernel's Landlock ABI version; 0 without Landlock.
+pub fn abi() -> i64 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_ulong = 1;
+    // SAFETY: a NULL attribute with size 0 and the VERSION flag only queries the ABI.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    v.max(0)
 }
 
 /// Enforces a prepared ruleset on the calling process (and what it executes).

@@ -2,8 +2,13 @@
 //!
 //! The monitor, in the forked child, right before execve (crun's order, then Landlock and
 //! seccomp as late as possible):
-//!  1. open the Landlock rule paths and compile the seccomp filter, still as the caller (a
-//!     non-root monitor may not be able to open the bundle's directories; compiling allocates);
+//!  0. its filesystem view (`view`, `pivot`): a private mount namespace and a fresh tmpfs
+//!     root holding only what its Landlock allowances name, device nodes of its own; for a
+//!     uid-0 container, a user namespace of its own mapping 0 to a leased unprivileged host uid
+//!     (`monitor_ns`), with the view's binds idmapped through it (`idmap`);
+//!  1. open the Landlock rule paths (view paths now) and compile the seccomp filter, still as
+//!     the caller (a non-root monitor may not be able to open the bundle's directories), then
+//!     enter that user namespace;
 //!  2. drop the bounding and ambient capability sets (needs `CAP_SETPCAP`, so before 3);
 //!  3. setgroups(additionalGids + KVM group), setresgid, setresuid to `process.user`;
 //!  4. clear effective, permitted and inheritable (a uid-0 monitor keeps nothing either);
@@ -19,16 +24,23 @@
 pub mod caps;
 pub mod cgroups;
 pub mod identity;
+pub mod idmap;
 pub mod landlock;
 pub mod limits;
+pub mod monitor_ns;
 pub mod namespaces;
+pub mod pivot;
 pub mod rootless;
 pub mod seccomp;
 pub mod userns;
+pub mod view;
 
+use crate::config::SandboxConfig;
 use crate::plan::{LaunchPlan, PlanInput, ProcessParams, SeccompPolicy};
 use identity::Identity;
 use seccomp::Filters;
+use std::path::Path;
+use view::View;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -45,6 +57,14 @@ pub enum SandboxError {
     Landlock(#[from] landlock::LandlockError),
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    View(#[from] view::ViewError),
+    #[error(transparent)]
+    Pivot(#[from] pivot::PivotError),
+    #[error(transparent)]
+    MonitorNs(#[from] monitor_ns::MonitorNsError),
+    #[error("{0} is not available on this kernel, so the monitor would run less confined than documented; use a kernel with it, or set allow_unconfined = true under [sandbox] in the urunc config to run without it")]
+    Unavailable(&'static str),
 }
 
 fn prctl(step: &'static str, op: libc::c_int, arg: libc::c_ulong) -> Result<(), SandboxError> {
@@ -68,17 +88,121 @@ impl Pending {
     }
 }
 
+/// The plan as the monitor must see it: host paths in its argv and generated files replaced
+/// by their paths inside its view (see `view`). Applied once, right after the plan is built.
+pub fn plan_for_view(mut plan: LaunchPlan, rootfs: &Path) -> LaunchPlan {
+    plan.argv = plan.argv.iter().map(|a| View::rewrite(rootfs, a)).collect();
+    for f in &mut plan.files {
+        if let Ok(text) = std::str::from_utf8(&f.contents) {
+            f.contents = View::rewrite(rootfs, text).into_bytes();
+        }
+    }
+    plan
+}
+
+/// The kernel layers `create` requires (no silent downgrade): Landlock, and seccomp when the
+/// spec asks for a filter, unless `[sandbox] allow_unconfined` is set.
+pub fn check_available(cfg: &SandboxConfig, seccomp: SeccompPolicy) -> Result<(), SandboxError> {
+    require(cfg, landlock::abi() > 0, seccomp_available(), seccomp)
+}
+
+fn require(
+    cfg: &SandboxConfig,
+    landlock: bool,
+    seccomp: bool,
+    policy: SeccompPolicy,
+) -> Result<(), SandboxError> {
+    if cfg.allow_unconfined {
+        return Ok(());
+    }
+    if !landlock {
+        return Err(SandboxError::Unavailable("Landlock"));
+    }
+    if !seccomp && policy != SeccompPolicy::Off {
+        return Err(SandboxError::Unavailable("seccomp"));
+    }
+    Ok(())
+}
+
+fn seccomp_available() -> bool {
+    // SAFETY: prctl with integer arguments only; EINVAL when the kernel lacks seccomp.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+fn is_char_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+}
+
 /// Runs in the forked monitor process; see the module documentation for the order.
-pub fn confine_monitor(plan: &LaunchPlan, input: &PlanInput) -> Result<Pending, SandboxError> {
-    let id = Identity::monitor(&input.process, plan.needs_kvm, &input.monitor_cfg.kvm_group)?;
-    let ruleset = landlock::prepare(&landlock::monitor_rules(plan, input))?;
+/// `state_dir` is the container's state directory (the view's mount point); `host_uid`, when
+/// set, the host uid leased for the monitor's own user namespace (`monitor_ns`).
+pub fn confine_monitor(
+    plan: &LaunchPlan,
+    input: &PlanInput,
+    state_dir: &Path,
+    cfg: &SandboxConfig,
+    host_uid: Option<u32>,
+) -> Result<Pending, SandboxError> {
+    let mut id = Identity::monitor(&input.process, plan.needs_kvm, &input.monitor_cfg.kvm_group)?;
+    let allows = landlock::monitor_rules(plan, input);
+    let view = View::layout(&input.rootfs, &allows, is_char_device)?;
     let filters = Filters::compile(plan.seccomp)?;
+    let userns = host_uid.map(monitor_ns::create).transpose()?;
+    let owners = (
+        host_uid.map_or((id.uid, id.gid), |h| (h, h)),
+        (id.uid, id.gid),
+    );
+    let in_ns = pivot::mount_view(&view, state_dir, owners, userns.as_ref())?;
+    let in_view: Vec<landlock::Allow> = allows
+        .into_iter()
+        .map(|mut a| {
+            a.path = View::map(&input.rootfs, &a.path);
+            a
+        })
+        .collect();
+    let ruleset = landlock::prepare(&in_view)?;
+    if let Some(ns) = userns.as_ref().filter(|_| in_ns) {
+        monitor_ns::enter(ns)?;
+        // uid and gid 0 inside are the leased host ids; no supplementary group: its device
+        // nodes are its own
+        id = Identity {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        };
+    }
     let dropped = caps::drop_bounding_and_ambient()?;
     id.apply()?;
     caps::clear_all(dropped)?;
     prctl("no_new_privs", libc::PR_SET_NO_NEW_PRIVS, 1)?;
-    landlock::enforce(ruleset)?;
+    let status = landlock::enforce(ruleset)?;
+    if status == ::landlock::RulesetStatus::NotEnforced && !cfg.allow_unconfined {
+        return Err(SandboxError::Unavailable("Landlock"));
+    }
     Ok(Pending(filters))
+}
+
+/// The host uid for the monitor's own user namespace, when it gets one: the container's user
+/// is 0 and urunc runs in the initial user namespace (rootless runtimes and containers with a
+/// user namespace already run as unprivileged host ids), unless `monitor_uid_count` is 0.
+/// Monitors that open a tap by name (`/dev/net/tun` among their devices) keep uid 0 until the
+/// tap is created owned by the leased uid.
+pub fn monitor_host_uid(
+    plan: &LaunchPlan,
+    p: &ProcessParams,
+    cfg: &SandboxConfig,
+    key: &str,
+) -> Result<Option<u32>, SandboxError> {
+    let by_name = plan.devices.iter().any(|d| d == Path::new("/dev/net/tun"));
+    if p.uid != 0 || cfg.monitor_uid_count == 0 || by_name || !monitor_ns::in_initial_userns() {
+        return Ok(None);
+    }
+    Ok(Some(monitor_ns::lease(
+        cfg.monitor_uid_start,
+        cfg.monitor_uid_count,
+        key,
+    )?))
 }
 
 /// Runs in the supervisor once the monitor has been executed.
@@ -92,4 +216,68 @@ pub fn confine_supervisor(p: &ProcessParams) -> Result<(), SandboxError> {
     landlock::confine_supervisor()?;
     filters.apply()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_layer_fails_unless_the_operator_opted_out() {
+        let strict = SandboxConfig::default();
+        let lax = SandboxConfig {
+            allow_unconfined: true,
+            ..Default::default()
+        };
+        let deny = SeccompPolicy::DenyList;
+        assert!(require(&strict, true, true, deny).is_ok());
+        let e = require(&strict, false, true, deny).unwrap_err().to_string();
+        assert!(
+            e.contains("Landlock") && e.contains("allow_unconfined"),
+            "{e}"
+        );
+        let e = require(&strict, true, false, deny).unwrap_err().to_string();
+        assert!(e.contains("seccomp"), "{e}");
+        // a spec without linux.seccomp asks for no filter: nothing is missing
+        assert!(require(&strict, true, false, SeccompPolicy::Off).is_ok());
+        assert!(require(&lax, false, false, deny).is_ok());
+        // this kernel has both (the test machine's 6.x)
+        assert!(check_available(&strict, deny).is_ok());
+    }
+
+    #[test]
+    fn argv_and_generated_files_name_view_paths() {
+        let plan = LaunchPlan {
+            program: "/usr/bin/qemu-system-x86_64".into(),
+            argv: vec![
+                "qemu".into(),
+                "-kernel".into(),
+                "/b/rootfs/unikernel/k".into(),
+            ],
+            env: vec![],
+            read_paths: vec!["/b/rootfs/unikernel/k".into()],
+            exec_paths: vec![],
+            write_paths: vec![],
+            devices: vec![],
+            files: vec![crate::plan::GeneratedFile {
+                path: "/s/work/fc.json".into(),
+                contents: br#"{"kernel_image_path":"/b/rootfs/unikernel/k"}"#.to_vec(),
+            }],
+            keep_fds: vec![],
+            shutdown: crate::plan::Shutdown::Signal,
+            needs_kvm: false,
+            seccomp: SeccompPolicy::DenyList,
+            guest_cmdline: String::new(),
+            initrd_build: None,
+        };
+        let p = plan_for_view(plan, Path::new("/b/rootfs"));
+        assert_eq!(p.argv, ["qemu", "-kernel", "/unikernel/k"]);
+        assert_eq!(
+            p.files[0].contents,
+            br#"{"kernel_image_path":"/unikernel/k"}"#
+        );
+        // the lists the view is built from stay host paths, and so does where files go
+        assert_eq!(p.read_paths, [Path::new("/b/rootfs/unikernel/k")]);
+        assert_eq!(p.files[0].path, Path::new("/s/work/fc.json"));
+    }
 }

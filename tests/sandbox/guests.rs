@@ -39,6 +39,27 @@ pub fn multiboot_kernel(msg: &str, poweroff: bool) -> Vec<u8> {
     k
 }
 
+/// A Multiboot kernel that prints `URUNC-CMDLINE=` and the command line the loader gave it
+/// (the Multiboot information's `cmdline`, at offset 16 of the structure EBX points to), then
+/// powers off. QEMU's Multiboot loader (hw/i386/multiboot.c) builds that command line as the
+/// `-kernel` path, a space, and `-append`: the path is what the guest sees of the host.
+fn multiboot_cmdline_kernel() -> Vec<u8> {
+    let mut k = multiboot_kernel("URUNC-CMDLINE=", true);
+    // after the first print loop (code bytes 9..17), print [ebx+16] and a newline
+    let header = 32;
+    let at = header + 17;
+    let mut extra = vec![0x8B, 0x73, 0x10]; // mov esi,[ebx+16]
+    extra.extend([0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8]); // the same print loop
+    extra.extend([0xB0, 0x0A, 0xEE]); // mov al,10; out dx,al
+    let n = extra.len() as u32;
+    k.splice(at..at, extra);
+    // the message moved by n bytes: fix `mov esi, msg` (code bytes 5..9)
+    let imm = header + 5;
+    let msg = u32::from_le_bytes(k[imm..imm + 4].try_into().unwrap()) + n;
+    k[imm..imm + 4].copy_from_slice(&msg.to_le_bytes());
+    k
+}
+
 /// An env whose qemu monitor is the real QEMU (under TCG); `None` when it is not installed.
 fn qemu_env() -> Option<Env> {
     let qemu = Path::new("/usr/bin/qemu-system-x86_64");
@@ -97,6 +118,21 @@ fn qemu_runs_a_guest_under_the_full_sandbox() {
     let o = env.urunc(&["kill", &id, "KILL"]);
     assert!(o.status.success(), "{}", stderr(&o));
     env.wait_status(&id, "stopped", T);
+}
+
+/// The guest sees no host path: the kernel is at its image path inside the monitor's view,
+/// so QEMU's Multiboot command line starts with `/kernel`, not the bundle's host directory.
+#[test]
+fn a_multiboot_guest_sees_the_image_path_not_the_host_path() {
+    let Some(env) = qemu_env() else { return };
+    let id = unique("sb-qemu-cmdline");
+    let b = qemu_bundle(&env, &id, &multiboot_cmdline_kernel());
+    run(&env, &b, &id);
+    env.wait_status(&id, "stopped", Duration::from_secs(60));
+    let c = env.console_text(&id);
+    let line = line_with(&c, "URUNC-CMDLINE=");
+    assert!(line.starts_with("URUNC-CMDLINE=/kernel panic=-1"), "{c}");
+    assert!(!c.contains(&b.display().to_string()), "{c}");
 }
 
 #[test]

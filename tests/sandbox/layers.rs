@@ -106,19 +106,22 @@ fn no_linux_seccomp_means_no_monitor_filter() {
     assert_eq!(r["no_new_privs"], "1");
 }
 
+/// The monitor sees only its view (`sandbox::view`): the kernel at its image path, nothing else
+/// of the rootfs or the host; inside the view, Landlock still refuses what no rule names (the
+/// view's own root directory). Replaces the Landlock-only probe: host paths are now absent
+/// (ENOENT) rather than denied (EACCES).
 #[test]
-fn landlock_allows_only_the_monitors_files() {
+fn the_monitor_sees_only_its_view_and_landlock_guards_it() {
     let env = Env::new();
-    let id = unique("sb-landlock");
+    let id = unique("sb-view");
     let rootfs = env.dir.path().join(&id).join("rootfs");
     std::fs::create_dir_all(&rootfs).unwrap();
     std::fs::write(rootfs.join("secret"), "s").unwrap();
     let outside = env.dir.path().join("outside");
     std::fs::write(&outside, "o").unwrap();
     let script = format!(
-        "read {k}\nread {s}\nread /etc/hostname\nread {o}\nwrite {o}\nread /proc/self/status",
+        "read /kernel\nread {k}\nread /secret\nread /etc/hostname\nread {o}\nwrite {o}\nread /\nread /proc/self/status",
         k = rootfs.join("kernel").display(),
-        s = rootfs.join("secret").display(),
         o = outside.display(),
     );
     let b = env.bundle_with(&id, &script, |_| {});
@@ -131,19 +134,22 @@ fn landlock_allows_only_the_monitors_files() {
             .map(|(_, r)| r.to_string())
             .unwrap()
     };
-    assert_eq!(probe("READ", &rootfs.join("kernel")), "ok", "{c}");
+    assert_eq!(probe("READ", Path::new("/kernel")), "ok", "{c}");
     assert_eq!(probe("READ", Path::new("/proc/self/status")), "ok", "{c}");
-    let denied = "13)"; // EACCES from Landlock: root would pass DAC
-    assert!(
-        probe("READ", &rootfs.join("secret")).ends_with(denied),
-        "{c}"
-    );
-    assert!(
-        probe("READ", Path::new("/etc/hostname")).ends_with(denied),
-        "{c}"
-    );
-    assert!(probe("READ", &outside).ends_with(denied), "{c}");
-    assert!(probe("WRITE", &outside).ends_with(denied), "{c}");
+    let absent = "2)"; // ENOENT: not in the view
+    for p in [
+        &rootfs.join("kernel"),
+        Path::new("/secret"),
+        Path::new("/etc/hostname"),
+        &outside,
+    ] {
+        assert!(probe("READ", p).ends_with(absent), "{p:?}: {c}");
+    }
+    assert!(probe("WRITE", &outside).ends_with(absent), "{c}");
+    // the file outside is untouched, and exists: the probe was real
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "o");
+    // EACCES from Landlock (a directory open without Landlock passes, and read gives EISDIR)
+    assert!(probe("READ", Path::new("/")).ends_with("13)"), "{c}");
 }
 
 #[test]
