@@ -263,7 +263,7 @@ fn run_and_ping(monitor: &str) {
     assert_eq!(r["NoNewPrivs"], "1");
     assert_eq!(r["Seccomp"], "2", "the monitor runs under a seccomp filter");
     // Landlock is on (and allowed the TUNSETIFF ioctl on /dev/net/tun: IoctlDev)
-    assert_eq!(r["open_etc_passwd"], "Permission denied");
+    assert_eq!(r["open_root"], "Permission denied");
     if monitor == "hvt" {
         assert!(console.contains("FAKESOLO5-KVM api=12"), "{console}");
     }
