@@ -269,6 +269,7 @@ mod tests {
             seccomp: SeccompPolicy::DenyList,
             guest_cmdline: String::new(),
             initrd_build: None,
+            debug_exit: false,
         };
         let p = plan_for_view(plan, Path::new("/b/rootfs"));
         assert_eq!(p.argv, ["qemu", "-kernel", "/unikernel/k"]);

@@ -4,7 +4,11 @@
 //! `prelaunch`, "QEMU was started with -S and guest has not started", qapi/run-state.json)
 //! with QMP on an inherited socket; the supervisor reads the greeting (`{"QMP": ...}`), sends
 //! `qmp_capabilities`, then `cont`. QEMU answers `cont` only from its main loop, after the
-//! machine, devices and kernel were set up: its `{"return": {}}` proves the guest started.
+//! machine, devices and kernel were set up: its `{"return": {}}` proves the guest started. So
+//! does the `RESUME` event, which QEMU sends from `vm_prepare_start` before it resumes the vCPUs
+//! (softmmu/cpus.c: "We are sending this now, but the CPUs will be resumed shortly later"):
+//! a guest that writes isa-debug-exit at once makes QEMU exit from its vCPU thread before the
+//! main loop writes `cont`'s answer, but never before that event.
 //! A `SHUTDOWN` event's `reason` (guest-shutdown, guest-panic, host-signal, ...) is kept for
 //! the log. Lines are read into a fixed buffer; a longer line is skipped to its end.
 
@@ -48,6 +52,7 @@ pub enum Line<'a> {
     Return,
     Error,
     Shutdown(&'a [u8]),
+    Resume,
     Other,
 }
 
@@ -64,6 +69,8 @@ pub fn classify(l: &[u8]) -> Line<'_> {
         Line::Return
     } else if l.starts_with(b"{\"error\"") {
         Line::Error
+    } else if find(l, b"\"event\": \"RESUME\"").is_some() {
+        Line::Resume
     } else if find(l, b"\"event\": \"SHUTDOWN\"").is_some() {
         let key = b"\"reason\": \"";
         let reason = find(l, key)
@@ -135,7 +142,7 @@ impl Qmp {
                 self.phase = Phase::Cont;
                 self.send(b"{\"execute\": \"cont\"}\n");
             }
-            (Line::Return, Phase::Cont) => self.phase = Phase::Started,
+            (Line::Return | Line::Resume, Phase::Cont) => self.phase = Phase::Started,
             (Line::Error, Phase::Capabilities | Phase::Cont) => {
                 log::warn!(
                     "QEMU monitor refused to start the guest: {}",
@@ -237,5 +244,22 @@ mod tests {
         q.on_readable();
         assert_eq!(q.shutdown_reason(), Some("guest-shutdown"));
         assert!(q.eof && q.started());
+    }
+
+    /// A guest that exits at once: QEMU's `RESUME` event arrives, `cont`'s answer never does.
+    #[test]
+    fn resume_event_alone_proves_the_start() {
+        let mut q = Qmp::new().unwrap();
+        let qemu = UnixStream::from(q.qemu.take().unwrap());
+        let mut w = qemu.try_clone().unwrap();
+        w.write_all(b"{\"QMP\": {}}\r\n{\"return\": {}}\r\n")
+            .unwrap();
+        q.on_readable();
+        assert_eq!(q.phase, Phase::Cont);
+        w.write_all(b"{\"timestamp\": {\"seconds\": 1}, \"event\": \"RESUME\"}\r\n")
+            .unwrap();
+        drop((w, qemu));
+        q.on_readable();
+        assert!(q.started());
     }
 }
