@@ -1,5 +1,6 @@
 //! urunc: an OCI runtime whose containers are virtual machines.
 
+mod accel;
 mod bundle;
 mod cli;
 mod commands;
