@@ -83,6 +83,8 @@ async fn cri_pod_with_a_linux_guest() {
     let netns_before = netns_entries();
     let taps_before = leftovers::taps();
     let work = h::workdir("cri-");
+    // restores and checks the host paths engines write outside their roots (drops last)
+    let _host = leftovers::HostGuard::new(&["urunc-cri-test"]);
     cni_config(work.path(), &bridge, "10.213.77.0/24");
     let extra = format!(
         r#"  sandbox_image = "{PAUSE}"
