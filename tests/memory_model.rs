@@ -132,7 +132,11 @@ fn a_guest_filling_its_ram_under_the_tightest_limit_is_not_oom_killed() {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    eprintln!("cgroup peak {} MiB of a {} MiB limit", max_usage >> 20, limit >> 20);
+    eprintln!(
+        "cgroup peak {} MiB of a {} MiB limit",
+        max_usage >> 20,
+        limit >> 20
+    );
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     let filled = filled
         .unwrap_or_else(|| panic!("the guest did not report filling its memory: {oom}\n{log}"));
