@@ -330,7 +330,13 @@ fn rootless_podman_runs_guests_through_urunc() {
     // the one there is), and the check finds it
     let _ = podman(d, &["rmi", "-f", &image]);
     let _ = podman(d, &["unshare", "true"]);
-    let before = podman_user_processes(d);
+    // (it may still be starting: wait for it, a hang guard only)
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut before = podman_user_processes(d);
+    while !before.iter().any(|(_, c)| c.contains("catatonit")) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        before = podman_user_processes(d);
+    }
     assert!(
         before.iter().any(|(_, c)| c.contains("catatonit")),
         "no pause process to find: {before:#?}"
