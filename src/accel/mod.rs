@@ -156,7 +156,7 @@ pub fn decide(
                 (true, _) => pick(Accel::Kvm, &v.reason),
                 (false, Support::Emulates) => pick(
                     Accel::Tcg,
-                    &format!("KVM cannot run this monitor's guests here ({})", v.reason),
+                    &format!("KVM cannot run this monitor's guests here: {}", v.reason),
                 ),
                 (false, _) => Err(AccelError::KvmUnusable {
                     monitor: req.monitor.into(),

@@ -107,7 +107,7 @@ pub fn qemu_kvm(qemu: &Path, arch: Arch) -> (Verdict, bool) {
             Verdict {
                 kvm: false,
                 reason: format!(
-                    "KVM crawls here (nested virtualisation?): the probe guest took {} ms under KVM, {} ms under TCG",
+                    "the probe guest took {} ms under KVM, {} ms under TCG: KVM crawls (nested virtualisation?)",
                     t_kvm.as_millis(),
                     t_tcg.as_millis()
                 ),
