@@ -179,9 +179,11 @@ impl HostState {
         out
     }
 
-    /// Puts the paths back as they were: entries made since are removed, paths made since are
-    /// removed when empty, modes restored; deepest first.
-    pub fn restore(&self) {
+    /// Puts the paths back as they were, deepest first: modes restored; paths made since are
+    /// removed with what they hold; in paths that were there, only the new entries that hold
+    /// one of `tokens` are removed (others may belong to a real engine or another test run: a
+    /// shim's socket in /run/containerd/s must not vanish under it).
+    pub fn restore(&self, tokens: &[String]) {
         use std::os::unix::fs::PermissionsExt;
         let now = HostState::capture(&self.root);
         for ((p, mode, entries), (_, mode2, entries2)) in self.paths.iter().zip(&now.paths).rev() {
@@ -193,6 +195,10 @@ impl HostState {
             for e in entries2.difference(entries) {
                 if nested.contains(&e.as_str()) {
                     continue; // a watched path of its own: handled on its own
+                }
+                let ours = mode.is_none() || tokens.iter().any(|t| e.contains(t.as_str()));
+                if !ours {
+                    continue;
                 }
                 let path = full.join(e);
                 let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
@@ -229,7 +235,7 @@ impl HostGuard {
 
 impl Drop for HostGuard {
     fn drop(&mut self) {
-        self.before.restore();
+        self.before.restore(&self.tokens);
         let now = HostState::capture(Path::new("/"));
         let left = self.before.changes(&now, &self.tokens);
         if !std::thread::panicking() {

@@ -45,7 +45,11 @@ fn planted_host_leftovers_are_found_and_restored() {
     ] {
         assert!(text.contains(want), "{want} not in {text}");
     }
-    before.restore();
+    // an entry of someone else in a directory that was there stays; ours goes
+    std::fs::write(root.join("var/lib/cni/results/someone-else-eth0"), "{}").unwrap();
+    before.restore(&["XYZ".to_string()]);
+    assert!(root.join("var/lib/cni/results/someone-else-eth0").exists());
+    std::fs::remove_file(root.join("var/lib/cni/results/someone-else-eth0")).unwrap();
     assert_eq!(
         before.changes(&HostState::capture(root), &[]),
         Vec::<String>::new()
