@@ -177,7 +177,7 @@ elif [ ${#CHANGED[@]} -gt 0 ]; then
     say "restart ${CHANGED[*]} to apply"
 fi
 case " ${ENGINES[*]} " in
-    *" containerd "*|*" k3s "*) say "Kubernetes: kubectl apply -f $HERE/deploy/kubernetes/runtimeclass.yaml" ;;
+    *" containerd "*|*" k3s "*) say "Kubernetes: kubectl apply -f $HERE/deploy/kubernetes/runtimeclass.yaml; label this node (from a machine with cluster credentials): kubectl label node <node> urunc.io/runtime=true (or let the DaemonSet in deploy/kubernetes/urunc-deploy.yaml install and label every node)" ;;
 esac
 if [ -z "$ROOT" ]; then
     "$DEST" check || say "urunc check reports problems (above)"

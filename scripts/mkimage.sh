@@ -20,10 +20,11 @@
 #   --kernel HOST[:PATH]     guest kernel, copied to PATH in the image (default /<basename>)
 #   --initrd HOST[:PATH]     guest initrd
 #   --block HOST[:PATH]      block image; --block-mount MP gives its guest mount point
-#   --type TYPE              guest type: linux, unikraft, rumprun, mirage, mewz, hermit, nanos
-#                            (default linux when --kernel is given)
+#   --type TYPE              guest type: linux, unikraft, rumprun, mirage, mewz, hermit, nanos,
+#                            osv (default linux when --kernel is given)
 #   --monitor NAME           qemu (default), firecracker, cloud-hypervisor, hvt, spt
-#   --cmdline STR            the guest command line (used when the container has no args)
+#   --cmdline STR            the guest command line: the cmdline annotation, and the image's Cmd
+#                            (its words) unless `-- CMD` gives one
 #   --accel kvm|tcg          pin the accelerator (tcg: software emulation, for hosts whose
 #                            /dev/kvm cannot run guests)
 #   --unikernel-version V    com.urunc.unikernel.unikernelVersion
@@ -36,7 +37,12 @@
 #   --env K=V                add to the image's Env (default PATH=/bin:/sbin:/usr/bin:/usr/sbin)
 #   --workdir DIR            the image's WorkingDir
 #   --arch ARCH              OCI architecture (default: the host's, amd64 or arm64)
-#   -- CMD...                the image's Cmd
+#   -- CMD...                the image's Cmd (`-- ""` for a unikernel that takes no arguments)
+# docker, podman and CRI refuse an image without a command ("No command specified"): a guest
+# image always gets one, from --entrypoint, `-- CMD` or --cmdline (engines pass it to urunc as
+# process.args, which urunc uses as the guest's command line; `docker run IMAGE ARGS...`
+# replaces it). A guest image with none of them is refused here.
+# The image's creation date is now (or $SOURCE_DATE_EPOCH, for reproducible images).
 # Without --kernel the image is an ordinary container image (e.g. busybox for runc).
 set -euo pipefail
 
@@ -84,6 +90,14 @@ fi
 [ ${#ENVS[@]} -gt 0 ] || ENVS=("PATH=/bin:/sbin:/usr/bin:/usr/sbin")
 if [ -n "$KERNEL" ] && [ -z "$TYPE" ]; then TYPE=linux; fi
 [ -z "$TYPE" ] || [ -n "$KERNEL" ] || die "--type needs --kernel"
+case "$TYPE" in ""|linux|unikraft|rumprun|mirage|mewz|hermit|nanos|osv) ;;
+    *) die "unknown guest type $TYPE (linux, unikraft, rumprun, mirage, mewz, hermit, nanos, osv)" ;;
+esac
+if [ -n "$KERNEL" ] && [ ${#ENTRY[@]} -eq 0 ] && [ ${#CMD[@]} -eq 0 ]; then
+    # shellcheck disable=SC2206 # the command line's words, as urunc splits it
+    [ -z "$CMDLINE" ] || CMD=($CMDLINE)
+    [ ${#CMD[@]} -gt 0 ] || die "a guest image needs a command (docker, podman and CRI refuse one without): give --cmdline, -- CMD (\`-- \"\"\` for none), or for Linux guests --entrypoint /urunit -- PROGRAM"
+fi
 [ -z "$BLOCK" ] || [ -n "$BLKMNT" ] || die "--block needs --block-mount"
 [ "${#ANNOS[@]}" -eq 0 ] || for a in "${ANNOS[@]}"; do
     case "$a" in *=*) ;; *) die "annotation $a is not KEY=VALUE" ;; esac
@@ -180,8 +194,9 @@ CFG='{"Env":'$(jarr "${ENVS[@]}")
 [ "${#CMD[@]}" -eq 0 ] || CFG="$CFG,\"Cmd\":$(jarr "${CMD[@]}")"
 [ -z "$WORKDIR" ] || CFG="$CFG,\"WorkingDir\":$(js "$WORKDIR")"
 CFG="$CFG,\"Labels\":$(annojson all)}"
-printf '{"created":"1970-01-01T00:00:00Z","architecture":%s,"os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["%s"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"urunc mkimage.sh"}]}' \
-    "$(js "$ARCH")" "$CFG" "$DIFFID" > "$WORK/config.json"
+CREATED=$(date -u -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ)
+printf '{"created":"%s","architecture":%s,"os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["%s"]},"history":[{"created":"%s","created_by":"urunc mkimage.sh"}]}' \
+    "$CREATED" "$(js "$ARCH")" "$CFG" "$DIFFID" "$CREATED" > "$WORK/config.json"
 CONFIG=$(blob "$WORK/config.json" application/vnd.oci.image.config.v1+json)
 
 cd "$WORK/out"

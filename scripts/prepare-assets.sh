@@ -206,19 +206,26 @@ build_initrd() {
 prepare_arm64() {
     ADIR=$DIR/arm64
     AWORK=$WORK/arm64
-    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
     command -v qemu-system-aarch64 >/dev/null 2>&1 \
         || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 qemu-system-arm >/dev/null
-    APKG=$(apt-cache depends linux-image-cloud-arm64:arm64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-    [ -n "$APKG" ] || { apt-get update -qq; APKG=$(apt-cache depends linux-image-cloud-arm64:arm64 | awk '/Depends: linux-image-/ {print $2; exit}'); }
-    [ -n "$APKG" ] || { echo "prepare-assets: cannot resolve linux-image-cloud-arm64:arm64" >&2; return 1; }
+    # arm64 packages through apt with a private state (its own package lists, cache and an
+    # empty dpkg status, architecture arm64): dpkg's architectures and the host's apt lists
+    # stay as they were (no `dpkg --add-architecture`)
+    AAPT=$WORK/apt-arm64
+    mkdir -p "$AAPT/lists/partial" "$AAPT/cache/archives/partial"
+    : > "$AAPT/status"
+    set -- -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o APT::Sandbox::User=root \
+        -o Dir::State::Lists="$AAPT/lists" -o Dir::Cache="$AAPT/cache" -o Dir::State::status="$AAPT/status"
+    APKG=$(apt-cache "$@" depends linux-image-cloud-arm64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+    [ -n "$APKG" ] || { apt-get "$@" update -qq; APKG=$(apt-cache "$@" depends linux-image-cloud-arm64 | awk '/Depends: linux-image-/ {print $2; exit}'); }
+    [ -n "$APKG" ] || { echo "prepare-assets: cannot resolve linux-image-cloud-arm64 (arm64)" >&2; return 1; }
     APKG=${APKG%:arm64}
     AREL=${APKG#linux-image-}
     mkdir -p "$ADIR"
     if [ ! -d "$AWORK/$APKG/lib/modules/$AREL/kernel" ] || [ ! -x "$AWORK/busybox/bin/busybox" ]; then
         echo "prepare-assets: downloading $APKG:arm64, busybox-static:arm64"
         rm -rf "$AWORK" && mkdir -p "$AWORK"
-        (cd "$AWORK" && apt-get download -q "$APKG:arm64" busybox-static:arm64 2>&1 \
+        (cd "$AWORK" && apt-get "$@" download -q "$APKG" busybox-static 2>&1 \
             | grep -v "^W: Download is performed unsandboxed" || true)
         dpkg-deb -x "$AWORK"/"$APKG"_*.deb "$AWORK/$APKG"
         dpkg-deb -x "$AWORK"/busybox-static_*.deb "$AWORK/busybox"

@@ -104,6 +104,8 @@ pub enum Command {
     },
     Version,
     Help,
+    /// One verb's usage (`urunc VERB --help`).
+    Usage(&'static str),
 }
 
 fn global_takes_value(flag: &str) -> bool {
@@ -119,8 +121,22 @@ fn global_takes_value(flag: &str) -> bool {
     )
 }
 
+#[cfg(test)]
 pub fn parse(argv: Vec<OsString>) -> Result<(Global, Command), String> {
+    parse_keeping_globals(argv).map_err(|(_, e)| e)
+}
+
+/// `parse`, also returning the global options read before a failure (the error must reach the
+/// log they name, in its format).
+pub fn parse_keeping_globals(argv: Vec<OsString>) -> Result<(Global, Command), (Global, String)> {
     let mut g = Global::default();
+    match parse_into(argv, &mut g) {
+        Ok(c) => Ok((g, c)),
+        Err(e) => Err((g, e)),
+    }
+}
+
+fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
     let mut it = argv.into_iter().map(|a| {
         a.into_string()
             .map_err(|a| format!("argument {a:?} is not UTF-8"))
@@ -146,8 +162,8 @@ pub fn parse(argv: Vec<OsString>) -> Result<(Global, Command), String> {
             }
         };
         match flag.as_str() {
-            "--version" | "-v" => return Ok((g, Command::Version)),
-            "--help" | "-h" => return Ok((g, Command::Help)),
+            "--version" | "-v" => return Ok(Command::Version),
+            "--help" | "-h" => return Ok(Command::Help),
             "--debug" => g.debug = true,
             "--systemd-cgroup" => g.systemd_cgroup = inline.as_deref() != Some("false"),
             "--root" => g.root = Some(PathBuf::from(value()?)),
@@ -167,11 +183,21 @@ pub fn parse(argv: Vec<OsString>) -> Result<(Global, Command), String> {
         }
     }
     let verb = verb.ok_or("no command given")?;
-    let rest: Vec<OsString> = it
-        .collect::<Result<Vec<String>, String>>()?
-        .into_iter()
-        .map(OsString::from)
-        .collect();
+    let rest: Vec<String> = it.collect::<Result<Vec<String>, String>>()?;
+    if let Some(u) = crate::cli_usage::verb(&verb) {
+        if crate::cli_usage::wants_help(&verb, &rest) {
+            return Ok(Command::Usage(u));
+        }
+    }
+    if verb == "help" {
+        return Ok(match rest.first() {
+            Some(v) => {
+                Command::Usage(crate::cli_usage::verb(v).ok_or(format!("unknown command {v:?}"))?)
+            }
+            None => Command::Help,
+        });
+    }
+    let rest: Vec<OsString> = rest.into_iter().map(OsString::from).collect();
     let mut a = pico_args::Arguments::from_vec(rest);
     let e = |err: pico_args::Error| err.to_string();
     let cmd = match verb.as_str() {
@@ -329,11 +355,10 @@ pub fn parse(argv: Vec<OsString>) -> Result<(Global, Command), String> {
                 json: fmt.as_deref() == Some("json"),
             }
         }
-        "help" => Command::Help,
         "version" => Command::Version,
         other => return Err(format!("unknown command {other:?}")),
     };
-    Ok((g, cmd))
+    Ok(cmd)
 }
 
 fn free(a: pico_args::Arguments) -> Result<Vec<String>, String> {

@@ -25,6 +25,8 @@ pub enum Error {
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error(transparent)]
+    Accel(#[from] crate::accel::AccelError),
+    #[error(transparent)]
     Delegate(#[from] crate::delegate::DelegateError),
     #[error("{what}: {source}")]
     Sys { what: String, source: nix::Error },

@@ -57,7 +57,7 @@ fn level_name(l: log::Level) -> &'static str {
 }
 
 pub fn format_line(format: Format, level: log::Level, msg: &str) -> String {
-    let time = rfc3339_now();
+    let time = rfc3339_secs_now();
     match format {
         Format::Json => {
             let obj = serde_json::json!({"level": level_name(level), "msg": msg, "time": time});
@@ -68,6 +68,27 @@ pub fn format_line(format: Format, level: log::Level, msg: &str) -> String {
             level_name(level),
             serde_json::Value::String(msg.to_string())
         ),
+    }
+}
+
+/// Where the final error goes: (a log file is open, the format, create's quiet stderr).
+static FINAL: std::sync::OnceLock<(bool, Format, bool)> = std::sync::OnceLock::new();
+
+/// Reports the error that ends this urunc invocation, once: into the log file when there is
+/// one (and as a plain `urunc: ...` line on stderr, which callers that capture stderr show);
+/// else on stderr in the log's format, so with `--log-format json` every verb's error is one
+/// JSON object. Only text-format `create`/`run`, whose stderr is the container's, print the
+/// bare `urunc: ...` line.
+pub fn report_error(msg: &str) {
+    let (to_file, format, quiet) = FINAL.get().copied().unwrap_or((false, Format::Text, false));
+    if to_file {
+        log::error!("{msg}");
+        eprintln!("urunc: {msg}");
+    } else if quiet && format == Format::Text {
+        eprintln!("urunc: {msg}");
+    } else {
+        let line = format_line(format, log::Level::Error, msg);
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 
@@ -94,6 +115,11 @@ pub fn init(
     } else {
         log::LevelFilter::Info
     };
+    let _ = FINAL.set((
+        matches!(sink, Sink::File(_)),
+        format,
+        matches!(sink, Sink::Quiet),
+    ));
     let logger = Box::new(Logger {
         sink: Mutex::new(sink),
         format,
@@ -102,6 +128,16 @@ pub fn init(
     log::set_max_level(level);
     let _ = log::set_boxed_logger(logger);
     Ok(())
+}
+
+/// Log lines carry RFC3339 seconds, UTC, as runc's (logrus' default): the delegate writes into
+/// the same log file, and one file has one precision.
+pub fn rfc3339_secs_now() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let full = rfc3339(d.as_secs() as i64, 0);
+    full.replace(".000000000Z", "Z")
 }
 
 /// RFC3339 with nanoseconds, UTC: `2026-08-22T10:00:00.123456789Z`.

@@ -1,7 +1,9 @@
 //! urunc: an OCI runtime whose containers are virtual machines.
 
+mod accel;
 mod bundle;
 mod cli;
+mod cli_usage;
 mod commands;
 mod config;
 mod container;
@@ -13,6 +15,7 @@ mod log;
 mod monitor;
 mod net;
 mod plan;
+mod proctitle;
 mod sandbox;
 mod spec;
 mod storage;
@@ -25,12 +28,9 @@ use cli::Command;
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let (g, cmd) = match cli::parse(argv) {
+    let (g, cmd) = match cli::parse_keeping_globals(argv) {
         Ok(v) => v,
-        Err(e) => {
-            eprintln!("urunc: {e}\n\n{}", cli::USAGE);
-            std::process::exit(1);
-        }
+        Err((g, e)) => std::process::exit(fail_early(&g, &e)),
     };
     let format = if g.log_json {
         log::Format::Json
@@ -39,23 +39,64 @@ fn main() {
     };
     let quiet = matches!(cmd, Command::Create(_) | Command::Run(_));
     if let Err(e) = log::init(g.log.as_deref(), format, g.debug, quiet) {
-        eprintln!("urunc: cannot open log file: {e}");
+        let _ = log::init(None, format, false, false);
+        log::report_error(&format!("cannot open log file: {e}"));
         std::process::exit(1);
     }
+    if prints_only(&cmd) {
+        // `urunc state ID | grep -q running`: a reader that goes away ends us quietly, as it
+        // ends other CLIs (verbs that run hooks or guests keep SIGPIPE ignored)
+        default_sigpipe();
+    }
     ::log::debug!("urunc invoked: {:?}", std::env::args().collect::<Vec<_>>());
-    let log_file = g.log.is_some();
     let code = match dispatch(g, cmd) {
         Ok(code) => code,
         Err(e) => {
-            ::log::error!("{e}");
-            // The final error always reaches the caller: on stderr too when logging elsewhere.
-            if log_file || quiet {
-                eprintln!("urunc: {e}");
-            }
+            log::report_error(&e.to_string());
             1
         }
     };
     std::process::exit(code);
+}
+
+/// A command line that cannot be parsed: the error goes where the global options say the
+/// log goes, in its format; a text-format error also points at the usage.
+fn fail_early(g: &cli::Global, e: &str) -> i32 {
+    let format = if g.log_json {
+        log::Format::Json
+    } else {
+        log::Format::Text
+    };
+    if log::init(g.log.as_deref(), format, false, false).is_err() {
+        let _ = log::init(None, format, false, false);
+    }
+    log::report_error(e);
+    if !g.log_json {
+        eprintln!("run 'urunc --help' for the usage, 'urunc COMMAND --help' for a command's");
+    }
+    1
+}
+
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: restoring the default disposition installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// Verbs that only print: they run no hooks and no guests.
+fn prints_only(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::State { .. }
+            | Command::List { .. }
+            | Command::Ps { .. }
+            | Command::Features
+            | Command::Spec { .. }
+            | Command::Check { .. }
+            | Command::Version
+            | Command::Help
+            | Command::Usage(_)
+    )
 }
 
 fn dispatch(g: cli::Global, cmd: Command) -> error::Result<i32> {
@@ -66,6 +107,10 @@ fn dispatch(g: cli::Global, cmd: Command) -> error::Result<i32> {
         }
         Command::Help => {
             println!("{}", cli::USAGE);
+            return Ok(0);
+        }
+        Command::Usage(u) => {
+            println!("{u}");
             return Ok(0);
         }
         Command::Features => return commands::features::run(),
@@ -93,6 +138,7 @@ fn dispatch(g: cli::Global, cmd: Command) -> error::Result<i32> {
         Command::Exec { id } => commands::exec::run(&ctx, &id),
         Command::Version
         | Command::Help
+        | Command::Usage(_)
         | Command::Features
         | Command::Spec { .. }
         | Command::Check { .. } => Ok(0),

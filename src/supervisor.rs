@@ -45,6 +45,7 @@ pub const MSG_ERROR: &[u8] = b"error:";
 /// Entry point of the forked container process. Never returns.
 pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
     ts::capture(4);
+    crate::proctitle::set(&["urunc", "supervisor", &setup.plan_input.id]);
     let code = match run(setup, &sync) {
         Ok(code) => code,
         Err(e) => {

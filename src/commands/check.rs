@@ -8,15 +8,10 @@
 //! 1 when none can. `--format json` prints one JSON object for scripts.
 
 mod host;
-mod kvm;
 
 use crate::error::Result;
 use serde_json::{json, Map, Value};
 use std::path::Path;
-use std::time::Duration;
-
-/// A trivial guest slower than this is as good as hung (nested KVM here: seconds per boot).
-const KVM_SLOW_MICROS: u128 = 500_000;
 
 fn kvm_probe() -> Value {
     if !Path::new("/dev/kvm").exists() {
@@ -33,43 +28,51 @@ fn kvm_probe() -> Value {
     }
     if !cfg!(target_arch = "x86_64") {
         return json!({"present": true, "usable": true,
-            "detail": "opens; no trivial-guest probe on this architecture"});
+            "detail": "opens; each monitor is probed below"});
     }
-    let r = host::in_child(Duration::from_secs(3), || {
-        kvm::run_guest().map(|(w, us)| format!("{w} {us}"))
-    });
-    let parsed = r.as_ref().ok().and_then(|s| {
-        let mut it = s.split(' ').map(|n| n.parse::<u128>().ok());
-        Some((it.next()??, it.next()??))
-    });
-    match (r, parsed) {
-        (Ok(_), Some((w, us))) if w == kvm::WRITES as u128 && us < KVM_SLOW_MICROS => {
-            json!({"present": true, "usable": true, "guest_micros": us,
-                "detail": format!("a trivial guest ran in {} µs", us)})
-        }
-        (Ok(_), Some((w, us))) => json!({"present": true, "usable": false, "guest_micros": us,
-            "detail": format!("present but unusable: a trivial guest took {} ms for {w} exits (nested virtualisation?)", us / 1000)}),
-        (Ok(s), None) => json!({"present": true, "usable": false,
-            "detail": format!("present but unusable: unexpected probe result {s:?}")}),
-        (Err(e), _) => json!({"present": true, "usable": false,
-            "detail": format!("present but unusable: a trivial guest {e}")}),
-    }
+    let (v, _) = crate::accel::probe::dev_kvm();
+    json!({"present": true, "usable": v.kvm,
+        "detail": if v.kvm { v.reason } else { format!("present but unusable: {}", v.reason) }})
 }
 
-/// The accelerator `create` would pick for QEMU (same rule as the runtime).
-fn qemu_accel(configured: &str) -> &'static str {
-    match configured {
-        "tcg" => "tcg",
-        "kvm" => "kvm",
-        _ if std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .is_ok() =>
-        {
-            "kvm"
+/// The accelerator `create` would pick for a found monitor (the same rule, probed afresh), and
+/// whether the monitor is usable with it.
+fn monitor_accel(
+    name: &str,
+    configured: &str,
+    m: &mut Value,
+    seccomp: bool,
+) -> (bool, &'static str) {
+    let d = crate::accel::declaration(name);
+    let needs = match d.support {
+        crate::accel::Support::Emulates => "KVM, or TCG (software emulation)",
+        crate::accel::Support::KvmOnly => "KVM",
+        crate::accel::Support::NoKvm => "seccomp",
+    };
+    if d.support == crate::accel::Support::NoKvm {
+        return (seccomp, needs);
+    }
+    let path = std::path::PathBuf::from(s(&m["path"]));
+    let req = crate::accel::Request {
+        monitor: name,
+        binary: &path,
+        requested: configured,
+        arch: crate::plan::Arch::host(),
+        cache_root: None,
+    };
+    match crate::accel::decide(&req, d, || crate::accel::verdict(name, &path, None)) {
+        Ok(c) => {
+            m["accel"] = json!(match c.accel {
+                crate::plan::Accel::Kvm => "kvm",
+                crate::plan::Accel::Tcg => "tcg",
+            });
+            m["accel_reason"] = json!(c.reason);
+            (true, needs)
         }
-        _ => "tcg",
+        Err(e) => {
+            m["accel_reason"] = json!(e.to_string());
+            (false, needs)
+        }
     }
 }
 
@@ -88,21 +91,7 @@ pub fn run(as_json: bool) -> Result<i32> {
     };
     let config_ok = config["ok"] == true;
     let arch = crate::plan::Arch::host();
-    let mut kvm = kvm_probe();
-    if kvm["usable"] == true {
-        // the trivial guest ran: does QEMU get a KVM vCPU the way the runtime asks for one?
-        let qemu = crate::monitor::find_binary("qemu", &cfg.monitor("qemu"), arch);
-        if let Ok(q) = qemu {
-            if let Err(e) = host::qemu_kvm_start(&q) {
-                kvm["usable"] = json!(false);
-                kvm["detail"] = json!(format!(
-                    "present but unusable: {}, but QEMU cannot start a KVM vCPU: {e}",
-                    kvm["detail"].as_str().unwrap_or("")
-                ));
-            }
-        }
-    }
-    let kvm_ok = kvm["usable"] == true;
+    let kvm = kvm_probe();
     let seccomp = host::seccomp();
     let mut monitors = Map::new();
     for name in crate::monitor::NAMES {
@@ -112,23 +101,19 @@ pub fn run(as_json: bool) -> Result<i32> {
             Err(e) => json!({"found": false, "detail": e.to_string()}),
         };
         let found = m["found"] == true;
-        let (usable, needs) = match *name {
-            "qemu" => (found, "KVM, or TCG (software emulation)"),
-            "spt" => (found && seccomp["available"] == true, "seccomp"),
-            _ => (found && kvm_ok, "KVM"),
+        let (usable, needs) = if found {
+            monitor_accel(name, &mcfg.accel, &mut m, seccomp["available"] == true)
+        } else {
+            (false, "")
         };
+        if *name == "qemu" && m["accel"] == "tcg" && mcfg.accel.is_empty() {
+            warnings.push(format!(
+                "QEMU guests run under TCG (software emulation, slow): {}",
+                s(&m["accel_reason"])
+            ));
+        }
         m["usable"] = json!(usable && config_ok);
         m["needs"] = json!(needs);
-        if *name == "qemu" && found {
-            let accel = qemu_accel(&mcfg.accel);
-            m["accel"] = json!(accel);
-            if accel == "kvm" && !kvm_ok {
-                warnings.push(format!(
-                    "QEMU guests would use KVM, which cannot run guests here: set accel = \"tcg\" under [monitors.qemu] in {}, or give images the annotation com.urunc.unikernel.accel=tcg",
-                    path.display()
-                ));
-            }
-        }
         monitors.insert(name.to_string(), m);
     }
     let (tun, tc) = host::tun_tc();
@@ -225,6 +210,9 @@ fn text(r: &Value) -> String {
             );
             if m["accel"].is_string() {
                 v += &format!(", accel {}", s(&m["accel"]));
+            }
+            if m["accel_reason"].is_string() {
+                v += &format!(" ({})", s(&m["accel_reason"]));
             }
             v
         } else {

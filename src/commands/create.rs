@@ -88,7 +88,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     // rootless: not real root on the host (also root inside rootless podman's user namespace)
     let rootless = ctx.rootless() || rootless::in_user_namespace();
     rootless::check(&ns)?;
-    let (mut input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle)?;
+    let (mut input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &ctx.root)?;
     if process.terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
             "process.terminal is true but no --console-socket was given".into(),

@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::{io, Error, Result};
-use crate::plan::{Accel, Arch, PlanInput, ProcessParams};
+use crate::plan::{Accel, PlanInput, ProcessParams};
 use crate::spec::Spec;
 use crate::unikernel::UnikernelConfig;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ pub fn plan_input(
     spec: &Spec,
     rootfs: &Path,
     bundle: &Path,
+    root: &Path,
 ) -> Result<(PlanInput, crate::storage::Pending)> {
     let guest = crate::guest::lookup(&uk.unikernel_type)?;
     let monitor = crate::monitor::lookup(&uk.hypervisor)?;
@@ -72,20 +73,19 @@ pub fn plan_input(
             vcpus = (q as u64).div_ceil(per).max(1) as u32;
         }
     }
-    let accel = match (uk.accel.as_str(), mcfg.accel.as_str()) {
-        _ if arch != Arch::host() => Accel::Tcg, // emulation: guest_arch refused kvm
-        ("tcg", _) | ("", "tcg") => Accel::Tcg,
-        ("kvm", _) | ("", "kvm") => Accel::Kvm,
-        _ if std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .is_ok() =>
-        {
-            Accel::Kvm
-        }
-        _ => Accel::Tcg,
-    };
+    // KVM when it runs this monitor's guests (probed, cached under the root), else TCG where
+    // the monitor emulates; KVM-only monitors fail here with the reason (crate::accel)
+    let accel = crate::accel::choose(&crate::accel::Request {
+        monitor: monitor.name(),
+        binary: &monitor_path,
+        requested: requested_accel,
+        arch,
+        cache_root: Some(root),
+    })?
+    .accel;
+    if let Some(w) = crate::accel::tcg_warning(guest.name(), accel) {
+        log::warn!("{w}");
+    }
     let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
     let block = match uk.block.as_str() {
         "" => None,

@@ -31,6 +31,21 @@ fn check_reports_every_section_and_its_verdict() {
         let detail = r["kvm"]["detail"].as_str().unwrap_or("");
         assert_eq!(unusable, detail.starts_with("present but"), "{detail}");
     }
+    // QEMU's accelerator is the one create would choose, backed by a probe of QEMU itself:
+    // never "accel kvm" where KVM cannot run QEMU's guests
+    let q = &r["monitors"]["qemu"];
+    if q["found"] == true {
+        let reason = q["accel_reason"].as_str().unwrap_or("");
+        match q["accel"].as_str() {
+            Some("kvm") => assert!(
+                reason.contains("booted urunc's probe guest with -accel kvm")
+                    || reason.contains("requested"),
+                "{q}"
+            ),
+            Some("tcg") => assert!(!reason.is_empty(), "{q}"),
+            other => panic!("qemu accel {other:?}: {q}"),
+        }
+    }
     // SAFETY: getuid has no preconditions
     if unsafe { libc::getuid() } == 0 && std::path::Path::new("/dev/net/tun").exists() {
         assert_eq!(r["tun"]["available"], true, "{}", r["tun"]);

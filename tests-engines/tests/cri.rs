@@ -83,6 +83,8 @@ async fn cri_pod_with_a_linux_guest() {
     let netns_before = netns_entries();
     let taps_before = leftovers::taps();
     let work = h::workdir("cri-");
+    // restores and checks the host paths engines write outside their roots (drops last)
+    let _host = leftovers::HostGuard::new(&["urunc-cri-test"]);
     cni_config(work.path(), &bridge, "10.213.77.0/24");
     let extra = format!(
         r#"  sandbox_image = "{PAUSE}"
@@ -209,6 +211,13 @@ async fn cri_pod_with_a_linux_guest() {
     .await
     .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", ctd.daemon.tail()));
     let answer = h::http_get(&ip, Duration::from_secs(60));
+    // the leftover check looks where the running guest is (so it can fail)
+    let state_dir = ctd.runc_root.join("k8s.io").join(&ctr);
+    let running = leftovers::find(&ctr, &[state_dir]);
+    assert!(
+        running.iter().any(|l| l.starts_with("state directory")),
+        "the check does not see the running container: {running:#?}"
+    );
     let log = std::fs::read_to_string(logs.join("guest.log")).unwrap_or_default();
     eprintln!("guest log:\n{log}");
     let cstatus = rt

@@ -28,6 +28,8 @@ fn ctr_runs_a_linux_guest() {
         return;
     };
     let urunc = h::urunc_bin();
+    // restores and checks the host paths engines write outside their roots (drops last)
+    let _host = leftovers::HostGuard::new(&[&std::process::id().to_string()]);
     let ctd = Containerd::start("");
     let work = h::workdir("ctr-img-");
     let image = h::guest_image(
@@ -104,6 +106,14 @@ fn ctr_runs_a_linux_guest() {
     );
     let cleanup = Cleanup(&ctd, id3.clone());
     assert_eq!(task_status(&ctd, &id3), "RUNNING");
+    // the leftover check looks where the running container is (so it can fail)
+    let running = leftovers::find(&id3, &[ctd.runc_root.join("default").join(&id3)]);
+    for kind in ["process", "state directory", "cgroup"] {
+        assert!(
+            running.iter().any(|l| l.starts_with(kind)),
+            "the check does not see the running container's {kind}: {running:#?}"
+        );
+    }
     let ps = h::ok(ctd.ctr("default").args(["task", "ps", &id3]));
     let pids: Vec<u32> = ps
         .lines()

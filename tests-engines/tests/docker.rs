@@ -128,6 +128,8 @@ fn docker_runs_a_linux_guest() {
     };
     let urunc = h::urunc_bin();
     let work = h::workdir("dk-");
+    // restores and checks the host paths engines write outside their roots (drops last)
+    let _host = leftovers::HostGuard::new(&[&std::process::id().to_string()]);
     let taps_before = leftovers::taps();
     let docker = Docker::start(work.path(), &urunc);
     let image = h::guest_image(
@@ -173,6 +175,19 @@ fn docker_runs_a_linux_guest() {
     .trim()
     .to_string();
     assert!(ip.starts_with("10.214.88."), "container IP {ip:?}");
+    // docker 20.10 passes `--root <exec-root>/runtime-runc/moby` to every runc-compatible
+    // runtime: urunc's state is there while the container runs (so the leftover check below
+    // looks where a leftover would be)
+    let state = docker.dir.join("exec/runtime-runc/moby").join(&id);
+    assert!(
+        state.join("state.json").is_file(),
+        "no urunc state at {}",
+        state.display()
+    );
+    assert!(
+        !leftovers::find(&id, std::slice::from_ref(&state)).is_empty(),
+        "the leftover check does not see a running container"
+    );
     let answer = h::http_get(&ip, Duration::from_secs(60));
     let logs = h::run_timeout(docker.cli().args(["logs", &id]), Duration::from_secs(30));
     h::ok(docker.cli().args(["rm", "-f", &id]));
@@ -184,7 +199,6 @@ fn docker_runs_a_linux_guest() {
         answer.is_some(),
         "the guest did not answer HTTP on the container IP {ip}"
     );
-    let state = docker.dir.join("exec/runtime-urunc/moby").join(&id);
     let left = h::wait_for(Duration::from_secs(10), || {
         let l = leftovers::find(&id, std::slice::from_ref(&state));
         l.is_empty().then_some(())

@@ -70,6 +70,8 @@ fn podman_runs_a_linux_guest_from_annotations() {
     };
     let urunc = h::urunc_bin();
     let work = h::workdir("pm-");
+    // restores and checks the host paths engines write outside their roots (drops last)
+    let _host = leftovers::HostGuard::new(&[&std::process::id().to_string()]);
     let podman = Podman::new(work.path());
     let image = h::guest_image(
         &assets,

@@ -155,6 +155,51 @@ fn podman(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("run podman")
 }
 
+/// Processes of the rootless podman user started for this test (their environment names its
+/// private XDG_RUNTIME_DIR; other runs of this test use the same user): pid and cmdline.
+fn podman_user_processes(dir: &Path) -> Vec<(i32, String)> {
+    let marker = format!("XDG_RUNTIME_DIR={}", dir.join("xdg").display());
+    let uid = std::process::Command::new("id")
+        .args(["-u", PODMAN_USER])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let owner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next().map(str::to_string));
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let ours = env.split(|b| *b == 0).any(|v| v == marker.as_bytes());
+        if owner.as_deref() == Some(uid.as_str()) && ours {
+            let c = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let pid = e.file_name().to_string_lossy().parse().unwrap_or(0);
+            found.push((pid, String::from_utf8_lossy(&c).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// Ends what rootless podman leaves running once its commands are done: the pause process
+/// (`catatonit -P`) that keeps its user namespace alive. `podman system migrate` stops it;
+/// whatever is left of the test user's processes is then killed.
+fn stop_podman_pause(dir: &Path) {
+    let _ = podman(dir, &["system", "migrate"]);
+    for (pid, _) in podman_user_processes(dir) {
+        // SAFETY: kill(2) on a pid just read; at worst it is gone (ESRCH)
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !podman_user_processes(dir).is_empty() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn rootless_podman_runs_guests_through_urunc() {
     let tools = [
@@ -232,6 +277,14 @@ fn rootless_podman_runs_guests_through_urunc() {
         .status()
         .unwrap();
     assert!(st.success());
+    // dropped last: after the image's removal, which starts podman's pause process again
+    struct Pause<'a>(&'a Path);
+    impl Drop for Pause<'_> {
+        fn drop(&mut self) {
+            stop_podman_pause(self.0);
+        }
+    }
+    let _pause = Pause(d);
     let image = format!("localhost/{}", unique("urunc-sb"));
     let o = podman(d, &["build", "-q", "-t", &image, ctx.to_str().unwrap()]);
     assert!(o.status.success(), "podman build: {}", stderr(&o));
@@ -281,6 +334,24 @@ fn rootless_podman_runs_guests_through_urunc() {
         "{out}"
     );
     assert!(line_with(&out, "FAKEVMM-READ / ").ends_with("13)"), "{out}");
+    // the leftover check can fail: `podman unshare` starts podman's pause process (or joins
+    // the one there is), and the check finds it
+    let _ = podman(d, &["rmi", "-f", &image]);
+    let _ = podman(d, &["unshare", "true"]);
+    // (it may still be starting: wait for it, a hang guard only)
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut before = podman_user_processes(d);
+    while !before.iter().any(|(_, c)| c.contains("catatonit")) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        before = podman_user_processes(d);
+    }
+    assert!(
+        before.iter().any(|(_, c)| c.contains("catatonit")),
+        "no pause process to find: {before:#?}"
+    );
+    stop_podman_pause(d);
+    let left = podman_user_processes(d);
+    assert!(left.is_empty(), "rootless podman left: {left:#?}");
 }
 
 #[test]

@@ -6,52 +6,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Runs `f` in a forked child and returns what it returned, or an error when it failed,
-/// crashed or did not finish within `timeout` (then it is killed).
-pub fn in_child(
-    timeout: Duration,
-    f: impl FnOnce() -> Result<String, String>,
-) -> Result<String, String> {
-    let (rd, wr) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
-    match crate::sys::fork().map_err(|e| format!("fork: {e}"))? {
-        nix::unistd::ForkResult::Child => {
-            drop(rd);
-            let msg = match f() {
-                Ok(m) => format!("ok:{m}"),
-                Err(e) => format!("err:{e}"),
-            };
-            let _ = nix::unistd::write(&wr, msg.as_bytes());
-            // SAFETY: _exit ends the child without running the parent's atexit handlers.
-            unsafe { libc::_exit(0) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(wr);
-            let end = Instant::now() + timeout;
-            let mut pfd = [nix::poll::PollFd::new(
-                std::os::fd::AsFd::as_fd(&rd),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            let left = end.saturating_duration_since(Instant::now());
-            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-            let ready = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)).unwrap_or(0);
-            if ready == 0 {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child, None);
-                return Err(format!("did not finish within {} s", timeout.as_secs()));
-            }
-            let mut out = String::new();
-            let _ = std::fs::File::from(rd).read_to_string(&mut out);
-            let _ = nix::sys::wait::waitpid(child, None);
-            if let Some(m) = out.strip_prefix("ok:") {
-                Ok(m.to_string())
-            } else if let Some(e) = out.strip_prefix("err:") {
-                Err(e.to_string())
-            } else {
-                Err("the probe crashed".into())
-            }
-        }
-    }
-}
+pub use crate::accel::child::in_child;
 
 /// The first line `PROGRAM --version` prints, within 5 s.
 pub fn version(program: &Path) -> Option<String> {
@@ -223,50 +178,4 @@ pub fn tun_tc() -> (Value, Value) {
             json!({"available": false, "detail": e}),
         ),
     }
-}
-
-/// Whether QEMU can start a KVM vCPU the way the runtime asks for one (`-accel kvm -cpu host`):
-/// on some nested-virtualisation hosts it aborts at once (e.g. "failed to set MSR 0x10a").
-/// Started paused (`-S`) with no devices; still running after 1.5 s counts as started.
-pub fn qemu_kvm_start(qemu: &Path) -> Result<(), String> {
-    let machine = if cfg!(target_arch = "aarch64") {
-        "virt"
-    } else {
-        "pc"
-    };
-    let mut child = std::process::Command::new(qemu)
-        .args([
-            "-accel", "kvm", "-cpu", "host", "-M", machine, "-m", "16", "-S",
-        ])
-        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", qemu.display()))?;
-    let end = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < end {
-        if child.try_wait().ok().flatten().is_some() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let first = err
-                .lines()
-                .map(|l| {
-                    l.trim_start_matches(&format!(
-                        "{}: ",
-                        qemu.file_name().unwrap_or_default().to_string_lossy()
-                    ))
-                    .to_string()
-                })
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or_else(|| "it exited at once".into());
-            return Err(first);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(())
 }
