@@ -53,14 +53,16 @@ pub fn archive(records: &[CpioRecord]) -> Vec<u8> {
     out
 }
 
-/// Copies `base` to `path` and appends the records, then the host files.
-pub fn assemble(b: &InitrdBuild) -> std::io::Result<()> {
+/// Copies `base` to `path` (a new file of the work directory, owned by `uid:gid`) and appends
+/// the records, then the host files.
+pub fn assemble(b: &InitrdBuild, uid: u32, gid: u32) -> std::io::Result<()> {
     let mut records = b.records.clone();
     for f in &b.files {
         host_records(&f.source, &f.destination, &mut records)?;
     }
-    std::fs::copy(&b.base, &b.path)?;
-    let mut f = std::fs::OpenOptions::new().append(true).open(&b.path)?;
+    let mut base = crate::bundle::reopen(&b.base)?;
+    let (dir, name) = super::workdir::parent_of(&b.path)?;
+    let mut f = dir.copy_new(&name, &mut base, uid, gid)?;
     // the appended archive must start 4-byte aligned
     let len = f.metadata()?.len();
     let pad = vec![0u8; ((4 - len % 4) % 4) as usize];
@@ -163,7 +165,13 @@ mod tests {
             }],
             files: Vec::new(),
         };
-        assemble(&b).unwrap();
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        assemble(&b, uid, gid).unwrap();
+        // a second assembly never overwrites (nor follows) what is there
+        assert!(assemble(&b, uid, gid).is_err());
         assert_eq!(std::fs::read(&base).unwrap(), b"BASE");
         let out = std::fs::read(&b.path).unwrap();
         assert!(out.starts_with(b"BASE"));
