@@ -53,6 +53,8 @@ pub enum StateError {
     Exists,
     #[error("not a urunc container")]
     Foreign,
+    #[error("{0}")]
+    Root(String),
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -76,11 +78,23 @@ impl State {
     /// runs as the container's user, must traverse them to its work directory; nothing in
     /// them can be listed, and `state.json` is 0600.
     pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, StateError> {
-        std::fs::DirBuilder::new()
+        if let Err(e) = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(root)
-            .map_err(io("create state root", root))?;
+        {
+            return Err(match std::fs::symlink_metadata(root) {
+                Ok(m) if m.file_type().is_symlink() => StateError::Root(format!(
+                    "--root {} is a symlink to a missing directory: remove it or point --root at a directory",
+                    root.display()
+                )),
+                Ok(m) if !m.is_dir() => StateError::Root(format!(
+                    "--root {} exists and is not a directory: remove it or choose another --root",
+                    root.display()
+                )),
+                _ => io("create state root", root)(e),
+            });
+        }
         let dir = super::dir(root, id);
         match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
