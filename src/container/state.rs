@@ -117,20 +117,23 @@ impl State {
             }
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&data).map_err(|source| StateError::Corrupt {
+        let mut st = State::parse(&data)
+            .map_err(|source| StateError::Corrupt {
                 path: path.display().to_string(),
                 source,
-            })?;
-        if v.get("urunc").is_none() {
-            return Err(StateError::Foreign);
-        }
-        let mut st: State = serde_json::from_value(v).map_err(|source| StateError::Corrupt {
-            path: path.display().to_string(),
-            source,
-        })?;
+            })?
+            .ok_or(StateError::Foreign)?;
         st.dir = dir;
         Ok(st)
+    }
+
+    /// Parses a state file; `Ok(None)`: valid JSON but not ours (no `urunc` section).
+    pub fn parse(data: &[u8]) -> Result<Option<State>, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_slice(data)?;
+        if v.get("urunc").is_none() {
+            return Ok(None);
+        }
+        serde_json::from_value(v).map(Some)
     }
 
     /// Re-reads the state file of this container (another process may have written it).
