@@ -160,6 +160,28 @@ pub fn read_file(
     })
 }
 
+/// The names in the directory `path` of the image, resolved inside `rootfs` (an absolute
+/// symlink such as `/lib -> /usr/lib` stays in the image). `None` when it is missing or not a
+/// directory.
+pub fn list_dir(rootfs: &Path, path: &str) -> Option<Vec<String>> {
+    let root: OwnedFd = std::fs::File::open(rootfs).ok()?.into();
+    let rel = Path::new(path);
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let dir = openat2(
+        &root,
+        rel,
+        libc::O_PATH | libc::O_DIRECTORY,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
+    .ok()?;
+    let rd = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
+    Some(
+        rd.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+    )
+}
+
 /// Opens again, for reading, a host path `resolve_file` returned: no component may be a
 /// symlink now (the path had none when it was resolved, so one planted since is refused), and
 /// it must still be a regular file (never a FIFO, so this does not block).
@@ -285,5 +307,26 @@ mod tests {
             resolve_file(&root, "/evil", "kernel").unwrap(),
             canon.join("etc/passwd")
         );
+        // a directory listed through an absolute link stays in the image
+        std::os::unix::fs::symlink("/etc", root.join("etclink")).unwrap();
+        assert_eq!(
+            list_dir(&root, "/etclink").unwrap(),
+            vec!["passwd".to_string()]
+        );
+        assert!(list_dir(&root, "/kernel").is_none());
+        // read_file: bounded, and a FIFO is refused without blocking
+        assert!(read_file(&root, "/etc/passwd", "f", 5).is_err());
+        assert_eq!(read_file(&root, "/etc/passwd", "f", 6).unwrap(), b"inside");
+        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(matches!(
+            read_file(&root, "/fifo", "f", 10),
+            Err(BundleError::NotFile { .. })
+        ));
+        // reopen refuses a path that gained a symlink since it was resolved
+        let boot = canon.join("boot/vmlinuz");
+        assert!(reopen(&boot).is_ok());
+        std::fs::rename(root.join("boot"), root.join("boot2")).unwrap();
+        std::os::unix::fs::symlink(root.join("boot2"), root.join("boot")).unwrap();
+        assert!(reopen(&boot).is_err());
     }
 }

@@ -45,14 +45,10 @@ fn dir(name: &str) -> CpioRecord {
 /// The records of the boot initrd, or None when the image ships no modules. `init` is urunit
 /// inside the rootfs (the image's init program).
 pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, String> {
-    let Ok(rd) = std::fs::read_dir(rootfs.join("lib/modules")) else {
+    let Some(names) = crate::bundle::list_dir(rootfs, "/lib/modules") else {
         return Ok(None);
     };
-    let mut rels: Vec<String> = rd
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|r| !r.contains('/'))
-        .collect();
+    let mut rels: Vec<String> = names.into_iter().filter(|r| !r.contains('/')).collect();
     rels.sort();
     let mut out = vec![
         dir("dev"),
