@@ -26,7 +26,14 @@ cargo build --release --target "$triple" "${bins[@]}"
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   echo "fuzz $t for ${secs}s"
+  status=0
   "target/$triple/release/$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
-    -artifact_prefix="artifacts/$t/" -print_final_stats=1 "corpus/$t" 2>&1 | tail -n 12
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz target $t failed: see fuzz/artifacts/$t/"; exit 1; }
+    -artifact_prefix="artifacts/$t/" -print_final_stats=1 "corpus/$t" >"artifacts/$t.log" 2>&1 ||
+    status=$?
+  if [ "$status" -ne 0 ]; then
+    grep -E -A8 "panicked|ERROR" "artifacts/$t.log" | head -n 40
+    echo "fuzz target $t failed (status $status): input in fuzz/artifacts/$t/, log fuzz/artifacts/$t.log"
+    exit 1
+  fi
+  grep -E "^Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb)" "artifacts/$t.log"
 done

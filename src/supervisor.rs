@@ -63,7 +63,7 @@ pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
 fn close_inherited(s: &Setup) {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     let tty = s.tty.as_ref().map(|t| t.as_raw_fd());
-    let preserved = 3..3 + s.preserve_fds as RawFd;
+    let preserved = 3..RawFd::try_from(s.preserve_fds).map_or(RawFd::MAX, |n| n.saturating_add(3));
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
