@@ -25,10 +25,13 @@ for t in "${targets[@]}"; do bins+=(--bin "$t"); done
 cargo build --release --target "$triple" "${bins[@]}"
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
+  # committed seeds (fuzz/seeds/<target>/) start the corpus where inputs have a rigid layout
+  seeds=()
+  [ -d "seeds/$t" ] && seeds=("seeds/$t")
   echo "fuzz $t for ${secs}s"
   status=0
   "target/$triple/release/$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
-    -artifact_prefix="artifacts/$t/" -print_final_stats=1 "corpus/$t" >"artifacts/$t.log" 2>&1 ||
+    -artifact_prefix="artifacts/$t/" -print_final_stats=1 "corpus/$t" "${seeds[@]}" >"artifacts/$t.log" 2>&1 ||
     status=$?
   if [ "$status" -ne 0 ]; then
     grep -E -A8 "panicked|ERROR" "artifacts/$t.log" | head -n 40
