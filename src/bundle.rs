@@ -123,7 +123,7 @@ pub fn open_file(
         }
         Err(e) => return Err(err(e)),
     };
-    let file = reopen_handle(&handle).map_err(|e| match e {
+    let file = reopen_handle(&handle, false).map_err(|e| match e {
         None => BundleError::NotFile {
             what,
             path: path.into(),
@@ -135,13 +135,17 @@ pub fn open_file(
 }
 
 /// Opens the regular file an `O_PATH` handle names for reading. `Err(None)`: not a regular file.
-fn reopen_handle(h: &OwnedFd) -> Result<std::fs::File, Option<std::io::Error>> {
+fn reopen_handle(h: &OwnedFd, write: bool) -> Result<std::fs::File, Option<std::io::Error>> {
     let st = nix::sys::stat::fstat(h.as_raw_fd()).map_err(|e| Some(e.into()))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(None);
     }
     // the magic link names this very inode, whatever happened to the path since
-    std::fs::File::open(format!("/proc/self/fd/{}", h.as_raw_fd())).map_err(Some)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(format!("/proc/self/fd/{}", h.as_raw_fd()))
+        .map_err(Some)
 }
 
 /// Reads the regular file `path` of the image (resolved as `open_file` does), at most `cap`
@@ -186,6 +190,11 @@ pub fn list_dir(rootfs: &Path, path: &str) -> Option<Vec<String>> {
 /// symlink now (the path had none when it was resolved, so one planted since is refused), and
 /// it must still be a regular file (never a FIFO, so this does not block).
 pub fn reopen(path: &Path) -> std::io::Result<std::fs::File> {
+    reopen_with(path, false)
+}
+
+/// `reopen`, for reading and writing when `write` (a block image the monitor inherits).
+pub fn reopen_with(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
     let cwd: OwnedFd = std::fs::File::open("/")?.into();
     let rel = path.strip_prefix("/").unwrap_or(path);
     let h = match openat2(&cwd, rel, libc::O_PATH, RESOLVE_NO_SYMLINKS) {
@@ -202,7 +211,7 @@ pub fn reopen(path: &Path) -> std::io::Result<std::fs::File> {
         }
         r => r?,
     };
-    reopen_handle(&h).map_err(|e| {
+    reopen_handle(&h, write).map_err(|e| {
         e.unwrap_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -325,6 +334,11 @@ mod tests {
         // reopen refuses a path that gained a symlink since it was resolved
         let boot = canon.join("boot/vmlinuz");
         assert!(reopen(&boot).is_ok());
+        {
+            use std::io::Write;
+            reopen_with(&boot, true).unwrap().write_all(b"K").unwrap();
+        }
+        assert_eq!(std::fs::read(&boot).unwrap(), b"K");
         std::fs::rename(root.join("boot"), root.join("boot2")).unwrap();
         std::os::unix::fs::symlink(root.join("boot2"), root.join("boot")).unwrap();
         assert!(reopen(&boot).is_err());

@@ -211,3 +211,43 @@ fn urunc_json_is_read_inside_the_rootfs_and_bounded() {
     });
     create_fails(&env, &b, "larger than");
 }
+
+#[test]
+fn an_image_block_reaches_qemu_as_an_fd_of_the_checked_file() {
+    let env = Env::new();
+    let b = env.bundle_with("blk", "exit 0", |s| {
+        s["annotations"]["com.urunc.unikernel.block"] = json!("/disk.img");
+        s["annotations"]["com.urunc.unikernel.blkMntPoint"] = json!("/data");
+    });
+    std::fs::write(b.join("rootfs/disk.img"), vec![0u8; 4096]).unwrap();
+    let id = unique("blk");
+    let o = env.create(&b, &id, &[]);
+    assert!(o.status.success(), "create {id}: {}", env.console_text(&id));
+    // the plan hands QEMU an fd (opened by root through the resolved handle), not the path
+    let plan = std::fs::read_to_string(env.root.join(&id).join("plan.json")).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let argv: Vec<&str> = plan["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        argv.iter()
+            .any(|a| a.contains("/dev/fdset/") || a.contains("fd=")),
+        "{argv:?}"
+    );
+    assert!(!argv.iter().any(|a| a.contains("disk.img")), "{argv:?}");
+    assert!(env.urunc(&["delete", "--force", &id]).status.success());
+    // a block image that is a link out of the rootfs is not found inside it
+    std::fs::remove_file(b.join("rootfs/disk.img")).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", b.join("rootfs/disk.img")).unwrap();
+    let id = unique("blk");
+    let o = env.create(&b, &id, &[]);
+    assert!(!o.status.success());
+    assert!(
+        env.console_text(&id).contains("block image"),
+        "{}",
+        env.console_text(&id)
+    );
+}

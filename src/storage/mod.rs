@@ -126,9 +126,12 @@ pub fn prepare(
         }
     }
     if qemu {
+        // images of the rootfs (annotation blocks): root opens them read-write for the
+        // monitor, so never through a link planted since they were resolved
         for b in input.blocks.iter_mut().filter(|b| b.fd.is_none()) {
-            let fd = takeover::open_device(&b.source.to_string_lossy(), b.read_only, false)
-                .map_err(|e| format!("open the block image {}: {e}", b.source.display()))?;
+            let fd: std::os::fd::OwnedFd = crate::bundle::reopen_with(&b.source, !b.read_only)
+                .map_err(|e| format!("open the block image {}: {e}", b.source.display()))?
+                .into();
             b.fd = Some(takeover::raw(&fd));
             out.fds.push(fd);
         }
