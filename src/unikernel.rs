@@ -1,5 +1,8 @@
 //! The unikernel configuration of a bundle: `com.urunc.unikernel.*` spec annotations first,
-//! else `/urunc.json` in the rootfs (base64 values), all or nothing, as the Go urunc reads it.
+//! else `/urunc.json` in the rootfs (base64 values, read inside the rootfs, regular file,
+//! bounded), as the Go urunc reads them. Of the three mandatory keys (type, hypervisor, binary)
+//! all make a unikernel, none a bundle for the delegate runtime, and some an error naming the
+//! missing ones. Values that reach a command line are checked (`values`).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
