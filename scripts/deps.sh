@@ -3,7 +3,8 @@
 # Debian packages and the Rust musl targets. Idempotent; quick when everything is present.
 set -euo pipefail
 pkgs=(runc busybox-static qemu-system-x86 qemu-system-arm qemu-user-static iproute2 cpio lz4 xz-utils zstd kmod strace podman uidmap slirp4netns
-      containerd docker.io containernetworking-plugins catatonit protobuf-compiler conmon)
+      containerd docker.io containernetworking-plugins catatonit protobuf-compiler conmon
+      g++)  # g++: libfuzzer-sys builds libFuzzer for scripts/fuzz.sh
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
