@@ -158,21 +158,18 @@ fn config_file_fifo_unknown_monitor_and_upstream_override() {
     let env = Env::new();
     let b = env.bundle("cfg", "exit 0");
     let run = |var: &str, path: &std::path::Path| {
-        let (tx, rx) = std::sync::mpsc::channel();
         let mut c = std::process::Command::new(common::urunc_bin());
         c.env_remove("URUNC_CONFIG")
             .env(var, path)
             .arg("--root")
             .arg(&env.root)
-            .args(["create", "--bundle", b.to_str().unwrap(), &unique("c")])
-            .stdin(Stdio::null());
-        std::thread::spawn(move || {
-            let _ = tx.send(c.output());
-        });
+            .args(["create", "--bundle", b.to_str().unwrap(), &unique("c")]);
         // only guards against a hang: reading a FIFO used to block forever
-        rx.recv_timeout(Duration::from_secs(120))
-            .expect("create hung reading its config file")
-            .unwrap()
+        common::output_within(
+            c,
+            Duration::from_secs(120),
+            "create reading its config file",
+        )
     };
     let fifo = env.dir.path().join("fifo.toml");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();

@@ -120,24 +120,11 @@ fn urunc_json_bundle(env: &Env, name: &str, plant: impl FnOnce(&Path)) -> std::p
 
 fn create_fails(env: &Env, bundle: &Path, want: &str) {
     let id = unique("uj");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (e, b, i) = (env.cmd(), bundle.to_path_buf(), id.clone());
     env.track(&id);
-    std::thread::spawn(move || {
-        let mut e = e;
-        let o = e
-            .args(["create", "--bundle"])
-            .arg(&b)
-            .arg(&i)
-            .stdin(Stdio::null())
-            .output();
-        let _ = tx.send(o);
-    });
+    let mut c = env.cmd();
+    c.args(["create", "--bundle"]).arg(bundle).arg(&id);
     // a guard against a hang (a FIFO): create answers at once when it reads like the kernel
-    let o = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("create hung on /urunc.json")
-        .expect("run urunc");
+    let o = common::output_within(c, Duration::from_secs(120), "create reading /urunc.json");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "create accepted it: {err}");
     assert!(err.contains(want), "wanted {want:?} in: {err}");
