@@ -20,6 +20,10 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Zsanitizer=address \
 -Cdebug-assertions -Coverflow-checks"
+# targets that need a file (urunc.json in a rootfs, an ELF) write it under here, not /tmp
+export TMPDIR="$PWD/target/scratch"
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
 cargo build --release --target "$triple" "${bins[@]}"
