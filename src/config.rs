@@ -1,4 +1,5 @@
-//! `/etc/urunc/config.toml` (location overridable with `URUNC_CONFIG`), urunc's format plus a
+//! `/etc/urunc/config.toml` (location overridable with `URUNC_CONFIG`, or upstream urunc's
+//! `URUNC_CONFIG_FILE`), urunc's format plus a
 //! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create` and frozen
 //! into the container's state, so later commands see the configuration it was created with.
 
@@ -47,6 +48,8 @@ impl Default for SandboxConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     pub level: String,
+    /// Upstream urunc sends its log to syslog when true. Accepted for compatibility, without
+    /// effect: urunc logs where the engine asks (`--log`, runc's contract), and stderr.
     pub syslog: bool,
 }
 
@@ -156,10 +159,13 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The config file path: `$URUNC_CONFIG`, else `/etc/urunc/config.toml`.
+    /// The config file path: `$URUNC_CONFIG`, else `$URUNC_CONFIG_FILE` (upstream urunc's name
+    /// since v0.8), else `/etc/urunc/config.toml`.
     pub fn path() -> PathBuf {
-        std::env::var_os("URUNC_CONFIG")
-            .filter(|v| !v.is_empty())
+        ["URUNC_CONFIG", "URUNC_CONFIG_FILE"]
+            .iter()
+            .filter_map(std::env::var_os)
+            .find(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
     }
@@ -170,7 +176,7 @@ impl Config {
     }
 
     pub fn load_from(path: &Path) -> Result<Config, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_regular(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(source) => {
@@ -180,10 +186,14 @@ impl Config {
                 })
             }
         };
-        Self::parse(&text).map_err(|msg| ConfigError::Invalid {
+        let cfg = Self::parse(&text).map_err(|msg| ConfigError::Invalid {
             path: path.display().to_string(),
             msg,
-        })
+        })?;
+        if cfg.log.syslog {
+            log::debug!("[log] syslog = true is accepted for compatibility and has no effect: the log goes to --log");
+        }
+        Ok(cfg)
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -201,6 +211,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         for (name, m) in &self.monitors {
+            if !MONITORS.contains(&name.as_str()) {
+                return Err(format!(
+                    "unknown section [monitors.{name}] (known monitors: {})",
+                    MONITORS.join(", ")
+                ));
+            }
             if m.default_memory_mb == 0 {
                 return Err(format!(
                     "monitors.{name}.default_memory_mb must be at least 1"
@@ -234,6 +250,35 @@ impl Config {
     pub fn monitor(&self, name: &str) -> MonitorConfig {
         self.monitors.get(name).cloned().unwrap_or_default()
     }
+}
+
+/// Bound on the config file (a few dozen lines in practice).
+const MAX_CONFIG: u64 = 1 << 20;
+
+/// Reads a regular file of at most `MAX_CONFIG` bytes; a FIFO or device is refused without
+/// blocking (opened non-blocking, checked with fstat before any read).
+fn read_regular(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut data = String::new();
+    (&mut f).take(MAX_CONFIG + 1).read_to_string(&mut data)?;
+    if data.len() as u64 > MAX_CONFIG {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG} bytes"),
+        ));
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -270,5 +315,25 @@ mod tests {
         assert!(e.contains("absolute"), "{e}");
         let e = Config::parse("[monitors.qemu]\nmemory = 3\n").unwrap_err();
         assert!(e.contains("memory"), "{e}");
+        let e = Config::parse("[monitors.qemuX]\npath = \"/q\"\n").unwrap_err();
+        assert!(e.contains("unknown section [monitors.qemuX]"), "{e}");
+        // upstream's [log] syslog is accepted
+        assert!(Config::parse("[log]\nsyslog = true\n").unwrap().log.syslog);
+    }
+
+    #[test]
+    fn a_fifo_or_a_huge_file_is_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = Config::load_from(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let big = d.path().join("big.toml");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_CONFIG + 1)
+            .unwrap();
+        let e = Config::load_from(&big).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 }

@@ -44,6 +44,7 @@ pub const MSG_ERROR: &[u8] = b"error:";
 
 /// Entry point of the forked container process. Never returns.
 pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
+    close_inherited(&setup);
     ts::capture(4);
     crate::proctitle::set(&["urunc", "supervisor", &setup.plan_input.id]);
     let code = match run(setup, &sync) {
@@ -56,6 +57,34 @@ pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Closes the fds the caller of `create` let us inherit, as runc does: they would stay open for
+/// the container's whole life (a shim's pipe would never see EOF). Everything urunc opens is
+/// close-on-exec, so an fd without the flag is the caller's, unless it is passed on purpose:
+/// `--preserve-fds` (3..3+N) and the console's pty.
+fn close_inherited(s: &Setup) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let tty = s.tty.as_ref().map(|t| t.as_raw_fd());
+    let preserved = 3..RawFd::try_from(s.preserve_fds).map_or(RawFd::MAX, |n| n.saturating_add(3));
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        if fd < 3 || preserved.contains(&fd) || Some(fd) == tty {
+            continue;
+        }
+        // the directory's own fd is gone by now (EBADF), and it was close-on-exec anyway
+        match fcntl(fd, FcntlArg::F_GETFD) {
+            Ok(flags) if !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC) => {
+                let _ = nix::unistd::close(fd);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn recv(sync: &UnixDatagram) -> crate::error::Result<Vec<u8>> {

@@ -1,5 +1,8 @@
 //! The unikernel configuration of a bundle: `com.urunc.unikernel.*` spec annotations first,
-//! else `/urunc.json` in the rootfs (base64 values), all or nothing, as the Go urunc reads it.
+//! else `/urunc.json` in the rootfs (base64 values, read inside the rootfs, regular file,
+//! bounded), as the Go urunc reads them. Of the three mandatory keys (type, hypervisor, binary)
+//! all make a unikernel, none a bundle for the delegate runtime, and some an error naming the
+//! missing ones. Values that reach a command line are checked (`values`).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -22,6 +25,12 @@ pub const SOLO5_NET_DEV: &str = "com.urunc.unikernel.solo5NetDev";
 pub const SOLO5_BLK_DEV: &str = "com.urunc.unikernel.solo5BlkDev";
 /// Ours: `kvm` or `tcg` for this container, overriding the monitor's config.
 pub const ACCEL: &str = "com.urunc.unikernel.accel";
+/// The unikernel configuration file an image may carry instead of annotations.
+pub const URUNC_JSON: &str = "/urunc.json";
+/// Bound on `/urunc.json`: a handful of short base64 values.
+const MAX_URUNC_JSON: u64 = 1 << 20;
+
+mod values;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnikernelConfig {
@@ -35,58 +44,72 @@ pub struct UnikernelConfig {
     pub blk_mnt_point: String,
     pub mount_rootfs: bool,
     pub accel: String,
-    /// `SOLO5_NET_DEV`, validated where it is used (`monitor/solo5.rs`).
+    /// `SOLO5_NET_DEV`, checked by `values` and where it is used (`monitor/solo5_devices.rs`).
     #[serde(default)]
     pub solo5_net_dev: String,
-    /// `SOLO5_BLK_DEV`, validated where it is used (`monitor/solo5.rs`).
+    /// `SOLO5_BLK_DEV` (a comma-separated list), checked likewise.
     #[serde(default)]
     pub solo5_blk_dev: String,
+    /// Read from `/urunc.json` rather than the spec's annotations (for error messages).
+    #[serde(default)]
+    pub from_urunc_json: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnikernelError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("invalid {path}: {msg}")]
     Invalid { path: String, msg: String },
-    #[error("invalid value {value:?} for annotation {key}: {msg}")]
+    #[error("invalid value {value:?} for {key}: {msg}")]
     Value {
         key: String,
         value: String,
         msg: String,
     },
+    #[error("{found} set in {origin} but {missing} missing: a unikernel needs all of {TYPE}, {HYPERVISOR} and {BINARY} (set the missing ones, or none to run the bundle with the delegate runtime)")]
+    Partial {
+        origin: &'static str,
+        found: String,
+        missing: String,
+    },
+    #[error(transparent)]
+    File(#[from] crate::bundle::BundleError),
 }
 
 impl UnikernelConfig {
-    /// `Ok(None)`: not a unikernel bundle (hand it to the delegate runtime).
+    /// `Ok(None)`: not a unikernel bundle (hand it to the delegate runtime): neither the
+    /// annotations nor `/urunc.json` name any of the three mandatory keys.
     pub fn detect(
         annotations: &BTreeMap<String, String>,
         rootfs: &Path,
     ) -> Result<Option<UnikernelConfig>, UnikernelError> {
-        if has_mandatory(annotations) {
-            return Self::from_map(annotations).map(Some);
+        if let Some(c) = Self::parse(annotations)? {
+            log::debug!("unikernel bundle: configured by its annotations");
+            return Ok(Some(c));
         }
-        let path = rootfs.join("urunc.json");
-        let data = match std::fs::read(&path) {
+        // read like the kernel would: inside the rootfs, a regular file, bounded
+        let data = match crate::bundle::read_file(
+            rootfs,
+            URUNC_JSON,
+            "unikernel configuration",
+            MAX_URUNC_JSON,
+        ) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(UnikernelError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })
+            Err(crate::bundle::BundleError::Resolve { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                log::debug!("not a unikernel bundle: no {PREFIX}* annotations and no {URUNC_JSON} in the rootfs; handing it to the delegate runtime");
+                return Ok(None);
             }
+            Err(e) => return Err(e.into()),
         };
         let invalid = |msg: String| UnikernelError::Invalid {
-            path: path.display().to_string(),
+            path: URUNC_JSON.into(),
             msg,
         };
         let raw: BTreeMap<String, String> =
             serde_json::from_slice(&data).map_err(|e| invalid(e.to_string()))?;
-        if !has_mandatory(&raw) {
+        if !mandatory(&raw, URUNC_JSON)? {
+            log::debug!("not a unikernel bundle: {URUNC_JSON} names none of {TYPE}, {HYPERVISOR}, {BINARY}; handing it to the delegate runtime");
             return Ok(None);
         }
         let mut decoded = BTreeMap::new();
@@ -97,18 +120,47 @@ impl UnikernelConfig {
             let s = String::from_utf8(bytes).map_err(|_| invalid(format!("{k} is not UTF-8")))?;
             decoded.insert(k, s);
         }
-        Self::from_map(&decoded).map(Some)
+        log::debug!("unikernel bundle: configured by {URUNC_JSON}");
+        Self::from_map(&decoded, true).map(Some)
     }
 
-    fn from_map(m: &BTreeMap<String, String>) -> Result<UnikernelConfig, UnikernelError> {
+    /// Where `key` came from, for error messages.
+    pub fn origin(&self, key: &str) -> String {
+        if self.from_urunc_json {
+            format!("{key} in {URUNC_JSON}")
+        } else {
+            format!("annotation {key}")
+        }
+    }
+
+    /// Parses the unikernel configuration out of annotation-like pairs (as `detect` does for
+    /// the spec's annotations, without looking for `/urunc.json`): the fuzz targets' entry.
+    pub fn parse(m: &BTreeMap<String, String>) -> Result<Option<UnikernelConfig>, UnikernelError> {
+        if !mandatory(m, "the annotations")? {
+            return Ok(None);
+        }
+        Self::from_map(m, false).map(Some)
+    }
+
+    fn from_map(
+        m: &BTreeMap<String, String>,
+        from_urunc_json: bool,
+    ) -> Result<UnikernelConfig, UnikernelError> {
         let get = |k: &str| m.get(k).cloned().unwrap_or_default();
+        let origin = |k: &str| {
+            UnikernelConfig {
+                from_urunc_json,
+                ..Default::default()
+            }
+            .origin(k)
+        };
         let mount_rootfs = match m.get(MOUNT_ROOTFS).map(|s| s.as_str()) {
             None | Some("") => false,
             Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
             Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
             Some(v) => {
                 return Err(UnikernelError::Value {
-                    key: MOUNT_ROOTFS.into(),
+                    key: origin(MOUNT_ROOTFS),
                     value: v.into(),
                     msg: "expected true or false".into(),
                 })
@@ -117,12 +169,12 @@ impl UnikernelConfig {
         let accel = get(ACCEL);
         if !matches!(accel.as_str(), "" | "kvm" | "tcg") {
             return Err(UnikernelError::Value {
-                key: ACCEL.into(),
+                key: origin(ACCEL),
                 value: accel,
                 msg: "expected kvm or tcg".into(),
             });
         }
-        Ok(UnikernelConfig {
+        let c = UnikernelConfig {
             unikernel_type: get(TYPE),
             hypervisor: get(HYPERVISOR),
             binary: get(BINARY),
@@ -135,14 +187,27 @@ impl UnikernelConfig {
             accel,
             solo5_net_dev: get(SOLO5_NET_DEV),
             solo5_blk_dev: get(SOLO5_BLK_DEV),
-        })
+            from_urunc_json,
+        };
+        values::check(&c)?;
+        Ok(c)
     }
 }
 
-fn has_mandatory(m: &BTreeMap<String, String>) -> bool {
-    [TYPE, HYPERVISOR, BINARY]
-        .iter()
-        .all(|k| m.get(*k).is_some_and(|v| !v.is_empty()))
+/// All three mandatory keys set: true; none: false; some: an error naming the missing ones.
+fn mandatory(m: &BTreeMap<String, String>, origin: &'static str) -> Result<bool, UnikernelError> {
+    let (found, missing): (Vec<&str>, Vec<&str>) = [TYPE, HYPERVISOR, BINARY]
+        .into_iter()
+        .partition(|k| m.get(*k).is_some_and(|v| !v.is_empty()));
+    match found.len() {
+        3 => Ok(true),
+        0 => Ok(false),
+        _ => Err(UnikernelError::Partial {
+            origin,
+            found: found.join(", "),
+            missing: missing.join(", "),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -177,8 +242,8 @@ mod tests {
     #[test]
     fn urunc_json_is_base64_and_all_or_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        // partial annotations are ignored in favour of urunc.json
-        let a = ann(&[(TYPE, "unikraft")]);
+        // urunc.json is read when the annotations name none of the mandatory keys
+        let a = ann(&[(CMDLINE, "x")]);
         std::fs::write(
             dir.path().join("urunc.json"),
             r#"{"com.urunc.unikernel.unikernelType":"dW5pa3JhZnQ=","com.urunc.unikernel.hypervisor":"cWVtdQ==","com.urunc.unikernel.binary":"L3VuaWtlcm5lbC9rZXJuZWw=","com.urunc.unikernel.mountRootfs":"dHJ1ZQ=="}"#,

@@ -414,7 +414,7 @@ fn bad_config_and_bad_bundles_fail_at_create_leaving_nothing() {
             "k2",
             "com.urunc.unikernel.binary",
             "../../etc/passwd",
-            "without \"..\"",
+            "must not start with \"..\"",
         ),
     ] {
         let b = env.bundle_with(name, "report", |s| s["annotations"][key] = value.into());

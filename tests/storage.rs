@@ -436,7 +436,7 @@ fn bad_storage_input_fails_at_create() {
         ),
         (
             json!({"com.urunc.unikernel.block": "/../outside.img", "com.urunc.unikernel.blkMntPoint": "/"}),
-            "block image",
+            "annotation com.urunc.unikernel.block: a path must be clean",
         ),
         (
             json!({"com.urunc.unikernel.unikernelType": "mewz", "com.urunc.unikernel.mountRootfs": "true"}),

@@ -54,7 +54,7 @@ impl Drop for Undo {
     }
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+fn absolute(p: &Path, what: &str) -> Result<PathBuf> {
     let p = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -62,7 +62,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
             .map_err(io("current directory"))?
             .join(p)
     };
-    std::fs::canonicalize(&p).map_err(io(format!("bundle {}", p.display())))
+    std::fs::canonicalize(&p).map_err(io(format!("{what} {}", p.display())))
 }
 
 pub fn run(ctx: &Ctx, a: &CreateArgs) -> Result<i32> {
@@ -73,12 +73,15 @@ pub fn run(ctx: &Ctx, a: &CreateArgs) -> Result<i32> {
 pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let t0 = std::time::SystemTime::now();
     container::validate_id(&a.id)?;
-    let bundle = absolute(&a.bundle)?;
+    let bundle = absolute(&a.bundle, "bundle")?;
     let spec = Spec::load(&bundle)?;
     let cfg = Config::load()?;
     ts::init(&cfg.timestamps, &a.id);
     ts::capture_at(0, t0);
-    let rootfs = absolute(&spec.rootfs(&bundle)?)?;
+    let rootfs = absolute(
+        &spec.rootfs(&bundle)?,
+        "container rootfs (root.path of config.json)",
+    )?;
     let Some(uk) = UnikernelConfig::detect(&spec.annotations, &rootfs)? else {
         return Err(crate::delegate::exec(&cfg.delegate.runtime).into());
     };
@@ -265,20 +268,14 @@ fn expect(sync: &std::os::unix::net::UnixDatagram, want: &[u8]) -> Result<()> {
 }
 
 /// The private directory for the monitor's generated files (Firecracker's config, urunit's),
-/// inside the state directory so that `delete` removes it, owned by the monitor's user.
+/// inside the state directory so that `delete` removes it, owned by the monitor's user. Made
+/// and chowned through fds (`storage::workdir`): the state directory is root's, so the uid
+/// cannot put a link in its place.
 fn work_dir(dir: &Path, p: &ProcessParams) -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let w = dir.join("work");
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&w)
+    crate::storage::workdir::Dir::open(dir)
+        .and_then(|d| d.make_dir("work", 0o700, p.uid, p.gid))
         .map_err(io("create the work directory"))?;
-    match nix::unistd::chown(&w, Some(p.uid.into()), Some(p.gid.into())) {
-        // rootless: the ids are the user namespace's; userns::chown_dir maps them later
-        Err(nix::Error::EPERM) if !nix::unistd::geteuid().is_root() => {}
-        r => r.map_err(sys("chown the work directory"))?,
-    }
-    Ok(w)
+    Ok(dir.join("work"))
 }
 
 /// Opens a pty, sends its master over the console socket, returns the slave.

@@ -18,8 +18,12 @@ pub fn plan_input(
     bundle: &Path,
     root: &Path,
 ) -> Result<(PlanInput, crate::storage::Pending)> {
-    let guest = crate::guest::lookup(&uk.unikernel_type)?;
-    let monitor = crate::monitor::lookup(&uk.hypervisor)?;
+    let from =
+        |key: &str, e: crate::plan::PlanError| Error::Msg(format!("{}: {e}", uk.origin(key)));
+    let guest =
+        crate::guest::lookup(&uk.unikernel_type).map_err(|e| from(crate::unikernel::TYPE, e))?;
+    let monitor = crate::monitor::lookup(&uk.hypervisor)
+        .map_err(|e| from(crate::unikernel::HYPERVISOR, e))?;
     if !guest.monitors().contains(&monitor.name()) {
         return Err(crate::plan::PlanError::Unsupported {
             guest: guest.name().into(),
@@ -58,7 +62,14 @@ pub fn plan_input(
         hostname: spec.hostname.clone().unwrap_or_default(),
     };
     let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
-    let mut memory_bytes = mcfg.default_memory_mb * 1024 * 1024;
+    let mut memory_bytes = mcfg.default_memory_mb.checked_mul(1 << 20).ok_or_else(|| {
+        Error::Msg(format!(
+            "[monitors.{}] default_memory_mb = {} in the config file is too large (at most {} MiB)",
+            monitor.name(),
+            mcfg.default_memory_mb,
+            u64::MAX >> 20
+        ))
+    })?;
     let memory_limit = resources
         .and_then(|r| r.memory.as_ref())
         .and_then(|m| m.limit)
@@ -70,7 +81,11 @@ pub fn plan_input(
     let mut vcpus = mcfg.default_vcpus;
     if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
         if let (Some(q), Some(per)) = (c.quota.filter(|q| *q > 0), c.period.filter(|p| *p > 0)) {
-            vcpus = (q as u64).div_ceil(per).max(1) as u32;
+            vcpus = u32::try_from((q as u64).div_ceil(per).max(1)).map_err(|_| {
+                Error::Msg(format!(
+                    "linux.resources.cpu quota {q} / period {per} asks for more vCPUs than a monitor can give"
+                ))
+            })?;
         }
     }
     // KVM when it runs this monitor's guests (probed, cached under the root), else TCG where

@@ -4,16 +4,23 @@
 pub enum IdError {
     #[error("container ID can not be empty")]
     Empty,
-    #[error("invalid container ID {0:?}: use at most 1024 characters of letters, digits, '_', '+', '-' and '.', not starting with '.'")]
+    #[error("invalid container ID {0:?}: use letters, digits, '_', '+', '-' and '.', not starting with '.'")]
     Invalid(String),
+    #[error("container ID is {0} characters long: at most {MAX_LEN} are allowed (it names a directory under --root)")]
+    TooLong(usize),
 }
+
+/// NAME_MAX: the id is one directory name under `--root`.
+pub const MAX_LEN: usize = 255;
 
 pub fn validate_id(id: &str) -> Result<(), IdError> {
     if id.is_empty() {
         return Err(IdError::Empty);
     }
-    let ok = id.len() <= 1024
-        && !id.starts_with('.')
+    if id.len() > MAX_LEN {
+        return Err(IdError::TooLong(id.len()));
+    }
+    let ok = !id.starts_with('.')
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
@@ -33,6 +40,9 @@ mod tests {
         for good in ["abc", "a.b-c_d+e", "0123456789abcdef"] {
             assert!(validate_id(good).is_ok(), "{good}");
         }
+        assert!(validate_id(&"a".repeat(255)).is_ok());
+        let e = validate_id(&"a".repeat(256)).unwrap_err();
+        assert!(e.to_string().contains("at most 255"), "{e}");
         let long = "a".repeat(1025);
         for bad in [
             "",

@@ -53,6 +53,8 @@ pub enum StateError {
     Exists,
     #[error("not a urunc container")]
     Foreign,
+    #[error("{0}")]
+    Root(String),
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -76,11 +78,23 @@ impl State {
     /// runs as the container's user, must traverse them to its work directory; nothing in
     /// them can be listed, and `state.json` is 0600.
     pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, StateError> {
-        std::fs::DirBuilder::new()
+        if let Err(e) = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(root)
-            .map_err(io("create state root", root))?;
+        {
+            return Err(match std::fs::symlink_metadata(root) {
+                Ok(m) if m.file_type().is_symlink() => StateError::Root(format!(
+                    "--root {} is a symlink to a missing directory: remove it or point --root at a directory",
+                    root.display()
+                )),
+                Ok(m) if !m.is_dir() => StateError::Root(format!(
+                    "--root {} exists and is not a directory: remove it or choose another --root",
+                    root.display()
+                )),
+                _ => io("create state root", root)(e),
+            });
+        }
         let dir = super::dir(root, id);
         match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
@@ -92,7 +106,7 @@ impl State {
     pub fn load(root: &Path, id: &str) -> Result<State, StateError> {
         let dir = super::dir(root, id);
         let path = dir.join(super::STATE_FILE);
-        let data = match std::fs::read(&path) {
+        let data = match read_state_file(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(if dir.exists() {
@@ -103,20 +117,23 @@ impl State {
             }
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&data).map_err(|source| StateError::Corrupt {
+        let mut st = State::parse(&data)
+            .map_err(|source| StateError::Corrupt {
                 path: path.display().to_string(),
                 source,
-            })?;
-        if v.get("urunc").is_none() {
-            return Err(StateError::Foreign);
-        }
-        let mut st: State = serde_json::from_value(v).map_err(|source| StateError::Corrupt {
-            path: path.display().to_string(),
-            source,
-        })?;
+            })?
+            .ok_or(StateError::Foreign)?;
         st.dir = dir;
         Ok(st)
+    }
+
+    /// Parses a state file; `Ok(None)`: valid JSON but not ours (no `urunc` section).
+    pub fn parse(data: &[u8]) -> Result<Option<State>, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_slice(data)?;
+        if v.get("urunc").is_none() {
+            return Ok(None);
+        }
+        serde_json::from_value(v).map(Some)
     }
 
     /// Re-reads the state file of this container (another process may have written it).
@@ -153,6 +170,25 @@ impl State {
 }
 
 /// Writes `path` atomically: a temp file in the same directory, fsync, rename.
+/// Bound on state.json (hooks and annotations included; a few KiB in practice).
+const MAX_STATE: u64 = 16 << 20;
+
+/// Reads state.json without following a link and never blocking on a FIFO: in a container with
+/// a user namespace its directory belongs to that namespace's root.
+fn read_state_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    crate::storage::workdir::read_capped(&mut f, MAX_STATE, "the state file")
+}
+
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -161,10 +197,16 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateErro
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let res = (|| {
+        // never through a link: the state directory of a container with a user namespace
+        // belongs to that namespace's root (`userns::chown_dir`), which could plant one
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
@@ -175,4 +217,29 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateErro
         let _ = std::fs::remove_file(&tmp);
     }
     res.map_err(io("write", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_never_follows_a_planted_temp_link() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        let tmp = d.path().join(format!(".state.json.{}", std::process::id()));
+        std::os::unix::fs::symlink(&target, &tmp).unwrap();
+        write_atomic(&d.path().join("state.json"), b"{}", 0o600).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(d.path().join("state.json")).unwrap(), b"{}");
+        assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn parse_tells_foreign_from_corrupt() {
+        assert!(State::parse(b"{\"ociVersion\":\"1\"}").unwrap().is_none());
+        assert!(State::parse(b"{\"urunc\":{}}").is_err());
+        assert!(State::parse(b"not json").is_err());
+    }
 }

@@ -4,6 +4,7 @@
 
 use crate::spec::Mount;
 use serde::{Deserialize, Serialize};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,16 +63,25 @@ pub fn from_spec(mounts: &[Mount], bundle: &Path) -> Vec<(usize, BindMount)> {
 
 /// Bind-mounts each of `binds` into `root` (the container rootfs as the guest will see it over
 /// a shared filesystem), in the current mount namespace. Mount points that do not exist are
-/// created; a symlink on the way is refused (it could lead out of the rootfs).
+/// created; a symlink on the way is refused (it could lead out of the rootfs). The mount goes
+/// onto the checked mount point by its fd, never by its path again.
 pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), String> {
     use nix::mount::{mount, MsFlags};
     for b in binds {
         let target = target_in(root, &b.destination, b.source.is_dir())?;
+        let on = target.proc_path();
         let mut flags = MsFlags::MS_BIND;
         if b.recursive {
             flags |= MsFlags::MS_REC;
         }
-        mount(Some(&b.source), &target, None::<&str>, flags, None::<&str>).map_err(|e| {
+        mount(
+            Some(&b.source),
+            on.as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| {
             format!(
                 "bind mount {} on {}: {e}",
                 b.source.display(),
@@ -90,21 +100,81 @@ pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), String> {
             }
         }
         if !extra.is_empty() {
+            // the new mount sits on top of the handle's dentry: reach it by path from the
+            // handle of the parent, which cannot have changed (it is held open)
             let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
-            mount(None::<&str>, &target, None::<&str>, f, None::<&str>)
+            let top = target
+                .mounted()
+                .map_err(|e| format!("open the mount on {}: {e}", b.destination))?;
+            let top = format!("/proc/self/fd/{}", top.as_raw_fd());
+            mount(None::<&str>, top.as_str(), None::<&str>, f, None::<&str>)
                 .map_err(|e| format!("remount {} with its options: {e}", b.destination))?;
         }
     }
     Ok(())
 }
 
+/// A mount point inside the rootfs, held by fd from the moment it was checked.
+#[derive(Debug)]
+pub struct Target {
+    fd: OwnedFd,
+    parent: OwnedFd,
+    name: std::ffi::OsString,
+}
+
+impl Target {
+    /// The path of the checked object itself (a magic link to this very inode).
+    pub fn proc_path(&self) -> String {
+        format!("/proc/self/fd/{}", self.fd.as_raw_fd())
+    }
+
+    /// The checked name opened again from its held parent, without following a link: after a
+    /// mount on it, the mount's root.
+    fn mounted(&self) -> nix::Result<OwnedFd> {
+        use nix::fcntl::OFlag;
+        nix::fcntl::openat(
+            Some(self.parent.as_raw_fd()),
+            self.name.as_os_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(owned)
+    }
+
+    /// Opens the checked file for writing (truncated); it must be a regular file.
+    pub fn open_write(&self) -> std::io::Result<std::fs::File> {
+        let st = nix::sys::stat::fstat(self.fd.as_raw_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(self.proc_path())
+    }
+}
+
+fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open and nothing else owns it.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+}
+
 /// `destination` inside `root`, created (a directory, or an empty file when `dir` is false)
-/// when missing; every existing component must be a real directory, not a symlink.
-pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<PathBuf, String> {
+/// when missing; every existing component must be a real directory, not a symlink. The walk
+/// goes from fd to fd (`O_PATH|O_NOFOLLOW`), so nothing can be swapped in behind a check.
+pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<Target, String> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{fstat, mkdirat, Mode};
     let rel = Path::new(destination);
     let comps: Vec<_> = rel
         .components()
-        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_owned()),
+            _ => None,
+        })
         .collect();
     if comps.is_empty()
         || rel
@@ -115,33 +185,67 @@ pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<PathBuf, S
             "mount destination {destination:?} is not a path inside the container"
         ));
     }
-    let mut cur = root.to_path_buf();
+    let path_fl = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let err = |what: &str, e: nix::Error| format!("mount destination {destination:?}: {what}: {e}");
+    let mut cur = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(|e| err("open the container rootfs", e))?;
     for (i, c) in comps.iter().enumerate() {
-        cur.push(c);
         let last = i + 1 == comps.len();
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!(
+        let cur_raw = Some(cur.as_raw_fd());
+        let fd = match openat(cur_raw, c.as_os_str(), path_fl, Mode::empty()) {
+            Ok(fd) => owned(fd),
+            Err(nix::Error::ENOENT) if last && !dir => openat(
+                cur_raw,
+                c.as_os_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | path_fl.difference(OFlag::O_PATH),
+                Mode::from_bits_truncate(0o644),
+            )
+            .map(owned)
+            .map_err(|e| err("create the mount point", e))?,
+            Err(nix::Error::ENOENT) => {
+                mkdirat(cur_raw, c.as_os_str(), Mode::from_bits_truncate(0o755))
+                    .map_err(|e| err("create the mount point", e))?;
+                openat(
+                    cur_raw,
+                    c.as_os_str(),
+                    path_fl | OFlag::O_DIRECTORY,
+                    Mode::empty(),
+                )
+                .map(owned)
+                .map_err(|e| err("open the mount point", e))?
+            }
+            Err(e) => return Err(err("open", e)),
+        };
+        let kind = fstat(fd.as_raw_fd()).map_err(|e| err("stat", e))?.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFLNK {
+            return Err(format!(
                 "mount destination {destination:?} goes through a symlink in the container rootfs"
-            ))
-            }
-            Ok(m) if !last && !m.is_dir() => {
-                return Err(format!(
-                    "mount destination {destination:?}: {} is not a directory",
-                    cur.display()
-                ))
-            }
-            Ok(_) => {}
-            Err(_) if last && !dir => {
-                std::fs::File::create(&cur)
-                    .map_err(|e| format!("create {}: {e}", cur.display()))?;
-            }
-            Err(_) => {
-                std::fs::create_dir(&cur).map_err(|e| format!("create {}: {e}", cur.display()))?
-            }
+            ));
         }
+        if !last && kind != libc::S_IFDIR {
+            return Err(format!(
+                "mount destination {destination:?}: {} is not a directory",
+                c.to_string_lossy()
+            ));
+        }
+        if last {
+            return Ok(Target {
+                fd,
+                parent: cur,
+                name: c.clone(),
+            });
+        }
+        cur = fd;
     }
-    Ok(cur)
+    unreachable!("comps is not empty")
 }
 
 #[cfg(test)]
@@ -167,6 +271,13 @@ mod tests {
         assert!(target_in(d.path(), "/link/x", false).is_err());
         assert!(target_in(d.path(), "/../x", false).is_err());
         let t = target_in(d.path(), "/a/b/file", false).unwrap();
-        assert!(t.is_file() && d.path().join("a/b").is_dir());
+        assert!(d.path().join("a/b/file").is_file() && d.path().join("a/b").is_dir());
+        // the handle stays on the checked file even when the path is swapped afterwards
+        std::fs::rename(d.path().join("a/b"), d.path().join("a/c")).unwrap();
+        std::os::unix::fs::symlink("/etc", d.path().join("a/b")).unwrap();
+        use std::io::Write;
+        t.open_write().unwrap().write_all(b"x").unwrap();
+        assert_eq!(std::fs::read(d.path().join("a/c/file")).unwrap(), b"x");
+        assert!(target_in(d.path(), "/a/b/file", false).is_err());
     }
 }

@@ -7,6 +7,11 @@
 use crate::plan::CpioRecord;
 use std::path::Path;
 
+/// Bounds on what is read from the image: modules.dep, and each file (and all modules
+/// together; the guest holds its boot initrd in RAM).
+const MAX_DEP: u64 = 16 << 20;
+const MAX_FILE: u64 = 256 << 20;
+
 /// Modules needed to reach the root filesystem, the console channel and the network.
 fn wanted(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path);
@@ -40,14 +45,10 @@ fn dir(name: &str) -> CpioRecord {
 /// The records of the boot initrd, or None when the image ships no modules. `init` is urunit
 /// inside the rootfs (the image's init program).
 pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, String> {
-    let Ok(rd) = std::fs::read_dir(rootfs.join("lib/modules")) else {
+    let Some(names) = crate::bundle::list_dir(rootfs, "/lib/modules") else {
         return Ok(None);
     };
-    let mut rels: Vec<String> = rd
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|r| !r.contains('/'))
-        .collect();
+    let mut rels: Vec<String> = names.into_iter().filter(|r| !r.contains('/')).collect();
     rels.sort();
     let mut out = vec![
         dir("dev"),
@@ -63,15 +64,19 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
         },
     ];
     let mut found = false;
+    let mut total = 0u64;
     for rel in rels {
         let prefix = format!("/lib/modules/{rel}");
-        let Ok(dep_path) =
-            crate::bundle::resolve_file(rootfs, &format!("{prefix}/modules.dep"), "modules.dep")
-        else {
-            continue;
+        let dep = match crate::bundle::read_file(
+            rootfs,
+            &format!("{prefix}/modules.dep"),
+            "modules.dep",
+            MAX_DEP,
+        ) {
+            Ok(d) => String::from_utf8_lossy(&d).into_owned(),
+            Err(crate::bundle::BundleError::Resolve { .. }) => continue,
+            Err(e) => return Err(e.to_string()),
         };
-        let dep =
-            std::fs::read_to_string(&dep_path).map_err(|e| format!("read modules.dep: {e}"))?;
         let entries: Vec<(String, Vec<String>)> = dep
             .lines()
             .filter_map(|l| {
@@ -115,13 +120,24 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
                     out.push(dir(&format!("lib/modules/{rel}/{d}")));
                 }
             }
-            let host =
-                crate::bundle::resolve_file(rootfs, &format!("{prefix}/{m}"), "kernel module")
-                    .map_err(|e| e.to_string())?;
+            let contents = crate::bundle::read_file(
+                rootfs,
+                &format!("{prefix}/{m}"),
+                "kernel module",
+                MAX_FILE,
+            )
+            .map_err(|e| e.to_string())?;
+            total = total.saturating_add(contents.len() as u64);
+            if total > MAX_FILE {
+                return Err(format!(
+                    "the modules for the boot initrd exceed {} MiB",
+                    MAX_FILE >> 20
+                ));
+            }
             out.push(CpioRecord {
                 name: format!("lib/modules/{rel}/{m}"),
                 mode: 0o100644,
-                contents: std::fs::read(&host).map_err(|e| format!("read {m}: {e}"))?,
+                contents,
                 ..Default::default()
             });
         }
@@ -135,11 +151,12 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
     if !found {
         return Ok(None);
     }
-    let init_host = crate::bundle::resolve_file(rootfs, init, "init").map_err(|e| e.to_string())?;
+    let contents =
+        crate::bundle::read_file(rootfs, init, "init", MAX_FILE).map_err(|e| e.to_string())?;
     out.push(CpioRecord {
         name: "init".into(),
         mode: 0o100755,
-        contents: std::fs::read(&init_host).map_err(|e| format!("read {init}: {e}"))?,
+        contents,
         ..Default::default()
     });
     Ok(Some(out))

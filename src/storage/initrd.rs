@@ -2,7 +2,11 @@
 //! concatenated archives (compressed or not) in order, so later records add or replace files.
 
 use crate::plan::{CpioRecord, InitrdBuild};
+use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+use nix::sys::stat::{fstatat, Mode};
 use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 fn pad4(w: &mut Vec<u8>) {
@@ -53,14 +57,16 @@ pub fn archive(records: &[CpioRecord]) -> Vec<u8> {
     out
 }
 
-/// Copies `base` to `path` and appends the records, then the host files.
-pub fn assemble(b: &InitrdBuild) -> std::io::Result<()> {
+/// Copies `base` to `path` (a new file of the work directory, owned by `uid:gid`) and appends
+/// the records, then the host files.
+pub fn assemble(b: &InitrdBuild, uid: u32, gid: u32) -> std::io::Result<()> {
     let mut records = b.records.clone();
     for f in &b.files {
         host_records(&f.source, &f.destination, &mut records)?;
     }
-    std::fs::copy(&b.base, &b.path)?;
-    let mut f = std::fs::OpenOptions::new().append(true).open(&b.path)?;
+    let mut base = crate::bundle::reopen(&b.base)?;
+    let (dir, name) = super::workdir::parent_of(&b.path)?;
+    let mut f = dir.copy_new(&name, &mut base, uid, gid)?;
     // the appended archive must start 4-byte aligned
     let len = f.metadata()?.len();
     let pad = vec![0u8; ((4 - len % 4) % 4) as usize];
@@ -68,9 +74,6 @@ pub fn assemble(b: &InitrdBuild) -> std::io::Result<()> {
     f.write_all(&archive(&records))?;
     f.sync_all()
 }
-
-/// Bind-mounted content past this size is refused: the guest holds its initrd in RAM.
-const MAX_HOST_BYTES: usize = 64 << 20;
 
 /// Records for a host file or directory tree at `dest`, after records for the directories
 /// leading to it (0755 root; `/tmp` keeps its sticky mode: the kernel applies a directory
@@ -98,46 +101,97 @@ pub fn host_records(src: &Path, dest: &str, out: &mut Vec<CpioRecord>) -> std::i
             }
         }
     }
-    walk(src, dest, out)?;
-    let total: usize = out.iter().map(|r| r.contents.len()).sum();
-    if total > MAX_HOST_BYTES {
-        return Err(std::io::Error::other(format!(
-            "bind mounts for the initrd exceed {} MiB",
-            MAX_HOST_BYTES >> 20
-        )));
-    }
-    Ok(())
+    let (parent, base) = match (src.parent(), src.file_name()) {
+        (Some(p), Some(b)) => (p, b),
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} cannot be copied into the initrd", src.display()),
+            ))
+        }
+    };
+    // the source's own directory is the engine's; below it, the tree is walked fd by fd
+    let dir = owned(nix::fcntl::open(
+        parent,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?);
+    let mut bytes = out.iter().map(|r| r.contents.len()).sum();
+    walk_at(&dir, base, dest, out, &mut bytes, 0)
 }
 
-fn walk(src: &Path, name: &str, out: &mut Vec<CpioRecord>) -> std::io::Result<()> {
+/// Bind-mounted content past this size is refused: the guest holds its initrd in RAM.
+const MAX_HOST_BYTES: usize = 64 << 20;
+/// Deeper trees are refused (the walk recurses).
+const MAX_DEPTH: usize = 64;
+
+fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open and nothing else owns it.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+}
+
+fn too_big() -> std::io::Error {
+    std::io::Error::other(format!(
+        "bind mounts for the initrd exceed {} MiB, or {MAX_DEPTH} directory levels",
+        MAX_HOST_BYTES >> 20
+    ))
+}
+
+/// Records for `entry` of `dir` as `name`, without following any link: a volume's content is
+/// the container's own and may change while it is read (a file swapped for a link to a host
+/// file is recorded as that link, or refused, never read through).
+fn walk_at(
+    dir: &OwnedFd,
+    entry: &std::ffi::OsStr,
+    name: &str,
+    out: &mut Vec<CpioRecord>,
+    bytes: &mut usize,
+    depth: usize,
+) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::symlink_metadata(src)?;
-    let ft = m.file_type();
-    let contents = if ft.is_file() {
-        std::fs::read(src)?
-    } else if ft.is_symlink() {
-        std::fs::read_link(src)?
-            .as_os_str()
-            .as_encoded_bytes()
-            .to_vec()
-    } else if ft.is_dir() {
-        Vec::new()
-    } else {
-        return Ok(()); // sockets, fifos, devices: not carried
+    if depth > MAX_DEPTH {
+        return Err(too_big());
+    }
+    let raw = Some(dir.as_raw_fd());
+    let st = fstatat(raw, entry, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    let kind = st.st_mode & libc::S_IFMT;
+    let contents = match kind {
+        libc::S_IFREG => {
+            let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+            let mut f = std::fs::File::from(owned(openat(raw, entry, flags, Mode::empty())?));
+            let m = f.metadata()?;
+            if !m.is_file() || m.ino() != st.st_ino || m.dev() != st.st_dev {
+                return Err(std::io::Error::other(format!(
+                    "{name} changed while it was copied into the initrd"
+                )));
+            }
+            let left = MAX_HOST_BYTES.saturating_sub(*bytes) as u64;
+            super::workdir::read_capped(&mut f, left, name).map_err(|_| too_big())?
+        }
+        libc::S_IFLNK => readlinkat(raw, entry)?.into_vec(),
+        libc::S_IFDIR => Vec::new(),
+        _ => return Ok(()), // sockets, fifos, devices: not carried
     };
+    *bytes += contents.len();
     out.push(CpioRecord {
         name: name.to_string(),
-        mode: m.mode(),
+        mode: st.st_mode,
         contents,
-        owner: (m.uid(), m.gid()),
+        owner: (st.st_uid, st.st_gid),
         rdev: (0, 0),
     });
-    if ft.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(src)?.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let n = format!("{name}/{}", e.file_name().to_string_lossy());
-            walk(&e.path(), &n, out)?;
+    if kind == libc::S_IFDIR {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let sub = owned(openat(raw, entry, flags, Mode::empty())?);
+        let mut names: Vec<std::ffi::OsString> =
+            std::fs::read_dir(format!("/proc/self/fd/{}", sub.as_raw_fd()))?
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+        names.sort();
+        for n in names {
+            let child = format!("{name}/{}", n.to_string_lossy());
+            walk_at(&sub, &n, &child, out, bytes, depth + 1)?;
         }
     }
     Ok(())
@@ -163,7 +217,13 @@ mod tests {
             }],
             files: Vec::new(),
         };
-        assemble(&b).unwrap();
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        assemble(&b, uid, gid).unwrap();
+        // a second assembly never overwrites (nor follows) what is there
+        assert!(assemble(&b, uid, gid).is_err());
         assert_eq!(std::fs::read(&base).unwrap(), b"BASE");
         let out = std::fs::read(&b.path).unwrap();
         assert!(out.starts_with(b"BASE"));
@@ -191,5 +251,36 @@ mod tests {
             let listing = String::from_utf8_lossy(&o.stdout);
             assert_eq!(listing.trim(), "urunit.conf", "{listing}");
         }
+    }
+
+    #[test]
+    fn host_trees_are_walked_without_following_links() {
+        let d = tempfile::tempdir().unwrap();
+        let vol = d.path().join("vol");
+        std::fs::create_dir_all(vol.join("sub")).unwrap();
+        std::fs::write(vol.join("sub/f"), b"data").unwrap();
+        std::fs::write(d.path().join("secret"), b"host").unwrap();
+        std::os::unix::fs::symlink(d.path().join("secret"), vol.join("link")).unwrap();
+        nix::unistd::mkfifo(&vol.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let mut out = Vec::new();
+        host_records(&vol, "/data", &mut out).unwrap();
+        let get = |n: &str| out.iter().find(|r| r.name == n);
+        assert_eq!(get("data/sub/f").unwrap().contents, b"data");
+        let link = get("data/link").unwrap();
+        assert_eq!(link.mode & 0o170000, 0o120000);
+        assert_eq!(
+            link.contents,
+            d.path().join("secret").as_os_str().as_encoded_bytes()
+        );
+        assert!(get("data/fifo").is_none());
+        assert!(!out.iter().any(|r| r.contents == b"host"));
+        // too deep a tree is refused, not walked until the stack runs out
+        let mut deep = d.path().join("deep");
+        for _ in 0..(MAX_DEPTH + 2) {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let mut out = Vec::new();
+        assert!(host_records(&d.path().join("deep"), "/x", &mut out).is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod initrd;
 pub mod mountinfo;
 pub mod select;
 pub mod takeover;
+pub mod workdir;
 
 pub use binds::{BindMount, InitrdFile};
 
@@ -49,14 +50,6 @@ impl Prepared {
     }
 }
 
-fn chown(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    match std::os::unix::fs::chown(p, Some(uid), Some(gid)) {
-        // rootless: the ids are the user namespace's (see create's work directory)
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
-        r => r,
-    }
-}
-
 /// At create, in the caller's mount namespace: copies what the monitor needs out of a block
 /// rootfs, builds the boot initrd, unmounts what the guest takes over and opens the devices.
 pub fn prepare(
@@ -72,15 +65,18 @@ pub fn prepare(
         .any(|t| input.blocks[t.block].id == "rootfs");
     if snapshot {
         // the rootfs disappears from the host's view: keep a copy of the kernel
-        let k = input.work_dir.join("kernel");
-        std::fs::copy(&input.kernel, &k)
+        let work = workdir::Dir::open(&input.work_dir)
+            .map_err(|e| format!("open the work directory: {e}"))?;
+        let mut src = crate::bundle::reopen(&input.kernel)
+            .map_err(|e| format!("open the kernel {}: {e}", input.kernel.display()))?;
+        work.copy_new("kernel", &mut src, uid, gid)
             .map_err(|e| format!("copy the kernel out of the rootfs: {e}"))?;
-        chown(&k, uid, gid).map_err(|e| format!("chown {}: {e}", k.display()))?;
-        input.kernel = k;
+        input.kernel = input.work_dir.join("kernel");
         // urunc's behaviour: bind-mounted files are copied into the block rootfs
         for b in &pending.copy_into_rootfs {
             let t = binds::target_in(&input.rootfs, &b.destination, false)?;
-            std::fs::copy(&b.source, &t)
+            std::fs::File::open(&b.source)
+                .and_then(|mut src| std::io::copy(&mut src, &mut t.open_write()?))
                 .map_err(|e| format!("copy {} into the rootfs: {e}", b.source.display()))?;
         }
     }
@@ -95,9 +91,8 @@ pub fn prepare(
     {
         if let Some(recs) = bootfs::records(&input.rootfs, &app)? {
             let p = input.work_dir.join("boot.cpio");
-            std::fs::write(&p, initrd::archive(&recs))
+            workdir::write_new(&p, &initrd::archive(&recs), uid, gid)
                 .map_err(|e| format!("write {}: {e}", p.display()))?;
-            chown(&p, uid, gid).map_err(|e| format!("chown {}: {e}", p.display()))?;
             input.boot_initrd = Some(p);
         }
     }
@@ -131,9 +126,12 @@ pub fn prepare(
         }
     }
     if qemu {
+        // images of the rootfs (annotation blocks): root opens them read-write for the
+        // monitor, so never through a link planted since they were resolved
         for b in input.blocks.iter_mut().filter(|b| b.fd.is_none()) {
-            let fd = takeover::open_device(&b.source.to_string_lossy(), b.read_only, false)
-                .map_err(|e| format!("open the block image {}: {e}", b.source.display()))?;
+            let fd: std::os::fd::OwnedFd = crate::bundle::reopen_with(&b.source, !b.read_only)
+                .map_err(|e| format!("open the block image {}: {e}", b.source.display()))?
+                .into();
             b.fd = Some(takeover::raw(&fd));
             out.fds.push(fd);
         }
@@ -163,15 +161,15 @@ pub fn release(state_dir: &Path) {
 }
 
 /// Writes what the plan needs on disk before the monitor starts (at create, so that errors
-/// surface there): generated files and the assembled initrd, owned by the monitor's user.
+/// surface there): generated files and the assembled initrd, owned by the monitor's user. They
+/// live in the work directory, which that user can write: see `workdir` for how nothing planted
+/// there is followed.
 pub fn materialize(plan: &LaunchPlan, uid: u32, gid: u32) -> std::io::Result<()> {
     for f in &plan.files {
-        std::fs::write(&f.path, &f.contents)?;
-        chown(&f.path, uid, gid)?;
+        workdir::write_new(&f.path, &f.contents, uid, gid)?;
     }
     if let Some(b) = &plan.initrd_build {
-        initrd::assemble(b)?;
-        chown(&b.path, uid, gid)?;
+        initrd::assemble(b, uid, gid)?;
     }
     Ok(())
 }

@@ -22,9 +22,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // a byte is at most \377: "\573" is not an escape (found by the mountinfo fuzz target:
+        // it overflowed the byte)
         if b[i] == b'\\'
             && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
@@ -103,5 +106,13 @@ mod tests {
             "tmpfs"
         );
         assert!(at(&m, Path::new("/run")).is_none());
+    }
+
+    #[test]
+    fn escapes_above_a_byte_are_kept_as_text() {
+        // the fuzz target's crash input: "\573" overflowed u8
+        assert_eq!(unescape("a\\573b"), "a\\573b");
+        assert_eq!(unescape("a\\134b\\011"), "a\\b\t");
+        assert_eq!(unescape("\\37"), "\\37");
     }
 }

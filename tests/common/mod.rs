@@ -257,3 +257,24 @@ pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     v.push(PathBuf::from("/sys/fs/cgroup").join(rel.trim_start_matches('/')));
     v
 }
+
+/// Runs `cmd` to completion, killing it if it is still running after `limit` (a guard against
+/// a hang, never a timing assertion); panics with `what` in that case.
+pub fn output_within(mut cmd: Command, limit: Duration, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect output")
+}
