@@ -187,3 +187,19 @@ fn config_file_fifo_unknown_monitor_and_upstream_override() {
         stderr(&o)
     );
 }
+
+#[test]
+fn config_json_that_is_a_fifo_is_refused_without_hanging() {
+    let env = Env::new();
+    let b = env.dir.path().join("fifo-bundle");
+    std::fs::create_dir_all(b.join("rootfs")).unwrap();
+    nix::unistd::mkfifo(&b.join("config.json"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let id = unique("fifo");
+    let mut c = env.cmd();
+    c.args(["create", "--bundle", b.to_str().unwrap(), &id]);
+    // only guards against a hang: reading a FIFO config.json used to block forever
+    let o = common::output_within(c, Duration::from_secs(120), "create reading config.json");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert!(!env.root.join(&id).exists());
+}

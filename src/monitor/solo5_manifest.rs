@@ -29,7 +29,9 @@ pub struct Device {
 
 /// The declared devices; `Ok(None)` when the file is not an ELF64 with a solo5 manifest.
 pub fn read(path: &Path) -> std::io::Result<Option<Vec<Device>>> {
-    let mut f = std::fs::File::open(path)?;
+    // a regular file reached without a link: the kernel may be a copy in the work dir, which
+    // the container's uid can write (root never follows a link planted there)
+    let mut f = crate::bundle::reopen(path)?;
     let mut eh = [0u8; 64];
     if f.read(&mut eh)? < 64 || &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
         return Ok(None);

@@ -170,16 +170,50 @@ pub fn chown_dir(dir: &std::path::Path, m: &Mappings) -> Result<(), UsernsError>
             }
         }
     }
-    let own = |p: &std::path::Path| {
-        nix::unistd::chown(p, Some(u.into()), Some(g.into())).map_err(|source| UsernsError::Sys {
-            step: "chown the state directory to the user namespace's root",
-            source,
-        })
+    // Entries first, the directory last, each without following a link: until the directory
+    // itself changes hands only root can write in it, so no name can be swapped for a link
+    // meanwhile (a link there is chowned itself, never its target).
+    let sys = |step: &'static str| move |source| UsernsError::Sys { step, source };
+    let d = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(dir)
+            .map_err(|e| {
+                sys("open the state directory")(nix::Error::from_raw(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                ))
+            })?
     };
-    own(dir)?;
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        own(&e.path())?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&d);
+    // listed through the open directory (the magic link names this very inode)
+    let names: Vec<std::ffi::CString> = std::fs::read_dir(format!("/proc/self/fd/{fd}"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
+                e.file_name().as_os_str(),
+            ))
+            .ok()
+        })
+        .collect();
+    for name in &names {
+        nix::unistd::fchownat(
+            Some(fd),
+            name.as_c_str(),
+            Some(u.into()),
+            Some(g.into()),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(sys(
+            "chown the state directory to the user namespace's root",
+        ))?;
     }
+    nix::unistd::fchown(fd, Some(u.into()), Some(g.into())).map_err(sys(
+        "chown the state directory to the user namespace's root",
+    ))?;
     Ok(())
 }
 
@@ -208,5 +242,32 @@ mod tests {
             gid: vec![m(0, 1, 1)],
         };
         assert_eq!(no_root.host_root(), None);
+    }
+
+    /// A link in the state directory is chowned itself, never its target (the old code chowned
+    /// by path, following it: a file of root's became the namespace root's).
+    #[test]
+    fn chown_dir_never_follows_a_link() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("id");
+        std::fs::create_dir(&dir).unwrap();
+        let target = t.path().join("root-only");
+        std::fs::write(&target, "x").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("state.json")).unwrap();
+        std::fs::write(dir.join("plain"), "y").unwrap();
+        let maps = Mappings {
+            uid: vec![m(0, 100000, 65536)],
+            gid: vec![m(0, 100000, 65536)],
+        };
+        chown_dir(&dir, &maps).unwrap();
+        assert_eq!(std::fs::metadata(&target).unwrap().uid(), 0);
+        let link = std::fs::symlink_metadata(dir.join("state.json")).unwrap();
+        assert_eq!((link.uid(), link.gid()), (100000, 100000));
+        assert_eq!(std::fs::metadata(dir.join("plain")).unwrap().uid(), 100000);
+        assert_eq!(std::fs::metadata(&dir).unwrap().uid(), 100000);
     }
 }
