@@ -57,6 +57,18 @@ fn dhcp_client_gets_the_container_address_and_answers_on_it() {
     );
     // the guest answers on the container IP with what DHCP gave it
     assert_eq!(ping_rtts(net.ip, 3).len(), 3, "host -> guest ping");
+    // the supervisor that answered had confined itself before the guest booted (irreversible):
+    // no capability, no_new_privs, a seccomp filter (sandbox::confine_supervisor)
+    let st = g.urunc(&["state", &g.id]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).expect("state is JSON");
+    let pid = st["pid"].as_i64().expect("state has the supervisor's pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for want in ["CapEff:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"] {
+        assert!(
+            status.contains(want),
+            "supervisor {pid}: want {want:?}: {status}"
+        );
+    }
     g.stop(&mut child, true);
     net.assert_clean();
 }
@@ -75,6 +87,32 @@ fn without_the_annotation_nobody_answers() {
     assert!(out.contains("DHCP-FAILED"), "an answer came: {out}");
     assert!(!out.contains("DHCP-BOUND"), "an answer came: {out}");
     g.stop(&mut child, false);
+    net.assert_clean();
+}
+
+/// A value other than true or false fails `create` with a clear error and leaves nothing.
+#[test]
+fn an_invalid_annotation_value_fails_create() {
+    let Some(assets) = assets() else { return };
+    let net = TestNet::new("di", Addressing::SubnetDualStack);
+    let g = dhcp_guest(&assets, &net, "gbaddhcp", false, "");
+    let path = g.dir.path().join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    spec["annotations"]["com.urunc.unikernel.dhcp"] = "yes".into();
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let bundle = g.dir.path().display().to_string();
+    let o = g.urunc(&["create", "--bundle", &bundle, &g.id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "create accepted dhcp=yes");
+    assert!(
+        err.contains("com.urunc.unikernel.dhcp") && err.contains("true or false"),
+        "{err}"
+    );
+    assert!(
+        !g.dir.path().join("state").join(&g.id).exists(),
+        "state left"
+    );
     net.assert_clean();
 }
 
