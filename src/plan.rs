@@ -168,7 +168,14 @@ pub struct PlanInput {
     /// urunit and the image's modules as a boot initrd, for a Linux guest whose root is a disk
     /// or a shared directory (`storage::bootfs`); urunit's configuration is appended to a copy.
     pub boot_initrd: Option<PathBuf>,
+    /// The `com.urunc.unikernel.dhcp` annotation is `true`: answer the guest's DHCP requests
+    /// with the container's address, whatever the guest type (`GuestSetup::dhcp` is the
+    /// guest type's own declaration).
+    pub dhcp_requested: bool,
 }
+
+/// Annotation asking urunc to answer the guest's DHCP requests (ours; `true` or `false`).
+pub const DHCP_ANNOTATION: &str = "com.urunc.unikernel.dhcp";
 
 /// Annotation choosing the QEMU machine type for one container (ours).
 pub const MACHINE_ANNOTATION: &str = "com.urunc.unikernel.machine";
@@ -317,6 +324,10 @@ pub struct LaunchPlan {
     /// QEMU has isa-debug-exit: its status (v << 1) | 1 carries the value v the guest wrote
     #[serde(default)]
     pub debug_exit: bool,
+    /// The guest asks DHCP for its address: the supervisor answers on the tap with the
+    /// container's own (`supervisor/dhcp_socket.rs`). Only plans with a network.
+    #[serde(default)]
+    pub dhcp: bool,
 }
 
 /// A copy of the image's initrd with newc cpio records appended (urunit's configuration, and

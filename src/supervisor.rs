@@ -2,6 +2,7 @@
 //! cgroup, finishes the setup `create` waits for, blocks on the create/start barrier, then runs
 //! the monitor, forwards signals to it, reaps, and exits with the workload's status.
 
+mod dhcp_socket;
 mod event_loop;
 mod qmp;
 mod status;
@@ -161,6 +162,10 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         .map_err(|e| crate::error::Error::Msg(e.to_string()))
         .inspect_err(|_| crate::net::teardown_own(&s.state))?;
     links.keep_used(&plan);
+    links
+        .open_dhcp(&plan, &s.plan_input)
+        .map_err(|e| crate::error::Error::Msg(e.to_string()))
+        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))
         .inspect_err(|_| crate::net::teardown_own(&s.state))?;

@@ -130,6 +130,20 @@ pub fn plan_input(
         crate::sandbox::identity::kvm_gid(&mcfg.kvm_group)
             .map_err(crate::sandbox::SandboxError::from)?;
     }
+    let dhcp_requested = match spec
+        .annotations
+        .get(crate::plan::DHCP_ANNOTATION)
+        .map(String::as_str)
+    {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(Error::Msg(format!(
+                "invalid value {v:?} for annotation {}: use true or false",
+                crate::plan::DHCP_ANNOTATION
+            )))
+        }
+    };
     let input = PlanInput {
         id: id.to_string(),
         arch,
@@ -158,6 +172,7 @@ pub fn plan_input(
         qmp_fd: None,
         initrd_files: sel.initrd_files,
         boot_initrd: None,
+        dhcp_requested,
     };
     let pending = crate::storage::Pending {
         takeovers: sel.takeovers,

@@ -72,6 +72,8 @@ pub struct GuestSetup {
     /// virtio-mmio transports in virtio 1.0 mode only (QEMU's microvm offers legacy ones by
     /// default, which some guests do not drive).
     pub virtio_mmio_modern: bool,
+    /// The guest asks DHCP for its address (`LaunchPlan::dhcp`).
+    pub dhcp: bool,
 }
 
 pub trait Guest {

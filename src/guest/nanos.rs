@@ -17,7 +17,8 @@
 //! QEMU's `-kernel` takes nanos's PVH entry instead (the kernel carries the
 //! XEN_ELFNOTE_PHYS32_ENTRY note), whose `cmdline_paddr` nanos ignores (`pvh_start`), and a disk
 //! boot has no command line. So on QEMU a networked nanos asks DHCP for its address unless its
-//! manifest pins one, and urunc says so at create. Firecracker gets the words (the zero-page
+//! manifest pins one; the plan says so (`GuestSetup::dhcp`) and the supervisor answers on the
+//! tap with the container's own address (`supervisor/dhcp_socket.rs`). Firecracker gets the words (the zero-page
 //! boot); Firecracker releases with PVH boot (its docs/pvh.md) take the PVH entry too, and then
 //! nanos ignores them there as well.
 
@@ -55,11 +56,10 @@ impl Guest for Nanos {
             });
         }
         if let Some(n) = &input.net {
-            log::warn!(
-                "nanos on qemu cannot be given the container address {}/{}: it configures its network from its image's manifest and asks DHCP otherwise, so it answers on {} only if the manifest pins that address (en1 ipaddr)",
+            log::info!(
+                "nanos on qemu takes no command line: its DHCP request is answered with the container address {}/{} (a manifest that pins another address wins)",
                 n.ip,
-                n.prefix,
-                n.ip
+                n.prefix
             );
         }
         let x86 = input.arch == Arch::X86_64;
@@ -67,6 +67,7 @@ impl Guest for Nanos {
             // a guest that resets instead of powering off stops too
             extra_args: vec!["-no-reboot".into()],
             debug_exit: x86,
+            dhcp: input.net.is_some(),
             ..Default::default()
         };
         if disk {
@@ -107,4 +108,48 @@ fn cmdline(input: &PlanInput) -> Vec<String> {
         }
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::monitor::golden_fixture::{block, input, net};
+    use crate::plan::build;
+
+    /// Which plans ask the supervisor to answer DHCP: nanos on QEMU with a network (it reads
+    /// no command line there, see the module comment), any guest whose bundle asks for it with
+    /// the annotation, and never a plan without a network.
+    #[test]
+    fn dhcp_is_answered_for_nanos_on_qemu_and_on_request_only() {
+        let mut i = input("nanos", "qemu");
+        i.kernel = "/b/rootfs/image".into();
+        assert!(!build(&i).unwrap().dhcp, "no network, nothing to answer");
+        i.net = Some(net());
+        assert!(build(&i).unwrap().dhcp, "nanos disk boot on qemu");
+
+        let mut k = input("nanos", "qemu");
+        k.kernel = "/b/rootfs/kernel.img".into();
+        k.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
+        k.net = Some(net());
+        assert!(build(&k).unwrap().dhcp, "nanos kernel boot on qemu (PVH)");
+
+        // Firecracker's zero-page boot hands nanos the en1.* words instead
+        let mut f = input("nanos", "firecracker");
+        f.kernel = "/b/rootfs/kernel.img".into();
+        f.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
+        f.net = Some(net());
+        let p = build(&f).unwrap();
+        assert!(!p.dhcp && p.guest_cmdline.contains("en1.ipaddr=10.4.0.5"));
+
+        let mut l = input("linux", "qemu");
+        l.process.args = vec!["/urunit".into(), "/app".into()];
+        l.net = Some(net());
+        assert!(
+            !build(&l).unwrap().dhcp,
+            "linux takes ip= on its command line"
+        );
+        l.dhcp_requested = true;
+        assert!(build(&l).unwrap().dhcp, "the annotation asks for it");
+        l.net = None;
+        assert!(!build(&l).unwrap().dhcp, "no network, nothing to answer");
+    }
 }

@@ -48,6 +48,7 @@ pub fn input(guest: &str, monitor: &str) -> PlanInput {
         shared_fs: None,
         initrd_files: Vec::new(),
         boot_initrd: None,
+        dhcp_requested: false,
     }
 }
 

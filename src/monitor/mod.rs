@@ -238,6 +238,7 @@ fn base_plan(
         guest_cmdline: guest.cmdline.clone(),
         initrd_build,
         debug_exit: false,
+        dhcp: input.net.is_some() && (guest.dhcp || input.dhcp_requested),
     };
     (plan, initrd)
 }

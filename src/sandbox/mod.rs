@@ -270,6 +270,7 @@ mod tests {
             guest_cmdline: String::new(),
             initrd_build: None,
             debug_exit: false,
+            dhcp: false,
         };
         let p = plan_for_view(plan, Path::new("/b/rootfs"));
         assert_eq!(p.argv, ["qemu", "-kernel", "/unikernel/k"]);

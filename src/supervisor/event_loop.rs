@@ -1,8 +1,10 @@
 //! The supervisor's event loop: one thread, epoll over the signalfd (forwarded signals and
-//! SIGCHLD, which announces the monitor's exit) and urunit's channel, which is read as soon
-//! as bytes arrive into a fixed buffer. Nothing allocates inside the loop. Signals go to the
+//! SIGCHLD, which announces the monitor's exit), urunit's channel, which is read as soon
+//! as bytes arrive into a fixed buffer, QEMU's monitor, and the guest's DHCP requests on the
+//! tap (`dhcp_socket.rs`). Nothing allocates inside the loop but a DHCP answer. Signals go to the
 //! guest over the channel once urunit said READY (graceful stop), else to the monitor.
 
+use super::dhcp_socket::DhcpSocket;
 use super::qmp::Qmp;
 use super::status::{self, Ended, Facts};
 use crate::guest::urunit_channel::{self, HostChannel};
@@ -18,12 +20,15 @@ use std::os::fd::AsFd;
 const SIGNALS: u64 = 1;
 const CHANNEL: u64 = 2;
 const QMP: u64 = 3;
+const DHCP: u64 = 4;
 
 /// The supervisor's ends of the sockets the monitor inherits: urunit's channel (urunit
 /// guests on QEMU) and QEMU's monitor (plans with isa-debug-exit, see `qmp.rs`).
 pub struct Links {
     pub channel: Option<HostChannel>,
     pub qmp: Option<Qmp>,
+    /// The DHCP server on the tap (plans with `dhcp`), opened by `open_dhcp`.
+    pub dhcp: Option<DhcpSocket>,
 }
 
 impl Links {
@@ -42,7 +47,24 @@ impl Links {
         };
         input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
         input.qmp_fd = qmp.as_ref().and_then(|q| q.qemu_fd());
-        Ok(Links { channel, qmp })
+        Ok(Links {
+            channel,
+            qmp,
+            dhcp: None,
+        })
+    }
+
+    /// Opens the DHCP server on the tap when the plan asks for one (while still root in the
+    /// container's network namespace: the socket outlives the supervisor's confinement).
+    pub fn open_dhcp(
+        &mut self,
+        plan: &LaunchPlan,
+        input: &PlanInput,
+    ) -> Result<(), super::dhcp_socket::DhcpSocketError> {
+        if let Some(net) = input.net.as_ref().filter(|_| plan.dhcp) {
+            self.dhcp = Some(DhcpSocket::open(net)?);
+        }
+        Ok(())
     }
 
     /// Drops the sockets the plan does not pass to the monitor.
@@ -87,6 +109,7 @@ fn reap(monitor: Pid) -> Option<Ended> {
 pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
     let mut channel = links.channel.as_mut();
     let mut qmp = links.qmp.as_mut();
+    let mut dhcp = links.dhcp.as_mut();
     let mut mask = SigSet::empty();
     for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
         mask.add(*sig);
@@ -106,6 +129,9 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
     }
     if let Some(q) = qmp.as_deref() {
         let _ = epoll.add(q.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, QMP));
+    }
+    if let Some(d) = dhcp.as_deref() {
+        let _ = epoll.add(d.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, DHCP));
     }
     let mut facts = Facts {
         debug_exit: plan.debug_exit,
@@ -127,6 +153,11 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
             match ev.data() {
                 CHANNEL => read_channel(&epoll, channel.as_deref_mut()),
                 QMP => read_qmp(&epoll, qmp.as_deref_mut()),
+                DHCP => {
+                    if let Some(d) = dhcp.as_deref_mut() {
+                        d.on_readable();
+                    }
+                }
                 _ => {
                     while let Ok(Some(info)) = sfd.read_signal() {
                         let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
@@ -156,6 +187,9 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
         if let Some(r) = q.shutdown_reason() {
             log::info!("QEMU shut down: {r}");
         }
+    }
+    if let Some(d) = dhcp {
+        log::info!("dhcp: {} answers sent to the guest", d.answered);
     }
     let ended = ended.unwrap_or(Ended::Exited(status::STATUS_UNKNOWN));
     let out = status::decide(ended, &facts);
