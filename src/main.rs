@@ -7,6 +7,7 @@ mod config;
 mod container;
 mod delegate;
 mod error;
+mod fault;
 mod guest;
 mod hooks;
 mod log;

@@ -7,7 +7,7 @@ use crate::unikernel::UnikernelConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +53,9 @@ pub enum StateError {
     Exists,
     #[error("not a urunc container")]
     Foreign,
+    /// Ours, but `create` did not finish (it failed, was killed, or is still running).
+    #[error("container was not fully created (its create failed, was killed or is still running): `delete --force` removes what it left")]
+    Incomplete,
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -72,33 +75,18 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateEr
 }
 
 impl State {
-    /// Makes `<root>/<id>`; fails if it exists. Both are 0711 (as runc's): the monitor, which
-    /// runs as the container's user, must traverse them to its work directory; nothing in
-    /// them can be listed, and `state.json` is 0600.
-    pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, StateError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(root)
-            .map_err(io("create state root", root))?;
-        let dir = super::dir(root, id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists),
-            Err(e) => Err(io("create state directory", &dir)(e)),
-        }
-    }
-
     pub fn load(root: &Path, id: &str) -> Result<State, StateError> {
         let dir = super::dir(root, id);
         let path = dir.join(super::STATE_FILE);
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(if dir.exists() {
-                    StateError::Foreign
-                } else {
+                return Err(if !dir.exists() {
                     StateError::NotExist
+                } else if super::Journal::load(&dir).is_ok_and(|j| j.is_some()) {
+                    StateError::Incomplete
+                } else {
+                    StateError::Foreign
                 });
             }
             Err(e) => return Err(io("read", &path)(e)),
