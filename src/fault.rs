@@ -26,35 +26,48 @@ mod imp {
     use super::FaultError;
     use std::sync::atomic::{AtomicI32, Ordering};
 
-    /// A pidfd of `create` (inherited by the container process, close-on-exec): it reaches
-    /// `create` from the container's PID namespace too, where its pid means nothing.
-    static CREATOR: AtomicI32 = AtomicI32::new(-1);
+    /// The write end of a pipe on which a thread of `create` waits to SIGKILL `create`; the
+    /// container process inherits it. (A pidfd cannot do it: the container process is in a
+    /// PID namespace below `create`'s, and pidfd_send_signal only reaches downwards.)
+    static KILL_PIPE: AtomicI32 = AtomicI32::new(-1);
+    static KILL_PIPE_RD: AtomicI32 = AtomicI32::new(-1);
+    static CREATOR: AtomicI32 = AtomicI32::new(0);
 
-    /// `create` names itself before forking, so the container process can kill it.
+    /// In `create`, before anything else: arms `kill-create` when it is asked for.
     pub fn set_creator() {
-        if std::env::var_os("URUNC_FAULT").is_none() {
+        CREATOR.store(std::process::id() as i32, Ordering::SeqCst);
+        let wanted = std::env::var("URUNC_FAULT").is_ok_and(|s| s.ends_with(":kill-create"));
+        if !wanted {
             return;
         }
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd (close-on-exec) or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
-        if fd >= 0 {
-            CREATOR.store(fd as i32, Ordering::SeqCst);
-        }
+        let Ok((rd, wr)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
+            return;
+        };
+        KILL_PIPE.store(std::os::fd::IntoRawFd::into_raw_fd(wr), Ordering::SeqCst);
+        KILL_PIPE_RD.store(std::os::fd::AsRawFd::as_raw_fd(&rd), Ordering::SeqCst);
+        std::thread::spawn(move || {
+            let mut b = [0u8; 1];
+            if nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&rd), &mut b) == Ok(1) {
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            }
+        });
     }
 
     fn kill_creator() {
-        let fd = CREATOR.load(Ordering::SeqCst);
+        if CREATOR.load(Ordering::SeqCst) == std::process::id() as i32 {
+            die();
+        }
+        let fd = KILL_PIPE.load(Ordering::SeqCst);
         if fd >= 0 {
-            // SAFETY: fd is the pidfd opened above; a null siginfo is allowed.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd,
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
+            // our copy of the read end goes, so the pipe breaks exactly when create is gone
+            let _ = nix::unistd::close(KILL_PIPE_RD.load(Ordering::SeqCst));
+            // SAFETY: fd is the pipe's write end this process inherited; it stays open.
+            let wr = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = nix::unistd::write(wr, b"k");
+            // go on only once create is gone, so what follows meets a dead create every time
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            let mut p = [PollFd::new(wr, PollFlags::empty())];
+            let _ = poll(&mut p, PollTimeout::from(10_000u16));
         }
     }
 
@@ -90,7 +103,7 @@ mod imp {
         let Ok(spec) = std::env::var("URUNC_FAULT") else {
             return Ok(());
         };
-        let Some((at, action)) = spec.split_once(':') else {
+        let Some((at, action)) = spec.rsplit_once(':') else {
             return Ok(());
         };
         if at != name {
@@ -130,11 +143,11 @@ mod tests {
     #[test]
     fn only_the_named_point_fails() {
         // the variable is process-wide: this is the only unit test that sets it
-        std::env::set_var("URUNC_FAULT", "unit-b:fail");
+        std::env::set_var("URUNC_FAULT", "unit:b:fail");
         let a = point("unit-a");
-        let b = point("unit-b");
+        let b = point("unit:b");
         std::env::remove_var("URUNC_FAULT");
         assert!(a.is_ok());
-        assert_eq!(b.unwrap_err().to_string(), "injected fault at unit-b");
+        assert_eq!(b.unwrap_err().to_string(), "injected fault at unit:b");
     }
 }
