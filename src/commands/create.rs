@@ -3,10 +3,11 @@
 //! process reports that it is ready to start.
 
 use super::create_input::plan_input;
+use super::create_undo::Undo;
 use super::Ctx;
 use crate::cli::CreateArgs;
 use crate::config::Config;
-use crate::container::{self, remains, Journal, NetIntent, State, BARRIER};
+use crate::container::{self, NetIntent, State, BARRIER};
 use crate::error::{io, sys, Error, Result};
 use crate::fault;
 use crate::plan::{PlanInput, ProcessParams};
@@ -27,55 +28,6 @@ use std::path::{Path, PathBuf};
 pub struct Created {
     pub pid: Pid,
     pub state: State,
-}
-
-/// Undoes a half-made container when create fails: whatever its journal names (the container
-/// process, cgroups, network wiring, block devices, the state directory; `container::remains`).
-/// Each step is noted in the journal before it leaves anything on the host, so that a create
-/// killed on the way leaves a directory `delete --force` can clean up the same way.
-struct Undo {
-    dir: PathBuf,
-    journal: Journal,
-    /// Block devices taken from the host (mounted back from `storage.json`), their fds.
-    storage: Option<crate::storage::Prepared>,
-    /// The container process, our child: reaped here.
-    child: Option<Pid>,
-    armed: bool,
-}
-
-impl Undo {
-    fn begin(root: &Path, id: &str) -> Result<Undo> {
-        let (dir, journal) = Journal::begin(root, id)?;
-        Ok(Undo {
-            dir,
-            journal,
-            storage: None,
-            child: None,
-            armed: true,
-        })
-    }
-
-    /// Records the journal before the next step acts on it.
-    fn note(&self) -> Result<()> {
-        Ok(self.journal.record(&self.dir)?)
-    }
-}
-
-impl Drop for Undo {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(pid) = self.child {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-        }
-        // the devices' fds close before their filesystems are mounted back
-        drop(self.storage.take());
-        if let Err(e) = remains::remove(&self.dir, &self.journal) {
-            log::warn!("{e}");
-        }
-    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

@@ -336,3 +336,29 @@ fn a_state_root_that_fills_up_after_network_setup_leaves_the_pod_reachable() {
     let d = env.urunc(&["delete", "--force", &id]);
     assert!(d.status.success(), "delete --force: {}", text(&d));
 }
+
+#[test]
+fn a_half_made_container_is_ours_and_plain_delete_removes_it_once_its_create_is_gone() {
+    let env = Env::new();
+    let net = TestNet::new();
+    let b = bundle(&env, "b", &net, |_| {});
+    let id = unique("half");
+    let w = watch(&env, &id, &net);
+    // killed right after the cgroups were made: a journal, no state.json
+    let o = create(&env, &b, &id, &w, &[("URUNC_FAULT", "create:cgroup:kill")]);
+    assert_eq!(o.status.signal(), Some(9), "{}", o.text);
+    let dir = env.root.join(&id);
+    assert!(dir.join("create.json").exists() && !dir.join("state.json").exists());
+    assert!(
+        w.leftovers().iter().any(|l| l.kind == Kind::Cgroup),
+        "the kill came before the cgroups were made"
+    );
+    // not handed to another runtime: our own clear error
+    let s = env.urunc(&["state", &id]);
+    assert!(!s.status.success());
+    assert!(text(&s).contains("not fully created"), "{}", text(&s));
+    // its create is dead: a plain delete removes it (no --force needed, as for stopped)
+    let d = env.urunc(&["delete", &id]);
+    assert!(d.status.success(), "delete: {}", text(&d));
+    assert_eq!(w.settle(SETTLE), vec![], "delete left this behind");
+}
