@@ -362,3 +362,72 @@ fn a_half_made_container_is_ours_and_plain_delete_removes_it_once_its_create_is_
     assert!(d.status.success(), "delete: {}", text(&d));
     assert_eq!(w.settle(SETTLE), vec![], "delete left this behind");
 }
+
+/// An ext4 filesystem on a loop device, mounted at `at`; unmounted and detached in Drop.
+struct LoopFs {
+    dev: String,
+    at: PathBuf,
+}
+
+impl LoopFs {
+    fn new(image: &Path, at: &Path) -> LoopFs {
+        sh(&["mkfs.ext4", "-q", "-F", image.to_str().unwrap(), "8M"]);
+        let dev = sh(&["losetup", "-f", "--show", image.to_str().unwrap()]);
+        let l = LoopFs {
+            dev: dev.trim().to_string(),
+            at: at.to_path_buf(),
+        };
+        std::fs::create_dir_all(at).unwrap();
+        sh(&["mount", "-t", "ext4", &l.dev, at.to_str().unwrap()]);
+        l
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        while sh_ok(&["umount", self.at.to_str().unwrap_or("")]) {}
+        sh_ok(&["losetup", "-d", &self.dev]);
+    }
+}
+
+#[test]
+fn every_failed_or_killed_step_gives_a_taken_block_rootfs_back() {
+    let env = Env::new();
+    let net = TestNet::new();
+    // the container's rootfs is an ext4 filesystem on a loop device: with mountRootfs the guest
+    // takes the device over, the host's mount goes away while the container exists and must
+    // come back on every failure
+    let b = bundle(&env, "b", &net, |spec| {
+        spec["annotations"]["com.urunc.unikernel.mountRootfs"] = "true".into();
+    });
+    let kernel = std::fs::read(b.join("rootfs/kernel")).unwrap();
+    let vol = LoopFs::new(&env.dir.path().join("rootfs.img"), &b.join("rootfs"));
+    std::fs::write(b.join("rootfs/kernel"), kernel).unwrap();
+    let mounted = || {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let at = vol.at.to_str().unwrap().to_string();
+        info.lines()
+            .any(|l| l.split(' ').nth(4) == Some(at.as_str()))
+    };
+    // the create really takes it: gone from the host while the container exists
+    let id = unique("taken");
+    let w = watch(&env, &id, &net);
+    let o = create(&env, &b, &id, &w, &[]);
+    assert!(o.status.success(), "create: {}", o.text);
+    assert!(!mounted(), "the rootfs was not taken over");
+    assert!(env.urunc(&["delete", "--force", &id]).status.success());
+    assert!(mounted(), "delete did not mount the rootfs back");
+    let points = points(&env, &net, &b);
+    for p in &points {
+        for action in ["fail", "kill", "kill-create"] {
+            let id = unique("blk");
+            let w = watch(&env, &id, &net);
+            let spec = format!("{p}:{action}");
+            let o = create(&env, &b, &id, &w, &[("URUNC_FAULT", &spec)]);
+            assert!(!o.status.success(), "{spec}: create succeeded");
+            let d = env.urunc(&["delete", "--force", &id]);
+            assert!(d.status.success(), "{spec}: delete --force: {}", text(&d));
+            assert_eq!(w.settle(SETTLE), vec![], "{spec} left this behind");
+        }
+    }
+}
