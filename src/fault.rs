@@ -6,7 +6,8 @@
 //! - `fail`: the step fails with "injected fault at NAME";
 //! - `kill`: the process at that point (create or the container process) SIGKILLs itself;
 //! - `kill-create`: `create` is SIGKILLed (from the container process when the point is
-//!   there), and the process at the point carries on.
+//!   there), and the process at the point carries on;
+//! - `hang`: the process waits at the point until it is killed (a create "still running").
 //!
 //! `URUNC_FAULT_TRACE=FILE` appends the name of every point reached to FILE, so that a test
 //! learns the points from a successful create instead of copying a list.
@@ -112,6 +113,9 @@ mod imp {
         match action {
             "fail" => Err(FaultError(name)),
             "kill" => die(),
+            "hang" => loop {
+                std::thread::park();
+            },
             "kill-create" => {
                 kill_creator();
                 Ok(())

@@ -431,3 +431,50 @@ fn every_failed_or_killed_step_gives_a_taken_block_rootfs_back() {
         }
     }
 }
+
+#[test]
+fn delete_refuses_a_create_still_running_and_force_kills_it_then_removes_everything() {
+    let env = Env::new();
+    let net = TestNet::new();
+    let b = bundle(&env, "b", &net, |_| {});
+    let id = unique("busy");
+    let w = watch(&env, &id, &net);
+    env.track(&id);
+    let out = std::fs::File::create(env.console(&id)).expect("console file");
+    let mut creating = env
+        .cmd()
+        .env(TAG_VAR, &w.tag)
+        .env("URUNC_FAULT", "create:cgroup:hang")
+        .args(["create", "--bundle"])
+        .arg(&b)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out)
+        .spawn()
+        .expect("spawn create");
+    // it hangs once the cgroups exist
+    let deadline = std::time::Instant::now() + SETTLE;
+    while !w.leftovers().iter().any(|l| l.kind == Kind::Cgroup) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "create never made its cgroups"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = env.urunc(&["delete", &id]);
+    assert!(
+        !d.status.success(),
+        "delete removed a container being created"
+    );
+    assert!(text(&d).contains("still being created"), "{}", text(&d));
+    assert!(
+        creating.try_wait().unwrap().is_none(),
+        "plain delete killed the create"
+    );
+    let d = env.urunc(&["delete", "--force", &id]);
+    assert!(d.status.success(), "delete --force: {}", text(&d));
+    let st = creating.wait().unwrap();
+    assert_eq!(st.signal(), Some(9), "create was not killed: {st:?}");
+    assert_eq!(w.settle(SETTLE), vec![], "delete --force left this behind");
+}
