@@ -106,21 +106,33 @@ impl Journal {
             .map_err(io("create state directory", &tmp))?;
         let dir = super::dir(root, id);
         let placed = j.record(&tmp).and_then(|()| {
-            rename_noreplace(&tmp, &dir).map_err(io("create state directory", &dir))
+            match rename_noreplace(&tmp, &dir) {
+                // a filesystem without RENAME_NOREPLACE: make the directory, then the journal
+                // (a create killed in between leaves an empty directory, which is not ours)
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    std::fs::DirBuilder::new()
+                        .mode(0o711)
+                        .create(&dir)
+                        .map_err(io("create state directory", &dir))?;
+                    j.record(&dir).inspect_err(|_| {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    })
+                }
+                r => r.map_err(io("create state directory", &dir)),
+            }
         });
+        // gone already when it was renamed into place
+        let _ = std::fs::remove_dir_all(&tmp);
         match placed {
             Ok(()) => Ok((dir, j)),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                match e {
-                    StateError::Io { source, .. }
-                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
-                    {
-                        Err(StateError::Exists)
-                    }
-                    e => Err(e),
+            Err(e) => match e {
+                StateError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
+                    Err(StateError::Exists)
                 }
-            }
+                e => Err(e),
+            },
         }
     }
 
