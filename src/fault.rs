@@ -12,9 +12,15 @@
 //! `URUNC_FAULT_TRACE=FILE` appends the name of every point reached to FILE, so that a test
 //! learns the points from a successful create instead of copying a list.
 
+#[cfg(debug_assertions)]
 #[derive(Debug, thiserror::Error)]
 #[error("injected fault at {0}")]
 pub struct FaultError(pub &'static str);
+
+/// In a release build no fault can happen: the error has no value at all.
+#[cfg(not(debug_assertions))]
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {}
 
 impl From<FaultError> for crate::error::Error {
     fn from(e: FaultError) -> Self {
