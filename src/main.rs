@@ -1,28 +1,28 @@
 //! urunc: an OCI runtime whose containers are virtual machines.
 
-mod accel;
-mod bundle;
+use urunc::accel;
+use urunc::bundle;
 mod cli;
 mod cli_usage;
 mod commands;
-mod config;
-mod container;
-mod delegate;
-mod error;
-mod guest;
-mod hooks;
-mod log;
-mod monitor;
-mod net;
-mod plan;
-mod proctitle;
-mod sandbox;
-mod spec;
-mod storage;
-mod supervisor;
-mod sys;
-mod timestamps;
-mod unikernel;
+use urunc::config;
+use urunc::container;
+use urunc::delegate;
+use urunc::error;
+use urunc::fault;
+use urunc::guest;
+use urunc::hooks;
+use urunc::log;
+use urunc::monitor;
+use urunc::net;
+use urunc::plan;
+use urunc::sandbox;
+use urunc::spec;
+use urunc::storage;
+use urunc::supervisor;
+use urunc::sys;
+use urunc::timestamps;
+use urunc::unikernel;
 
 use cli::Command;
 

@@ -8,6 +8,7 @@ mod qmp;
 mod status;
 
 use crate::container::{State, BARRIER};
+use crate::fault;
 use crate::plan::{LaunchPlan, PlanInput};
 use crate::sandbox::namespaces;
 use crate::sys;
@@ -99,6 +100,7 @@ fn recv(sync: &UnixDatagram) -> crate::error::Result<Vec<u8>> {
 
 fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     use crate::error::sys as sys_err;
+    fault::point("container:begin")?;
     if let Some(tty) = &s.tty {
         nix::unistd::setsid().map_err(sys_err("setsid"))?;
         sys::set_controlling_tty(tty.as_raw_fd()).map_err(sys_err("set controlling terminal"))?;
@@ -110,6 +112,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     if let Some(cg) = s.state.cgroup() {
         cg.enter_self(s.rootless)?;
     }
+    fault::point("container:cgroup")?;
     s.ns.enter_others(|| {
         sync.send(MSG_USERNS)
             .map_err(crate::error::io("sync with create"))?;
@@ -120,23 +123,27 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
             )),
         }
     })?;
+    fault::point("container:namespaces")?;
     let own_mount_ns = s.ns.has("mount") && s.ns.path_of("mount").is_none();
     if own_mount_ns {
         make_root_private(s.rootfs_propagation.as_deref())?;
     }
     // bind mounts inside a rootfs shared with the guest, in the container's namespace only
     crate::storage::share(&s.plan_input, own_mount_ns).map_err(crate::error::Error::Msg)?;
+    fault::point("container:mounts")?;
     if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
         if s.ns.has("uts") {
             nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
         }
     }
+    fault::point("container:hostname")?;
     ts::capture(5);
     sync.send(MSG_NS_READY)
         .map_err(crate::error::io("sync with create"))?;
     if recv(sync)? != MSG_GO {
         return Ok(1);
     }
+    fault::point("container:go")?;
     ts::capture(9);
     // create recorded our pid in the state file meanwhile
     s.state.reload()?;
@@ -146,37 +153,16 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         &hooks.create_container,
         &s.state.oci("creating"),
     )?;
+    fault::point("container:create-container")?;
     ts::capture(10);
     ts::capture(15);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
     s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
     ts::capture(16);
-    // urunit's channel and QEMU's monitor, when the plan may use them (event_loop::Links)
-    let mut links = event_loop::Links::new(&mut s.plan_input)
-        .map_err(crate::error::io("create the guest channel"))?;
-    // create fails here, so no delete follows: take the tap and redirect down now
-    let plan = crate::plan::build(&s.plan_input)
-        .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))
-        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
-    crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
-        .map_err(|e| crate::error::Error::Msg(e.to_string()))
-        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
-    links.keep_used(&plan);
-    links
-        .open_dhcp(&plan, &s.plan_input)
-        .map_err(|e| crate::error::Error::Msg(e.to_string()))
-        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
-    crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
-        .map_err(crate::error::io("prepare the guest's files"))
-        .inspect_err(|_| crate::net::teardown_own(&s.state))?;
-    ts::capture(17);
-    log::debug!("launch plan: {:?}", plan.argv);
-    let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
-    crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
-    s.state.save()?;
-    sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
-    sync.send(MSG_READY)
-        .map_err(crate::error::io("sync with create"))?;
+    // create fails from here on, so no delete follows: every error takes the tap and the
+    // redirect down (a tap and filters left behind would blackhole the pod)
+    let (plan, mut links) =
+        after_network(&mut s, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
 
     // The barrier: blocks until `start` opens the fifo for reading.
     let fifo_path = s.state.dir.join(BARRIER);
@@ -202,6 +188,43 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // No network teardown here: the confined supervisor holds no capability. The tap (not
     // persistent) goes with the monitor's fd; `delete` removes the redirect rules.
     Ok(event_loop::run(monitor, &plan, &mut links))
+}
+
+/// The setup after the network is wired, up to telling `create` the container is ready.
+fn after_network(
+    s: &mut Setup,
+    sync: &UnixDatagram,
+) -> crate::error::Result<(LaunchPlan, event_loop::Links)> {
+    use crate::error::sys as sys_err;
+    fault::point("container:network")?;
+    // urunit's channel and QEMU's monitor, when the plan may use them (event_loop::Links)
+    let mut links = event_loop::Links::new(&mut s.plan_input)
+        .map_err(crate::error::io("create the guest channel"))?;
+    fault::point("container:channel")?;
+    let plan = crate::plan::build(&s.plan_input)
+        .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
+    crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
+        .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
+    links.keep_used(&plan);
+    links
+        .open_dhcp(&plan, &s.plan_input)
+        .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
+    fault::point("container:plan")?;
+    crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
+        .map_err(crate::error::io("prepare the guest's files"))?;
+    fault::point("container:materialize")?;
+    ts::capture(17);
+    log::debug!("launch plan: {:?}", plan.argv);
+    let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
+    crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
+    fault::point("container:plan-json")?;
+    s.state.save()?;
+    fault::point("container:state")?;
+    sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
+    fault::point("container:ready")?;
+    sync.send(MSG_READY)
+        .map_err(crate::error::io("sync with create"))?;
+    Ok((plan, links))
 }
 
 fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {

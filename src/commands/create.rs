@@ -3,12 +3,14 @@
 //! process reports that it is ready to start.
 
 use super::create_input::plan_input;
+use super::create_undo::Undo;
 use super::Ctx;
 use crate::cli::CreateArgs;
 use crate::config::Config;
-use crate::container::{self, State, BARRIER};
+use crate::container::{self, NetIntent, State, BARRIER};
 use crate::error::{io, sys, Error, Result};
-use crate::plan::ProcessParams;
+use crate::fault;
+use crate::plan::{PlanInput, ProcessParams};
 use crate::sandbox::{cgroups, namespaces, rootless, userns};
 use crate::spec::Spec;
 use crate::supervisor::{
@@ -19,39 +21,13 @@ use crate::unikernel::UnikernelConfig;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::{ForkResult, Pid};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 /// A container `create` made; `run` waits on its pid.
 pub struct Created {
     pub pid: Pid,
     pub state: State,
-}
-
-/// Undoes a half-made container when create fails: kill, cgroup, state directory.
-struct Undo {
-    /// Block devices taken from the host (mounted back), their fds.
-    storage: Option<crate::storage::Prepared>,
-    dir: Option<PathBuf>,
-    cgroup: Option<cgroups::Cgroup>,
-    child: Option<Pid>,
-}
-
-impl Drop for Undo {
-    fn drop(&mut self) {
-        if let Some(pid) = self.child {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-        }
-        if let Some(cg) = &self.cgroup {
-            cg.remove();
-        }
-        if let Some(s) = self.storage.as_mut() {
-            s.undo();
-        }
-        if let Some(d) = &self.dir {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
 }
 
 fn absolute(p: &Path, what: &str) -> Result<PathBuf> {
@@ -70,8 +46,22 @@ pub fn run(ctx: &Ctx, a: &CreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
-    let t0 = std::time::SystemTime::now();
+/// Everything `create` decides before it leaves anything on the host.
+struct Checked {
+    bundle: PathBuf,
+    rootfs: PathBuf,
+    spec: Spec,
+    cfg: Config,
+    uk: UnikernelConfig,
+    linux: crate::spec::Linux,
+    terminal: bool,
+    ns: namespaces::Plan,
+    rootless: bool,
+    input: PlanInput,
+    pending: crate::storage::Pending,
+}
+
+fn check(ctx: &Ctx, a: &CreateArgs, t0: std::time::SystemTime) -> Result<Checked> {
     container::validate_id(&a.id)?;
     let bundle = absolute(&a.bundle, "bundle")?;
     let spec = Spec::load(&bundle)?;
@@ -85,75 +75,138 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     let Some(uk) = UnikernelConfig::detect(&spec.annotations, &rootfs)? else {
         return Err(crate::delegate::exec(&cfg.delegate.runtime).into());
     };
-    let process = spec.process()?.clone();
+    let terminal = spec.process()?.terminal;
     let linux = spec.linux()?.clone();
     let ns = namespaces::Plan::new(&linux.namespaces, &linux.uid_mappings, &linux.gid_mappings)?;
     // rootless: not real root on the host (also root inside rootless podman's user namespace)
     let rootless = ctx.rootless() || rootless::in_user_namespace();
     rootless::check(&ns)?;
-    let (mut input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &ctx.root)?;
-    if process.terminal && a.console_socket.is_none() {
+    let (input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &ctx.root)?;
+    if terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
             "process.terminal is true but no --console-socket was given".into(),
         ));
     }
+    fault::point("create:checked")?;
+    Ok(Checked {
+        bundle,
+        rootfs,
+        spec,
+        cfg,
+        uk,
+        linux,
+        terminal,
+        ns,
+        rootless,
+        input,
+        pending,
+    })
+}
 
+pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
+    let t0 = std::time::SystemTime::now();
+    fault::set_creator();
+    let mut c = check(ctx, a, t0)?;
     ts::capture(1);
-    let dir = State::create_dir(&ctx.root, &a.id)?;
-    let mut undo = Undo {
-        storage: None,
-        dir: Some(dir.clone()),
-        cgroup: None,
-        child: None,
-    };
-    input.work_dir = work_dir(&dir, &input.process)?;
+    let mut undo = Undo::begin(&ctx.root, &a.id)?;
+    fault::point("create:journal")?;
+    let dir = undo.dir.clone();
+    c.input.work_dir = work_dir(&dir, &c.input.process)?;
+    fault::point("create:work-dir")?;
     // before the container's mount namespace copies the host's: see storage::takeover
-    undo.storage = Some(crate::storage::prepare(&mut input, pending, &dir).map_err(Error::Msg)?);
+    let pending = std::mem::take(&mut c.pending);
+    undo.storage = Some(crate::storage::prepare(&mut c.input, pending, &dir).map_err(Error::Msg)?);
+    fault::point("create:storage")?;
     nix::unistd::mkfifo(
         &dir.join(BARRIER),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .map_err(sys("create the start barrier"))?;
-    let cg_path =
-        cgroups::resolve_path(linux.cgroups_path.as_deref(), ctx.g.systemd_cgroup, &a.id)?;
-    let cg = cgroups::Cgroup::new(cg_path);
-    cg.create(rootless)?;
-    undo.cgroup = Some(cg.clone());
-    if let Some(r) = &linux.resources {
-        cg.apply_checked(r, rootless)?;
-    }
+    fault::point("create:barrier")?;
+    let cg = cgroup(ctx, a, &c, &mut undo)?;
+    let state = new_state(a, &c, cg, &dir);
+    // the container process wires the network only in a network namespace of its own
+    let own_netns = c.ns.has("network");
+    let (child, sync, user_maps) = fork_container(a, c, state.clone(), &mut undo)?;
+    let forked = Forked {
+        child,
+        sync,
+        user_maps,
+        own_netns,
+    };
+    finish(a, state, &forked, &mut undo)?;
+    // The container process saved the state with what it learnt (tap, netns).
+    let state = State::load(&ctx.root, &a.id)?;
+    fault::point("create:done")?;
+    undo.armed = false;
+    Ok(Created { pid: child, state })
+}
 
-    let mut state = State {
-        oci_version: if spec.oci_version.is_empty() {
+/// Notes the cgroup in the journal, then makes it and applies the limits.
+fn cgroup(ctx: &Ctx, a: &CreateArgs, c: &Checked, undo: &mut Undo) -> Result<cgroups::Cgroup> {
+    let cg_path =
+        cgroups::resolve_path(c.linux.cgroups_path.as_deref(), ctx.g.systemd_cgroup, &a.id)?;
+    let cg = cgroups::Cgroup::new(cg_path);
+    undo.journal.cgroup = Some(cg.clone());
+    undo.note()?;
+    fault::point("create:cgroup-noted")?;
+    cg.create(c.rootless)?;
+    fault::point("create:cgroup")?;
+    if let Some(r) = &c.linux.resources {
+        cg.apply_checked(r, c.rootless)?;
+    }
+    fault::point("create:resources")?;
+    Ok(cg)
+}
+
+fn new_state(a: &CreateArgs, c: &Checked, cg: cgroups::Cgroup, dir: &Path) -> State {
+    State {
+        oci_version: if c.spec.oci_version.is_empty() {
             "1.2.0".into()
         } else {
-            spec.oci_version.clone()
+            c.spec.oci_version.clone()
         },
         id: a.id.clone(),
         pid: 0,
         pid_start: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
+        bundle: c.bundle.clone(),
+        rootfs: c.rootfs.clone(),
         created: crate::log::rfc3339_now(),
-        annotations: spec.annotations.clone(),
+        annotations: c.spec.annotations.clone(),
         owner: String::new(),
         urunc: container::Extra {
-            unikernel: uk,
-            config: cfg,
+            unikernel: c.uk.clone(),
+            config: c.cfg.clone(),
             cgroup: Some(cg),
-            pid_ns: ns.new_pid(),
-            netns: None,
+            pid_ns: c.ns.new_pid(),
+            netns: c.ns.path_of("network").map(PathBuf::from),
             tap: None,
-            hooks: spec.hooks(),
+            hooks: c.spec.hooks(),
         },
-        dir: dir.clone(),
-    };
-    state.urunc.netns = ns.path_of("network").map(PathBuf::from);
+        dir: dir.to_path_buf(),
+    }
+}
 
+struct Forked {
+    child: Pid,
+    sync: UnixDatagram,
+    user_maps: Option<userns::Mappings>,
+    own_netns: bool,
+}
+
+/// Forks the container process (noted in the journal at once) and waits until it is in its
+/// namespaces.
+fn fork_container(
+    a: &CreateArgs,
+    c: Checked,
+    state: State,
+    undo: &mut Undo,
+) -> Result<(Pid, UnixDatagram, Option<userns::Mappings>)> {
     let tty = match &a.console_socket {
-        Some(sock) if process.terminal => Some(send_console(sock)?),
+        Some(sock) if c.terminal => Some(send_console(sock)?),
         _ => None,
     };
+    fault::point("create:console")?;
     let (parent_end, child_end) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -162,12 +215,12 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     )
     .map_err(sys("socketpair"))?;
     let mut setup = Setup {
-        state: state.clone(),
-        ns,
-        hostname: spec.hostname.clone(),
-        rootfs_propagation: linux.rootfs_propagation.clone(),
-        rootless,
-        plan_input: input,
+        state,
+        ns: c.ns,
+        hostname: c.spec.hostname.clone(),
+        rootfs_propagation: c.linux.rootfs_propagation.clone(),
+        rootless: c.rootless,
+        plan_input: c.input,
         tty,
         preserve_fds: a.preserve_fds,
     };
@@ -179,13 +232,24 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
     }
     let user_maps = setup.ns.user_maps().cloned();
     let own_pidns = setup.ns.enter_pid_for_children()?;
+    fault::point("create:namespaces")?;
     ts::capture(3);
     let fork = crate::sys::fork().map_err(sys("fork the container process"));
     if let Ok(ForkResult::Child) = fork {
         drop(parent_end);
         drop(own_pidns);
-        std::mem::forget(undo);
+        // the parent undoes; container_main never returns (no destructor runs here)
+        undo.armed = false;
         supervisor::container_main(setup, supervisor::datagram_from(child_end));
+    }
+    let forked = fork.map(|f| match f {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => unreachable!("the child never returns"),
+    });
+    if let Ok(child) = forked {
+        undo.child = Some(child);
+        undo.journal.child = container::Proc::of(child.as_raw());
+        undo.note()?;
     }
     if let Some(own) = own_pidns {
         // from inside a user namespace (its own, or rootless podman's), create may not rejoin
@@ -194,10 +258,8 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
             namespaces::restore_pid(own)?;
         }
     }
-    let ForkResult::Parent { child } = fork? else {
-        unreachable!("the child never returns")
-    };
-    undo.child = Some(child);
+    let child = forked?;
+    fault::point("create:forked")?;
     drop(child_end);
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
@@ -206,10 +268,18 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         maps.write(child).map_err(namespaces::NsError::from)?;
         sync.send(MSG_MAPPED)
             .map_err(io("sync with the container process"))?;
+        fault::point("create:userns-mapped")?;
     }
     expect(&sync, MSG_NS_READY)?;
+    fault::point("create:ns-ready")?;
     ts::capture(6);
+    Ok((child, sync, user_maps))
+}
 
+/// Records the state and the pid file, notes the network the container process will wire,
+/// runs the hooks, and lets the container process finish its setup.
+fn finish(a: &CreateArgs, mut state: State, f: &Forked, undo: &mut Undo) -> Result<()> {
+    let (child, sync) = (f.child, &f.sync);
     state.pid = child.as_raw();
     state.pid_start = container::process_start_time(child.as_raw())
         .ok_or_else(|| Error::Msg("the container process exited during create".into()))?;
@@ -217,8 +287,10 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
     state.save()?;
-    if let Some(maps) = &user_maps {
-        userns::chown_dir(&dir, maps).map_err(namespaces::NsError::from)?;
+    fault::point("create:state")?;
+    if let Some(maps) = &f.user_maps {
+        userns::chown_dir(&state.dir, maps).map_err(namespaces::NsError::from)?;
+        fault::point("create:chown")?;
     }
     if let Some(pf) = &a.pid_file {
         let pf = if pf.is_absolute() {
@@ -228,29 +300,38 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> Result<Created> {
         };
         container::write_atomic(&pf, child.as_raw().to_string().as_bytes(), 0o644)?;
     }
+    fault::point("create:pid-file")?;
     let hooks = &state.urunc.hooks;
     crate::hooks::run("prestart", &hooks.prestart, &state.oci("creating"))?;
+    fault::point("create:prestart")?;
     crate::hooks::run(
         "createRuntime",
         &hooks.create_runtime,
         &state.oci("creating"),
     )?;
+    fault::point("create:create-runtime")?;
     ts::capture(7);
+    if f.own_netns {
+        undo.journal.net = state.urunc.netns.clone().map(|netns| NetIntent {
+            netns,
+            tap: crate::net::tap_name(&state.id),
+            static_mode: crate::net::static_mode_wanted(&state.annotations),
+        });
+        undo.note()?;
+        fault::point("create:net-noted")?;
+    }
     sync.send(MSG_GO)
         .map_err(io("sync with the container process"))?;
+    fault::point("create:go")?;
     ts::capture(8);
-    expect(&sync, MSG_READY)?;
-    undo.child = None;
-    undo.cgroup = None;
-    undo.dir = None;
+    expect(sync, MSG_READY)?;
+    fault::point("create:ready")?;
     // the container process holds the devices' fds now
     undo.storage = None;
-    // The container process saved the state with what it learnt (tap, netns).
-    let state = State::load(&ctx.root, &a.id)?;
-    Ok(Created { pid: child, state })
+    Ok(())
 }
 
-fn expect(sync: &std::os::unix::net::UnixDatagram, want: &[u8]) -> Result<()> {
+fn expect(sync: &UnixDatagram, want: &[u8]) -> Result<()> {
     let mut buf = vec![0u8; 65536];
     let n = sync
         .recv(&mut buf)

@@ -1,10 +1,13 @@
 //! A container's persistent record (`<root>/<id>/state.json`) and its derived status.
 
 mod id;
+mod journal;
+pub mod remains;
 mod state;
 mod status;
 
 pub use id::{validate_id, IdError};
+pub use journal::{Journal, NetIntent, Proc};
 pub use state::{write_atomic, Extra, State, StateError};
 pub use status::{process_start_time, Status};
 

@@ -7,7 +7,7 @@ use crate::unikernel::UnikernelConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +55,9 @@ pub enum StateError {
     Foreign,
     #[error("{0}")]
     Root(String),
+    /// Ours, but `create` did not finish (it failed, was killed, or is still running).
+    #[error("container was not fully created (its create failed, was killed or is still running): `delete --force` removes what it left")]
+    Incomplete,
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -74,10 +77,11 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateEr
 }
 
 impl State {
-    /// Makes `<root>/<id>`; fails if it exists. Both are 0711 (as runc's): the monitor, which
-    /// runs as the container's user, must traverse them to its work directory; nothing in
-    /// them can be listed, and `state.json` is 0600.
-    pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, StateError> {
+    /// Makes the state root (0711, as runc's: the monitor, which runs as the container's user,
+    /// must traverse it to its work directory) unless it exists; a root that is a dangling
+    /// symlink or a file is said to be so.
+    pub fn create_root(root: &Path) -> Result<(), StateError> {
+        use std::os::unix::fs::DirBuilderExt;
         if let Err(e) = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
@@ -95,12 +99,7 @@ impl State {
                 _ => io("create state root", root)(e),
             });
         }
-        let dir = super::dir(root, id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists),
-            Err(e) => Err(io("create state directory", &dir)(e)),
-        }
+        Ok(())
     }
 
     pub fn load(root: &Path, id: &str) -> Result<State, StateError> {
@@ -109,10 +108,12 @@ impl State {
         let data = match read_state_file(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(if dir.exists() {
-                    StateError::Foreign
-                } else {
+                return Err(if !dir.exists() {
                     StateError::NotExist
+                } else if super::Journal::load(&dir).is_ok_and(|j| j.is_some()) {
+                    StateError::Incomplete
+                } else {
+                    StateError::Foreign
                 });
             }
             Err(e) => return Err(io("read", &path)(e)),

@@ -20,6 +20,10 @@ pub mod probe;
 mod static_mode;
 mod tap;
 mod tc;
+mod teardown;
+
+use teardown::remove_own;
+pub use teardown::{cleanup, cleanup_intent, teardown_own};
 
 use crate::container::State;
 use crate::error::{Error, Result};
@@ -27,7 +31,6 @@ use crate::plan::{NetParams, PlanInput};
 use discover::Iface;
 use nl::{Nl, NlError};
 use std::os::fd::IntoRawFd;
-use std::path::Path;
 use tap::Owner;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum NetError {
         name: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fault(#[from] crate::fault::FaultError),
     #[error("unsupported operation: can't spawn multiple unikernels in the same network namespace (tap {tap} belongs to the running container {id})")]
     Busy { tap: String, id: String },
 }
@@ -47,6 +52,16 @@ impl From<NetError> for Error {
     fn from(e: NetError) -> Error {
         Error::Msg(e.to_string())
     }
+}
+
+/// The name this container's tap has (or would have).
+pub fn tap_name(id: &str) -> String {
+    tap::name_for(id)
+}
+
+/// Whether the guest sits on a private subnet behind the tap (Knative's `user-container`).
+pub fn static_mode_wanted(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    static_mode::wanted(annotations)
 }
 
 fn owner_of(state: &State) -> Owner {
@@ -166,6 +181,7 @@ fn wire(
     name: &str,
     static_mode: bool,
 ) -> std::result::Result<(), NetError> {
+    crate::fault::point("net:tap")?;
     let tap = discover::links(nl)?
         .into_iter()
         .find(|l| l.name == name)
@@ -186,6 +202,7 @@ fn wire(
     tc::add_ingress(nl, tap.index)?;
     tc::add_ingress(nl, iface.link.index)?;
     tc::add_redirect(nl, iface.link.index, tap.index, prio, &cookie)?;
+    crate::fault::point("net:redirect")?;
     tc::add_redirect(nl, tap.index, iface.link.index, prio, &cookie)?;
     if !iface.link.up {
         tap::set_up(nl, iface.link.index)?;
@@ -237,122 +254,6 @@ fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(),
         }
     }
     Ok(())
-}
-
-/// Removes `me`'s tap (only if its alias names `me`) and every redirect filter carrying `me`'s
-/// cookie, and an ingress qdisc left empty by that. Best effort: failures are logged.
-fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_mode: bool) {
-    let links = match discover::links(nl) {
-        Ok(l) => l,
-        Err(e) => {
-            log::warn!("network cleanup: {e}");
-            return;
-        }
-    };
-    for l in &links {
-        let mine = Some(l.name.as_str()) == tap_name
-            && l.alias.as_deref().and_then(Owner::from_alias) == Some(me);
-        if mine {
-            if let Err(e) = tap::delete(nl, l.index) {
-                log::warn!("network cleanup: tap {}: {e}", l.name);
-            }
-        }
-    }
-    for l in links.iter().filter(|l| !l.loopback) {
-        let Ok(fs) = tc::filters(nl, l.index) else {
-            continue;
-        };
-        let mut removed = false;
-        for f in &fs {
-            if f.cookies.iter().any(|c| Owner::from_cookie(c) == Some(me)) {
-                match tc::del_prio(nl, l.index, f.prio) {
-                    Ok(()) => removed = true,
-                    Err(e) => log::warn!("network cleanup: filter on {}: {e}", l.name),
-                }
-            }
-        }
-        if removed && tc::filters(nl, l.index).is_ok_and(|f| f.is_empty()) {
-            if let Err(e) = tc::del_ingress(nl, l.index) {
-                log::warn!("network cleanup: ingress qdisc of {}: {e}", l.name);
-            }
-        }
-    }
-    if static_mode {
-        if let Ok(Ok(iface)) = discover::container_iface(nl) {
-            static_mode::teardown(&iface.link.name);
-        }
-    }
-}
-
-fn remove_own_here(state: &State) {
-    match Nl::open() {
-        Ok(mut nl) => remove_own(
-            &mut nl,
-            owner_of(state),
-            state.urunc.tap.as_deref(),
-            static_mode::wanted(&state.annotations),
-        ),
-        Err(e) => log::warn!("network cleanup: {e}"),
-    }
-}
-
-/// A create that fails after the network was set up (no delete follows): remove this
-/// container's tap and redirect rules, from inside the namespace (best effort).
-pub fn teardown_own(state: &State) {
-    if state.urunc.tap.is_some() {
-        remove_own_here(state);
-    }
-}
-
-/// `delete`: remove this container's tap and redirect rules from its network namespace.
-pub fn cleanup(state: &State) {
-    let (Some(_), Some(ns)) = (&state.urunc.tap, &state.urunc.netns) else {
-        return;
-    };
-    // `/proc/<pid>/ns/net` of a private namespace: gone with the container process (and its
-    // tap with it); a recycled pid is someone else's namespace.
-    if let Some(pid) = proc_pid(ns) {
-        if crate::container::process_start_time(pid) != Some(state.pid_start) {
-            return;
-        }
-    }
-    if let Err(e) = in_netns(ns, || remove_own_here(state)) {
-        log::debug!("network cleanup: {e}");
-    }
-}
-
-fn proc_pid(ns: &Path) -> Option<i32> {
-    let s = ns.to_str()?;
-    s.strip_prefix("/proc/")?
-        .strip_suffix("/ns/net")?
-        .parse()
-        .ok()
-}
-
-/// Runs `f` in the network namespace at `path` and comes back. `delete` is single-threaded,
-/// so switching the whole process is safe.
-fn in_netns(path: &Path, f: impl FnOnce()) -> Result<()> {
-    use nix::sched::{setns, CloneFlags};
-    let target =
-        std::fs::File::open(path).map_err(crate::error::io(format!("open {}", path.display())))?;
-    let own = std::fs::File::open("/proc/thread-self/ns/net")
-        .map_err(crate::error::io("open own network namespace"))?;
-    setns(&target, CloneFlags::CLONE_NEWNET)
-        .map_err(crate::error::sys(format!("enter {}", path.display())))?;
-    f();
-    setns(&own, CloneFlags::CLONE_NEWNET)
-        .map_err(crate::error::sys("return to own network namespace"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_paths_name_their_pid() {
-        assert_eq!(proc_pid(Path::new("/proc/123/ns/net")), Some(123));
-        assert_eq!(proc_pid(Path::new("/var/run/netns/x")), None);
-    }
 }
 
 #[cfg(test)]

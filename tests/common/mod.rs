@@ -3,6 +3,8 @@
 //! cleans up (`delete --force` of every container it made) even when a test fails.
 #![allow(dead_code)]
 
+pub mod leftover;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
