@@ -171,13 +171,30 @@ pub fn list_dir(rootfs: &Path, path: &str) -> Option<Vec<String>> {
     let root: OwnedFd = std::fs::File::open(rootfs).ok()?.into();
     let rel = Path::new(path);
     let rel = rel.strip_prefix("/").unwrap_or(rel);
-    let dir = openat2(
+    let dir = match openat2(
         &root,
         rel,
         libc::O_PATH | libc::O_DIRECTORY,
         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    )
-    .ok()?;
+    ) {
+        Ok(d) => d,
+        // kernels before 5.6 (and qemu-user): the equivalent walk, then no link at the end
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let p = walk_in_root(rootfs, rel).ok()?;
+            nix::fcntl::open(
+                &p,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_NOFOLLOW
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok()
+            // SAFETY: a freshly opened fd that nothing else owns.
+            .map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })?
+        }
+        Err(_) => return None,
+    };
     let rd = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
     Some(
         rd.flatten()
@@ -207,7 +224,17 @@ pub fn reopen_with(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
                 nix::sys::stat::Mode::empty(),
             )?;
             // SAFETY: the fd was just returned by open and nothing else owns it.
-            unsafe { OwnedFd::from_raw_fd(fd) }
+            let h = unsafe { OwnedFd::from_raw_fd(fd) };
+            // O_NOFOLLOW covers the last component only: the path the kernel reached must be
+            // the one asked for (it is canonical), else a link was followed on the way
+            let real = std::fs::read_link(format!("/proc/self/fd/{}", h.as_raw_fd()))?;
+            if real != path {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{} leads through a symbolic link now", path.display()),
+                ));
+            }
+            h
         }
         r => r?,
     };

@@ -247,7 +247,7 @@ fn hw_addr(fd: &OwnedFd, name: &CString) -> io::Result<[u8; 6]> {
         *d = *s as libc::c_char;
     }
     // SAFETY: SIOCGIFHWADDR reads the name and writes ifru_hwaddr inside `req`.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut req) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
