@@ -1,0 +1,88 @@
+"""The benchmark's private mount namespace: nothing mounted here is seen by the host, and all of
+it goes away with the benchmark's process."""
+import ctypes, os, tempfile
+
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc, what):
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def mount(src, target, fstype, flags=0, data=None):
+    _check(_libc.mount(src.encode() if src else None, target.encode(), fstype.encode() if fstype else None,
+                       flags, data.encode() if data else None), f"mount {target}")
+
+
+def umount(target):
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
+def enter_private():
+    """A mount namespace of our own, with no propagation back to the host."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def private_tmpfs(prefix):
+    """A fresh tmpfs on a new directory: every runtime's state root lives on one, as under
+    containerd (/run/containerd/runc/...), whatever backs /run or /tmp on this host."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    mount("tmpfs", d, "tmpfs", 0, "mode=0700")
+    return d
+
+
+def hugetlb_bound_to_v2():
+    for line in open("/proc/cgroups"):
+        f = line.split()
+        if f and f[0] == "hugetlb":
+            return f[1] == "0"
+    return False
+
+
+def cgroups_for_crun():
+    """crun 1.8 refuses a hybrid layout whose cgroup2 holds a controller ("cgroups in hybrid mode
+    not supported"; test-machine.md); here cgroup2 holds hugetlb. Inside this namespace only, lay
+    a new tmpfs over /sys/fs/cgroup with the same hierarchies bound back, plus a v1 hugetlb
+    hierarchy: the kernel then unbinds hugetlb from cgroup2 until that mount goes away with
+    this namespace. Every runtime (and the floor) sees the same layout. Returns what was done."""
+    if not hugetlb_bound_to_v2():
+        return "hugetlb already outside cgroup2: layout unchanged"
+    if os.path.exists("/sys/fs/cgroup/hugetlb"):
+        return "a hugetlb directory exists already: layout unchanged"
+    keep = tempfile.mkdtemp(prefix="urunc-bench-cg-")
+    mount("/sys/fs/cgroup", keep, None, MS_BIND | MS_REC)
+    mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "mode=0755")
+    for e in sorted(os.listdir(keep)):
+        src = f"{keep}/{e}"
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), f"/sys/fs/cgroup/{e}")
+        elif os.path.isdir(src):
+            os.mkdir(f"/sys/fs/cgroup/{e}")
+            mount(src, f"/sys/fs/cgroup/{e}", None, MS_BIND | MS_REC)
+    umount(keep)
+    os.rmdir(keep)
+    os.mkdir("/sys/fs/cgroup/hugetlb")
+    mount("cgroup", "/sys/fs/cgroup/hugetlb", "cgroup", 0, "hugetlb")
+    return "hugetlb moved from cgroup2 to a v1 hierarchy inside the benchmark's mount namespace"
+
+
+def extra_mounts(n):
+    """n tmpfs mounts under one parent (all in this namespace); returns the parent to drop."""
+    base = tempfile.mkdtemp(prefix="urunc-bench-mounts-")
+    mount("tmpfs", base, "tmpfs", 0, "mode=0700")
+    for i in range(n):
+        os.mkdir(f"{base}/{i}")
+        mount("tmpfs", f"{base}/{i}", "tmpfs", 0, "size=4k")
+    return base
+
+
+def drop_mounts(base):
+    umount(base)
+    os.rmdir(base)
