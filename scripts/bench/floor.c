@@ -85,6 +85,32 @@ static int join(const char *dir, pid_t pid) {
     return ok ? 0 : -1;
 }
 
+/* a new v1 cpuset cgroup has empty cpus and mems, and refuses tasks until they are set: copy
+ * the parent's, as runc does */
+static int cpuset_inherit(const char *dir) {
+    static const char *files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (int k = 0; k < 2; k++) {
+        char path[4096], val[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/../%s", dir, files[k]) >= sizeof path)
+            return -1;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return errno == ENOENT ? 0 : -1; /* not a cpuset hierarchy */
+        ssize_t n = read(fd, val, sizeof val);
+        close(fd);
+        if (n <= 0 || n == (ssize_t)sizeof val)
+            return -1;
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+            return -1;
+        int ok = write(fd, val, n) == n;
+        close(fd);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int flags = 0, ncg = 0, i = 3, status = 0;
     char *cgroups[MAX_CGROUPS];
@@ -107,6 +133,10 @@ int main(int argc, char **argv) {
     for (; made < ncg; made++)
         if (mkdir(cgroups[made], 0755)) {
             rc = fail(cgroups[made]);
+            goto out;
+        } else if (cpuset_inherit(cgroups[made])) {
+            made++;
+            rc = fail(cgroups[made - 1]);
             goto out;
         }
     if (pipe2(pipefd, O_CLOEXEC)) {

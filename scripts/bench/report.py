@@ -40,15 +40,17 @@ def table(rows, names):
     return "\n".join(out)
 
 
-def instructions_table(counts, names, extra=None):
-    """counts: {runtime: {verb: n}}; extra: {runtime: create with extra mounts}."""
+def instructions_table(counts, names, extra=None, mounts=1000):
+    """counts: {runtime: {verb: n}}; extra: {runtime: create with `mounts` extra mounts}."""
     verbs = ["create", "start", "state", "delete"]
-    rows = [(f"`{v}` instructions", {n: int(counts[n][v]) for n in names if n in counts}, "report")
+    num = lambda x: int(x) if x is not None else None
+    rows = [(f"`{v}` instructions", {n: num(counts[n][v]) for n in names if n in counts}, "report")
             for v in verbs]
     if extra:
-        rows.append(("`create` instructions, 1,000 extra mounts",
-                     {n: int(extra[n]["create"]) for n in names if n in extra}, "report"))
-        rows.append(("`create` with 1,000 extra mounts over without (x)",
-                     {n: extra[n]["create"] / counts[n]["create"] for n in names if n in extra and n in counts},
+        rows.append((f"`create` instructions, {mounts:,} extra mounts",
+                     {n: num(extra[n]["create"]) for n in names if n in extra}, "report"))
+        rows.append((f"`create` with {mounts:,} extra mounts over without (x)",
+                     {n: extra[n]["create"] / counts[n]["create"] for n in names
+                      if n in extra and n in counts and counts[n]["create"]},
                      "urunc <= 1.2x", True))
     return table(rows, names)

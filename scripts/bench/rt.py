@@ -42,6 +42,7 @@ class Runtime:
     def __init__(self, name, binary, root, env=None, bundles=None):
         self.name, self.binary, self.root, self.env = name, binary, root, env
         self.bundles = bundles or {}  # "true" / "sleep" -> bundle dir
+        self.cg_binary, self.cg_env = binary, env  # what callgrind runs (see ro_copy_for_valgrind)
 
     def argv(self, *args):
         return [self.binary, "--root", self.root, *args]
@@ -120,12 +121,17 @@ def busybox_rootfs(d):
     shutil.copy("/bin/busybox", f"{d}/rootfs/bin/busybox")
 
 
-def busybox_bundle(d, args):
+def busybox_bundle(d, args, rlimits=True):
+    """runc spec's bundle running busybox `args`. rlimits=False drops process.rlimits (for
+    create under valgrind, which refuses any change of the NOFILE hard limit with EPERM; only
+    the forked container process sets them, and it is not counted)."""
     busybox_rootfs(d)
     sh("runc", "spec", "--bundle", d)
     spec = json.load(open(f"{d}/config.json"))
     spec["process"]["terminal"] = False
     spec["process"]["args"] = args
+    if not rlimits:
+        spec["process"].pop("rlimits", None)
     assert [n["type"] for n in spec["linux"]["namespaces"]] == NAMESPACES, spec["linux"]["namespaces"]
     json.dump(spec, open(f"{d}/config.json", "w"))
     return d
