@@ -21,7 +21,8 @@ def first_line(argv, needle, env=None, pass_fds=(), timeout=300):
 
 
 def guest_boot(ur, assets, work, runs):
-    """Returns (urunc times, by-hand times) in seconds, or None without assets/vmlinux."""
+    """Returns (urunc times, by-hand times) in seconds, or None without assets/vmlinux; raises
+    RuntimeError when a guest never prints its line."""
     if not os.path.exists(f"{assets}/vmlinux"):
         return None
     b = f"{work}/guest"
@@ -50,8 +51,10 @@ def guest_boot(ur, assets, work, runs):
     for x in plan["argv"]:
         if x.startswith("socket,id=urunit,fd="):
             x = f"socket,id=urunit,fd={theirs.fileno()}"
-        if plan.get("initrd_build") and x == plan["initrd_build"]["path"]:
+        elif plan.get("initrd_build") and x == plan["initrd_build"]["path"]:
             x = f"{work}/initrd.img"
+        elif x.startswith("/") and x != plan["program"] and os.path.exists(f"{b}/rootfs{x}"):
+            x = f"{b}/rootfs{x}"  # the monitor sees the rootfs as / (its view); by hand we do not
         hand.append(x)
     tu, th = [], []
     for i in range(runs):
@@ -64,7 +67,7 @@ def guest_boot(ur, assets, work, runs):
     ours.close()
     theirs.close()
     if None in tu or None in th:
-        return None
+        raise RuntimeError("no FIRST-LINE from the guest " + ("by hand" if None in th else "through urunc run"))
     return tu, th
 
 
