@@ -87,12 +87,12 @@ def runtimes(a, work, state, urunc_bin, fake, notes):
 
 
 def lifecycle_rows(res, names, suffix=""):
-    med = lambda k, j: {n: report.stats([x[j] for x in res[n]], 1e3) for n in names if n in res}
-    cs = med("cs", 0)
+    col = lambda j: {n: report.stats([x[j] for x in res[n]], 1e3) for n in names if n in res}
+    cs = col(0)
     cs.pop("floor", None)  # the floor has no separate create and start
     return [(f"create+start wall (ms){suffix}", cs, "<= 0.5x crun"),
-            (f"full lifecycle wall (ms){suffix}", med("w", 1), "report"),
-            (f"full lifecycle CPU user+sys (ms){suffix}", med("c", 2), "<= 0.5x crun; <= 2x floor")]
+            (f"full lifecycle wall (ms){suffix}", col(1), "report"),
+            (f"full lifecycle CPU user+sys (ms){suffix}", col(2), "<= 0.5x crun; <= 2x floor")]
 
 
 def main():
@@ -165,15 +165,16 @@ def run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts):
     res = phases.lifecycle_rounds(rts + [floor], a.runs, work, rng, a.tag)
     rows = lifecycle_rows(res, names)
 
-    mem = {r.name: phases.memory_left(r, a.mem, f"{a.tag}-m", work) for r in rts}
+    mixed = lambda: rng.sample(rts, len(rts))  # every phase in its own random order too
+    mem = {r.name: phases.memory_left(r, a.mem, f"{a.tag}-m", work) for r in mixed()}
     for j, what in ((0, "processes"), (1, "Pss (KiB)"), (2, "private clean+dirty (KiB)"), (3, "Private_Dirty (KiB)")):
         target = "urunc <= 1024 KiB" if j == 2 else "report"
         rows.append((f"left running per started container ({a.mem} running): {what}",
                      {n: v[j] for n, v in mem.items()}, target, True))
     rows.append((f"`list` with {a.list} created containers (ms)",
-                 {r.name: tuple(x * 1e3 for x in phases.list_time(r, a.list, f"{a.tag}-l", work)) for r in rts},
+                 {r.name: tuple(x * 1e3 for x in phases.list_time(r, a.list, f"{a.tag}-l", work)) for r in mixed()},
                  "<= 0.5x crun"))
-    dens = {r.name: phases.density(r, a.density, f"{a.tag}-d", work) for r in rts}
+    dens = {r.name: phases.density(r, a.density, f"{a.tag}-d", work) for r in mixed()}
     rows.append((f"{a.density} created+started concurrently, wall (ms)", {n: v[0] * 1e3 for n, v in dens.items()}, "report"))
     rows.append((f"{a.density} up and down concurrently, CPU user+sys (ms)", {n: v[2] * 1e3 for n, v in dens.items()}, "report"))
     t_wall = time.time() - t_start
