@@ -125,6 +125,7 @@ def main():
         text = run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts)
     finally:
         force_delete_all(rts, state)
+        check_leftovers(a.tag)  # a cgroup left in the private hugetlb hierarchy would keep it bound
         hostns.umount(state)
         os.rmdir(state)
         shutil.rmtree(work, ignore_errors=True)

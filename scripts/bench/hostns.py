@@ -76,10 +76,16 @@ def cgroups_for_crun():
 def extra_mounts(n):
     """n tmpfs mounts under one parent (all in this namespace); returns the parent to drop."""
     base = tempfile.mkdtemp(prefix="urunc-bench-mounts-")
-    mount("tmpfs", base, "tmpfs", 0, "mode=0700")
-    for i in range(n):
-        os.mkdir(f"{base}/{i}")
-        mount("tmpfs", f"{base}/{i}", "tmpfs", 0, "size=4k")
+    try:
+        mount("tmpfs", base, "tmpfs", 0, "mode=0700")
+        for i in range(n):
+            os.mkdir(f"{base}/{i}")
+            mount("tmpfs", f"{base}/{i}", "tmpfs", 0, "size=4k")
+    except OSError:
+        if os.path.ismount(base):
+            umount(base)
+        os.rmdir(base)
+        raise
     return base
 
 
