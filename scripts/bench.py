@@ -19,7 +19,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import guest, hostns, phases, report  # noqa: E402
 from rt import Floor, Runtime, build_floor, busybox_bundle, busybox_rootfs, cgroup_hierarchies  # noqa: E402
-from rt import fake_bundle, reap_all, sh  # noqa: E402
+from rt import fake_bundle, reap_all, sealed_copy_for_valgrind, sh  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -61,11 +61,22 @@ def runtimes(a, work, state, urunc_bin, fake, notes):
             notes.append(f"{name}: not installed, skipped")
             continue
         r = Runtime(name, binary, f"{state}/{name}", None, peer)
+        ver = subprocess.run([binary, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True).stdout.strip().splitlines()
+        notes.append(f"{name} {binary}: {ver[0] if ver else 'no version'}")
         if name == "runc":
-            r.counter = "lackey"
+            r.counter, r.cg_create = "lackey", False
             notes.append("runc under valgrind: counted with lackey (callgrind aborts on the Go runtime's "
                          "signal handling); its `create` cannot be counted: `runc init` re-executes "
                          "/proc/self/exe, which under valgrind is valgrind's own tool")
+        if name == "youki":
+            r.cg_binary, fd = sealed_copy_for_valgrind(binary)
+            r.cg_fds, r.cg_create = (fd,), False
+            notes.append("youki under callgrind: run from a sealed memfd copy, so it skips its own "
+                         "re-exec from one (which valgrind cannot follow); its counts lack that copy and "
+                         "second program load. Its `create` cannot be counted: the container process it "
+                         "forks stays under valgrind, which answers ENOSYS to the new mount API it uses "
+                         "without a fallback")
         if name == "crun":
             r.cg_binary, extra = hostns.ro_copy_for_valgrind(binary, state)
             r.cg_env = dict(os.environ, **extra)
