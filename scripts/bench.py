@@ -133,13 +133,15 @@ def main():
     state = hostns.private_tmpfs("/tmp/urunc-bench-state-")
     rts = []
     try:
-        text = run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts)
+        text = run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts)  # a renderer
     finally:
         force_delete_all(rts, state)
         check_leftovers(a.tag)  # a cgroup left in the private hugetlb hierarchy would keep it bound
+        notes.append(hostns.restore_hugetlb())
         hostns.umount(state)
         os.rmdir(state)
         shutil.rmtree(work, ignore_errors=True)
+    text = text()  # after the clean-up, whose notes it shows
     print(text)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     open(a.out, "w").write(text)
@@ -207,13 +209,14 @@ def run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts):
     try:
         g = guest.guest_boot(gq, os.path.join(ROOT, "assets"), work, a.guest_runs)
         if g is None:
-            notes.append("real guest: skipped (no assets/vmlinux: run scripts/prepare-assets.sh assets)")
+            notes.append("real guest: skipped (--guest-runs 0, or no assets/vmlinux: run "
+                         "scripts/prepare-assets.sh assets)")
     except RuntimeError as e:
         g = None
         notes.append(f"real guest: failed: {e}")
     leftovers = check_leftovers(a.tag)
     load1 = open("/proc/loadavg").read().split()[:3]
-    return render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall)
+    return lambda: render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall)
 
 
 def check_leftovers(tag):

@@ -23,7 +23,7 @@ def first_line(argv, needle, env=None, pass_fds=(), timeout=300):
 def guest_boot(ur, assets, work, runs):
     """Returns (urunc times, by-hand times) in seconds, or None without assets/vmlinux; raises
     RuntimeError when a guest never prints its line."""
-    if not os.path.exists(f"{assets}/vmlinux"):
+    if runs < 1 or not os.path.exists(f"{assets}/vmlinux"):
         return None
     b = f"{work}/guest"
     os.makedirs(f"{b}/rootfs", exist_ok=True)

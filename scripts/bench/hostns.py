@@ -1,6 +1,6 @@
 """The benchmark's private mount namespace: nothing mounted here is seen by the host, and all of
 it goes away with the benchmark's process."""
-import ctypes, os, tempfile
+import ctypes, os, tempfile, time
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
@@ -70,7 +70,52 @@ def cgroups_for_crun():
     os.rmdir(keep)
     os.mkdir("/sys/fs/cgroup/hugetlb")
     mount("cgroup", "/sys/fs/cgroup/hugetlb", "cgroup", 0, "hugetlb")
+    global _moved_hugetlb
+    _moved_hugetlb = True
     return "hugetlb moved from cgroup2 to a v1 hierarchy inside the benchmark's mount namespace"
+
+
+_moved_hugetlb = False
+
+
+def _hugetlb_cgroups():
+    for line in open("/proc/cgroups"):
+        f = line.split()
+        if f and f[0] == "hugetlb":
+            return int(f[1]), int(f[2])
+    return 0, 0
+
+
+def _wait(cond, seconds):
+    for _ in range(int(seconds * 10)):
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def restore_hugetlb():
+    """Gives hugetlb back to cgroup2, as the host had it. The kernel destroys a v1 hierarchy
+    when its last mount goes only if it has no child cgroup then, dying ones included (a
+    container's, just removed, can still be dying): otherwise the hierarchy outlives every
+    mount and keeps hugetlb away from cgroup2 (seen here). So: wait for the children to be
+    gone, unmount, and if the hierarchy is still there, mount and unmount it once more."""
+    if not _moved_hugetlb:
+        return "hugetlb: nothing to restore"
+    _wait(lambda: _hugetlb_cgroups()[1] <= 1, 30)
+    umount("/sys/fs/cgroup/hugetlb")
+    for _ in range(3):
+        if _wait(lambda: _hugetlb_cgroups()[0] == 0, 5):
+            return "hugetlb: back in cgroup2 after the run (checked in /proc/cgroups)"
+        d = tempfile.mkdtemp(prefix="urunc-bench-hugetlb-")
+        try:
+            mount("cgroup", d, "cgroup", 0, "hugetlb")
+            _wait(lambda: _hugetlb_cgroups()[1] <= 1, 10)
+            umount(d)
+        finally:
+            os.rmdir(d)
+    raise OSError("hugetlb stays in a v1 hierarchy after the run: mount it (mount -t cgroup -o hugetlb "
+                  "cgroup DIR) in a private mount namespace and unmount it once it has no child cgroup")
 
 
 def extra_mounts(n):
