@@ -9,6 +9,11 @@ runtimes run interleaved in a new random order every round; memory is what each 
 running per started container (urunc's supervisor against nothing for the peers); instruction
 counts come from callgrind (repeatable under load). Wall and CPU figures are min/median/max; the
 ratios are urunc's median over the peer's. The modules are in scripts/bench/.
+
+Needs runc, busybox (Debian busybox-static), cc and, for the instruction counts, valgrind; uses
+crun (Debian crun) and youki (`cargo install youki --features v1,v2,seccomp`) when present. The
+host is left as found: mounts live in the private namespace, and hugetlb, moved to a v1
+hierarchy there for crun, is given back to cgroup2 at the end.
 """
 import argparse, ctypes, os, random, shutil, subprocess, sys, tempfile, time
 
@@ -193,11 +198,14 @@ def run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts):
     rows.append((f"{a.density} up and down concurrently, CPU user+sys (ms)", {n: v[2] * 1e3 for n, v in dens.items()}, "report"))
     t_wall = time.time() - t_start
 
-    counts = {r.name: phases.instructions(r, f"{a.tag}-i", work) for r in rts}
+    vg = shutil.which("valgrind") is not None
+    if not vg:
+        notes.append("instruction counts: skipped (no valgrind: apt-get install valgrind)")
+    counts = {r.name: phases.instructions(r, f"{a.tag}-i", work) for r in rts} if vg else {}
     base = hostns.extra_mounts(a.mounts)
     try:
         res_m = phases.lifecycle_rounds(rts + [floor], a.mount_runs, work, rng, f"{a.tag}-x")
-        counts_m = {r.name: phases.instructions(r, f"{a.tag}-ix", work, reps=1) for r in rts}
+        counts_m = {r.name: phases.instructions(r, f"{a.tag}-ix", work, reps=1) for r in rts} if vg else {}
     finally:
         hostns.drop_mounts(base)
     rows_m = lifecycle_rows(res_m, names, f", {a.mounts} extra mounts")
@@ -258,7 +266,9 @@ def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0,
             f"that column's.", ""]
     body = [report.table(rows, names), "",
             f"With {a.mounts} extra mounts in the benchmark's mount namespace ({a.mount_runs} rounds):", "",
-            report.table(rows_m, names), "",
+            report.table(rows_m, names), ""]
+    if counts:
+        body += [
             "Instructions (valgrind, median of 3, one run with the extra mounts; the command process only: what it forks or execs, "
             "such as urunc's supervisor or `runc init`, is in the CPU figures above, not here):", "",
             report.instructions_table(counts, [n for n in names if n != "floor"], counts_m, a.mounts), ""]
