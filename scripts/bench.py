@@ -194,8 +194,10 @@ def run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts):
                  {r.name: tuple(x * 1e3 for x in phases.list_time(r, a.list, f"{a.tag}-l", work)) for r in mixed()},
                  "<= 0.5x crun"))
     dens = {r.name: phases.density(r, a.density, f"{a.tag}-d", work) for r in mixed()}
-    rows.append((f"{a.density} created+started concurrently, wall (ms)", {n: v[0] * 1e3 for n, v in dens.items()}, "report"))
-    rows.append((f"{a.density} up and down concurrently, CPU user+sys (ms)", {n: v[2] * 1e3 for n, v in dens.items()}, "report"))
+    rows.append((f"{a.density} created+started concurrently, wall (ms)",
+                 {n: v[0] * 1e3 for n, v in dens.items()}, "report"))
+    rows.append((f"{a.density} up and down concurrently, CPU user+sys (ms)",
+                 {n: v[2] * 1e3 for n, v in dens.items()}, "report"))
     t_wall = time.time() - t_start
 
     vg = shutil.which("valgrind") is not None
@@ -269,8 +271,9 @@ def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0,
             report.table(rows_m, names), ""]
     if counts:
         body += [
-            "Instructions (valgrind, median of 3, one run with the extra mounts; the command process only: what it forks or execs, "
-            "such as urunc's supervisor or `runc init`, is in the CPU figures above, not here):", "",
+            "Instructions (valgrind, median of 3, one run with the extra mounts; the command process "
+            "only: what it forks or execs, such as urunc's supervisor or `runc init`, is in the CPU "
+            "figures above, not here):", "",
             report.instructions_table(counts, [n for n in names if n != "floor"], counts_m, a.mounts), ""]
     if g:
         tu, th = guest.summary(g[0]), guest.summary(g[1])
