@@ -1,322 +1,292 @@
 #!/usr/bin/env python3
-"""urunc benchmarks, side by side with runc in one run on this machine.
+"""urunc side by side with runc, crun and youki (when installed) and a floor program, in one run.
 
-Usage (as root): scripts/bench.py [--runs N] [--out bench/results.md]
-Prints a table of medians (wall and CPU time = user+sys of everything the runtime ran, reaped
-through a child subreaper) with the ratio urunc/runc, and writes it to --out.
+Usage (as root): scripts/bench.py [--runs N] [--seed S] [--youki PATH] [--out bench/results.md]
+
+Fair by construction: everything runs in a private mount namespace; every runtime's state root
+is on a fresh tmpfs of its own; no `state` call is timed (pids come from --pid-file); the
+runtimes run interleaved in a new random order every round; memory is what each runtime leaves
+running per started container (urunc's supervisor against nothing for the peers); instruction
+counts come from callgrind (repeatable under load). Wall and CPU figures are min/median/max; the
+ratios are urunc's median over the peer's. The modules are in scripts/bench/.
+
+Needs runc, busybox (Debian busybox-static), cc and, for the instruction counts, valgrind; uses
+crun (Debian crun) and youki (`cargo install youki --features v1,v2,seccomp`) when present. The
+host is left as found: mounts live in the private namespace, and hugetlb, moved to a v1
+hierarchy there for crun, is given back to cgroup2 at the end.
 """
-import argparse, concurrent.futures, ctypes, json, os, resource, shutil, statistics
-import subprocess, sys, tempfile, time
+import argparse, ctypes, os, random, shutil, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "bench"))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import guest, hostns, phases, report  # noqa: E402
+from rt import Floor, Runtime, build_floor, busybox_bundle, busybox_rootfs, cgroup_hierarchies  # noqa: E402
+from rt import fake_bundle, reap_all, sealed_copy_for_valgrind, sh  # noqa: E402
+
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+def find_youki(arg):
+    for c in (arg, shutil.which("youki"), os.path.expanduser("~/.cargo/bin/youki")):
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
 
 
-def cpu_children():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+def build(work):
+    sh("cargo", "build", "--release", "-p", "fakevmm", cwd=ROOT)
+    sh(os.path.join(HERE, "build-static.sh"), "x86_64", cwd=ROOT)  # what users install
+    os.sync()  # a just-linked binary's page-cache pages are dirty: they would count as Private_Dirty
+    floor = build_floor(os.path.join(HERE, "bench", "floor.c"), f"{work}/floor")
+    return (os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "urunc"),
+            os.path.join(ROOT, "target", "release", "fakevmm"), floor)
 
 
-def reap_all():
-    while True:
+def runtimes(a, work, state, urunc_bin, fake, notes):
+    cfg = f"{work}/config.toml"
+    open(cfg, "w").write(f'[monitors.qemu]\npath = "{fake}"\naccel = "tcg"\n')
+    peer = {"true": busybox_bundle(f"{work}/peer-true", ["/bin/busybox", "true"]),
+            "sleep": busybox_bundle(f"{work}/peer-sleep", ["/bin/busybox", "sleep", "600"]),
+            "cg": busybox_bundle(f"{work}/peer-cg", ["/bin/busybox", "sleep", "600"], rlimits=False)}
+    ours = {"true": fake_bundle(f"{work}/urunc-true", "exit 0"),
+            "sleep": fake_bundle(f"{work}/urunc-sleep", "wait-term 0")}
+    out = [Runtime("urunc", urunc_bin, f"{state}/urunc", dict(os.environ, URUNC_CONFIG=cfg), ours)]
+    # valgrind 3.19 does not know landlock_create_ruleset (444): urunc's probe sees ENOSYS and
+    # create refuses to go on unless told it may run the monitor unconfined
+    open(f"{cfg}.valgrind", "w").write(open(cfg).read() + "[sandbox]\nallow_unconfined = true\n")
+    out[0].cg_env = dict(os.environ, URUNC_CONFIG=f"{cfg}.valgrind")
+    notes.append("urunc under callgrind: `allow_unconfined = true` (valgrind 3.19 answers ENOSYS to "
+                 "Landlock's syscalls and to openat2, so urunc takes its fallback paths there)")
+    cands = [("runc", shutil.which("runc")), ("crun", shutil.which("crun")), ("youki", find_youki(a.youki))]
+    for name, binary in cands:
+        if not binary:
+            notes.append(f"{name}: not installed, skipped")
+            continue
+        r = Runtime(name, binary, f"{state}/{name}", None, peer)
+        ver = subprocess.run([binary, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True).stdout.strip().splitlines()
+        notes.append(f"{name} {binary}: {ver[0] if ver else 'no version'}")
+        if name == "runc":
+            r.counter, r.cg_create = "lackey", False
+            notes.append("runc under valgrind: counted with lackey (callgrind aborts on the Go runtime's "
+                         "signal handling); its `create` cannot be counted: `runc init` re-executes "
+                         "/proc/self/exe, which under valgrind is valgrind's own tool")
+        if name == "youki":
+            r.cg_binary, fd = sealed_copy_for_valgrind(binary)
+            r.cg_fds, r.cg_create = (fd,), False
+            notes.append("youki under callgrind: run from a sealed memfd copy, so it skips its own "
+                         "re-exec from one (which valgrind cannot follow); its counts lack that copy and "
+                         "second program load. Its `create` cannot be counted: the container process it "
+                         "forks stays under valgrind, which answers ENOSYS to the new mount API it uses "
+                         "without a fallback")
+        if name == "crun":
+            r.cg_binary, extra = hostns.ro_copy_for_valgrind(binary, state)
+            r.cg_env = dict(os.environ, **extra)
+            notes.append("crun under callgrind: run from a read-only bind mount with "
+                         "_LIBCONTAINER_CLONED_BINARY=1, so it skips its memfd re-exec (which valgrind "
+                         "cannot follow); its counts lack that second program load")
+        out.append(r)
+    ok = []
+    for r in out:  # one warm-up lifecycle each (not measured); a runtime that fails is dropped
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.001)
+            r.lifecycle(f"{a.tag}-warm", work)
+            ok.append(r)
+        except SystemExit as e:
+            if r.name in ("urunc", "runc"):
+                raise
+            notes.append(f"{r.name}: skipped, its warm-up lifecycle failed: {e}")
+            force_delete_all([r], state)
+    return ok
 
 
-class Runtime:
-    def __init__(self, name, binary, root, env=None):
-        self.name, self.binary, self.root, self.env = name, binary, root, env
-
-    def cmd(self, *args):
-        # the container inherits create's stdio: a pipe here would stay open as long as it
-        # runs, so errors go to a file
-        with tempfile.TemporaryFile() as err:
-            r = subprocess.run([self.binary, "--root", self.root, *args], env=self.env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-            if r.returncode != 0:
-                err.seek(0)
-                sys.exit(f"{self.name} {' '.join(args)} failed: {err.read().decode(errors='replace')}")
-            return r
-
-    def state(self, cid):
-        out = subprocess.run([self.binary, "--root", self.root, "state", cid], env=self.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
-        return json.loads(out)
-
-
-def busybox_bundle(d, args):
-    os.makedirs(f"{d}/rootfs/bin", exist_ok=True)
-    shutil.copy("/bin/busybox", f"{d}/rootfs/bin/busybox")
-    if not os.path.exists(f"{d}/config.json"):
-        sh("runc", "spec", "--bundle", d)
-    spec = json.load(open(f"{d}/config.json"))
-    spec["process"]["terminal"] = False
-    spec["process"]["args"] = args
-    json.dump(spec, open(f"{d}/config.json", "w"))
-    return spec
-
-
-def fake_bundle(d, script, namespaces):
-    os.makedirs(f"{d}/rootfs", exist_ok=True)
-    open(f"{d}/rootfs/kernel", "w").write("#fakevmm\n" + script + "\n")
-    spec = {
-        "ociVersion": "1.2.0",
-        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["/urunit", "/bin/true"], "cwd": "/"},
-        "root": {"path": "rootfs"},
-        "annotations": {"com.urunc.unikernel.unikernelType": "linux",
-                        "com.urunc.unikernel.hypervisor": "qemu",
-                        "com.urunc.unikernel.binary": "/kernel"},
-        "linux": {"namespaces": namespaces, "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
-    }
-    json.dump(spec, open(f"{d}/config.json", "w"))
-
-
-def lifecycle(rt, bundle, cid):
-    """create + start (the runtime overhead), then wait for the workload and delete."""
-    c0, t0 = cpu_children(), time.perf_counter()
-    rt.cmd("create", "--bundle", bundle, cid)
-    pid = rt.state(cid)["pid"]
-    rt.cmd("start", cid)
-    t1 = time.perf_counter()
-    try:
-        os.waitpid(pid, 0)  # reparented to us (subreaper) once create exited
-    except ChildProcessError:
-        while os.path.exists(f"/proc/{pid}"):
-            time.sleep(0.0005)
-    rt.cmd("delete", cid)
-    reap_all()
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t0, cpu_children() - c0
-
-
-def smaps(pid):
-    """(Pss, Private_Clean+Private_Dirty, Private_Dirty) in KiB."""
-    v = {}
-    for line in open(f"/proc/{pid}/smaps_rollup"):
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-            v[parts[0][:-1]] = int(parts[1])
-    return v.get("Pss", 0), v.get("Private_Clean", 0) + v.get("Private_Dirty", 0), v.get("Private_Dirty", 0)
-
-
-def memory_at(rt, bundle, prefix, n, start):
-    """Average (Pss, Private_Dirty) of n waiting container processes (urunc: started
-    supervisors; runc: created inits waiting on exec.fifo)."""
-    pids = []
-    for i in range(n):
-        rt.cmd("create", "--bundle", bundle, f"{prefix}{i}")
-        if start:
-            rt.cmd("start", f"{prefix}{i}")
-        pids.append(rt.state(f"{prefix}{i}")["pid"])
-    time.sleep(0.3)
-    m = [smaps(p) for p in pids]
-    for i in range(n):
-        rt.cmd("delete", "--force", f"{prefix}{i}")
-    reap_all()
-    return statistics.mean(x[0] for x in m), statistics.mean(x[2] for x in m)
-
-
-def density(rt, bundle, prefix, n):
-    c0, t0 = cpu_children(), time.perf_counter()
-
-    def up(i):
-        rt.cmd("create", "--bundle", bundle, f"{prefix}{i}")
-        rt.cmd("start", f"{prefix}{i}")
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
-        list(ex.map(up, range(n)))
-    t_up = time.perf_counter() - t0
-
-    def down(i):
-        rt.cmd("delete", "--force", f"{prefix}{i}")
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
-        list(ex.map(down, range(n)))
-    reap_all()
-    return t_up, time.perf_counter() - t0, cpu_children() - c0
-
-
-def first_line(argv, needle, env=None, pass_fds=()):
-    """Seconds until `needle` appears on argv's stdout; then waits for the process."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env,
-                         pass_fds=pass_fds)
-    t = None
-    for line in p.stdout:
-        if needle in line.decode(errors="replace"):
-            t = time.perf_counter() - t0
-            break
-    p.stdout.close()
-    p.wait()
-    return t
-
-
-def guest_boot(ur, work, runs):
-    """`urunc run` of a Linux guest to its first output line vs the same QEMU argv by hand."""
-    assets = os.path.join(ROOT, "assets")
-    if not os.path.exists(f"{assets}/vmlinux"):
-        return None
-    b = f"{work}/guest"
-    os.makedirs(f"{b}/rootfs", exist_ok=True)
-    for f in ("vmlinux", "initrd.cpio"):
-        shutil.copy(f"{assets}/{f}", f"{b}/rootfs/{f}")
-    spec = {
-        "ociVersion": "1.2.0",
-        "process": {"user": {"uid": 0, "gid": 0}, "args": ["/urunit", "/bin/echo", "FIRST-LINE"], "cwd": "/"},
-        "root": {"path": "rootfs"},
-        "annotations": {"com.urunc.unikernel.unikernelType": "linux", "com.urunc.unikernel.hypervisor": "qemu",
-                        "com.urunc.unikernel.binary": "/vmlinux", "com.urunc.unikernel.initrd": "/initrd.cpio"},
-        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
-                  "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
-    }
-    json.dump(spec, open(f"{b}/config.json", "w"))
-    ur.cmd("create", "--bundle", b, "g0")
-    plan = json.load(open(f"{ur.root}/g0/plan.json"))
-    if plan.get("initrd_build"):
-        shutil.copy(plan["initrd_build"]["path"], f"{work}/initrd.img")
-    ur.cmd("delete", "--force", "g0")
-    reap_all()
-    # the same argv by hand; urunit's channel gets a socketpair of our own, as the supervisor's
-    import socket
-    ours, theirs = socket.socketpair()
-    hand = []
-    for x in plan["argv"]:
-        if x.startswith("socket,id=urunit,fd="):
-            x = f"socket,id=urunit,fd={theirs.fileno()}"
-        if plan.get("initrd_build") and x == plan["initrd_build"]["path"]:
-            x = f"{work}/initrd.img"
-        hand.append(x)
-    tu, th = [], []
-    for i in range(runs):
-        th.append(first_line(hand, "FIRST-LINE", pass_fds=(theirs.fileno(),)))
-        tu.append(first_line([ur.binary, "--root", ur.root, "run", "--bundle", b, f"g{i + 1}"], "FIRST-LINE", ur.env))
-        reap_all()
-    if None in tu or None in th:
-        return None
-    return statistics.median(tu), statistics.median(th)
-
-
-def ratio(a, b):
-    return f"{a / b:.2f}x" if b else "n/a"
+def lifecycle_rows(res, names, suffix=""):
+    col = lambda j: {n: report.stats([x[j] for x in res[n]], 1e3) for n in names if n in res}
+    cs = col(0)
+    cs.pop("floor", None)  # the floor has no separate create and start
+    return [(f"create+start wall (ms){suffix}", cs, "<= 0.5x crun"),
+            (f"full lifecycle wall (ms){suffix}", col(1), "report"),
+            (f"full lifecycle CPU user+sys (ms){suffix}", col(2), "<= 0.5x crun; <= 2x floor")]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--density", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=30, help="interleaved lifecycle rounds")
+    ap.add_argument("--mount-runs", type=int, default=10, help="rounds with 1,000 extra mounts")
+    ap.add_argument("--mounts", type=int, default=1000)
+    ap.add_argument("--density", type=int, default=20)
+    ap.add_argument("--mem", type=int, default=10, help="running containers for the memory figure")
+    ap.add_argument("--list", type=int, default=100, help="containers for the `list` figure")
+    ap.add_argument("--guest-runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--youki", default=None, help="youki binary (default: PATH, ~/.cargo/bin)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py must run as root")
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    sh("cargo", "build", "--release", "-p", "fakevmm", cwd=ROOT)
-    # the binary users install: static musl
-    sh(os.path.join(ROOT, "scripts", "build-static.sh"), "x86_64", cwd=ROOT)
-    urunc_bin = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "urunc")
-    # a just-linked binary's page-cache pages are dirty and would count as Private_Dirty
-    os.sync()
-    fake = os.path.join(ROOT, "target", "release", "fakevmm")
-    runc_bin = shutil.which("runc")
-    if not runc_bin:
-        sys.exit("runc is not installed: run scripts/deps.sh")
+    a.seed = a.seed if a.seed is not None else int(time.time())
+    a.tag = f"ubench{os.getpid()}"
+    rng = random.Random(a.seed)
+    load0 = open("/proc/loadavg").read().split()[:3]
     work = tempfile.mkdtemp(prefix="urunc-bench-")
-    cfg = f"{work}/config.toml"
-    open(cfg, "w").write(f'[monitors.qemu]\npath = "{fake}"\naccel = "tcg"\n')
-    env = dict(os.environ, URUNC_CONFIG=cfg)
-    # state roots on tmpfs, where engines keep them (/run/containerd/runc/...)
-    state = tempfile.mkdtemp(prefix="urunc-bench-", dir="/run")
-    ur = Runtime("urunc", urunc_bin, f"{state}/urunc-root", env)
-    rc = Runtime("runc", runc_bin, f"{state}/runc-root")
-    spec = busybox_bundle(f"{work}/runc-true", ["/bin/busybox", "true"])
-    ns = spec["linux"]["namespaces"]
-    fake_bundle(f"{work}/urunc-true", "exit 0", ns)
-    busybox_bundle(f"{work}/runc-sleep", ["/bin/busybox", "sleep", "600"])
-    fake_bundle(f"{work}/urunc-sleep", "wait-term 0", ns)
-    rows = []
-
-    # 1+2: runtime overhead and full lifecycle, interleaved
-    res = {"urunc": [], "runc": []}
-    for i in range(a.runs):
-        for rt, b in ((ur, f"{work}/urunc-true"), (rc, f"{work}/runc-true")):
-            res[rt.name].append(lifecycle(rt, b, f"b{i}"))
-    med = {k: [statistics.median(x[j] for x in v) for j in range(3)] for k, v in res.items()}
-    rows.append(("runtime overhead: create+start wall (ms)", med["urunc"][0] * 1e3, med["runc"][0] * 1e3, "<= 0.5x"))
-    rows.append(("full lifecycle wall (ms)", med["urunc"][1] * 1e3, med["runc"][1] * 1e3, "report"))
-    rows.append(("full lifecycle CPU user+sys (ms)", med["urunc"][2] * 1e3, med["runc"][2] * 1e3, "<= 0.5x"))
-
-    # 3: memory of the waiting container process
-    ur.cmd("create", "--bundle", f"{work}/urunc-sleep", "mem")
-    ur.cmd("start", "mem")
-    time.sleep(0.3)
-    sup = ur.state("mem")["pid"]
-    rc.cmd("create", "--bundle", f"{work}/runc-sleep", "mem")
-    init = rc.state("mem")["pid"]  # runc init, waiting on exec.fifo
-    (ups, upriv, udirty), (rps, rpriv, rdirty) = smaps(sup), smaps(init)
-    rows.append(("memory: one supervisor vs one runc init, Pss (KiB)", ups, rps, "report"))
-    rows.append(("memory: one supervisor vs one runc init, Private clean+dirty (KiB)", upriv, rpriv, "report"))
-    rows.append(("memory: one supervisor vs one runc init, Private_Dirty (KiB)", udirty, rdirty, "supervisor <= 1024 KiB"))
-    ur.cmd("delete", "--force", "mem")
-    rc.cmd("delete", "--force", "mem")
-    reap_all()
-    n = 10
-    (up_, ud_), (rp_, rd_) = memory_at(ur, f"{work}/urunc-sleep", "m", n, True), memory_at(rc, f"{work}/runc-sleep", "m", n, False)
-    rows.append((f"memory: per container with {n} running, Pss (KiB)", up_, rp_, "report"))
-    rows.append((f"memory: per container with {n} running, Private_Dirty (KiB)", ud_, rd_, "supervisor <= 1024 KiB"))
-
-    # 4: density
-    ud = density(ur, f"{work}/urunc-sleep", "d", a.density)
-    rd = density(rc, f"{work}/runc-sleep", "d", a.density)
-    rows.append((f"density: {a.density} created+started concurrently, wall (ms)", ud[0] * 1e3, rd[0] * 1e3, "<= 1.0x"))
-    rows.append((f"density: up and down, wall (ms)", ud[1] * 1e3, rd[1] * 1e3, "report"))
-    rows.append((f"density: up and down, CPU user+sys (ms)", ud[2] * 1e3, rd[2] * 1e3, "<= 1.0x"))
-
-    # guest boot overhead (needs scripts/prepare-assets.sh)
-    open(cfg, "a").write("")
-    qemu_cfg = f"{work}/config-qemu.toml"
-    open(qemu_cfg, "w").write('[monitors.qemu]\naccel = "tcg"\n')
-    gq = Runtime("urunc", urunc_bin, f"{state}/urunc-guest-root", dict(os.environ, URUNC_CONFIG=qemu_cfg))
-    g = guest_boot(gq, work, max(3, a.runs // 4))
-    if g:
-        rows.append(("guest boot to first output line, urunc run vs QEMU by hand (ms)", g[0] * 1e3, g[1] * 1e3, "<= 1.05x"))
-    else:
-        print("guest boot: skipped (no assets/vmlinux: run scripts/prepare-assets.sh)")
-
-    # 5: binary sizes (static musl release builds)
-    sizes = []
-    for arch in ("x86_64", "aarch64"):
-        for b in ("urunc", "urunit"):
-            p = os.path.join(ROOT, "target", f"{arch}-unknown-linux-musl", "release", b)
-            sizes.append((arch, b, os.path.getsize(p) if os.path.exists(p) else None))
-    runc_size = os.path.getsize(runc_bin)
-
-    lines = ["| figure | urunc | runc (or reference) | ratio | target |", "|---|---:|---:|---:|---|"]
-    for name, u, r, target in rows:
-        lines.append(f"| {name} | {u:.1f} | {r:.1f} | {ratio(u, r)} | {target} |")
-    lines.append("")
-    lines.append("| static binary | size (bytes) | target |")
-    lines.append("|---|---:|---|")
-    for arch, b, s in sizes:
-        target = "<= 3 MB" if b == "urunc" else "<= 500 KB"
-        lines.append(f"| {b} {arch} | {s if s is not None else 'not built (scripts/build-static.sh)'} | {target} |")
-    lines.append(f"| runc (Debian, dynamic) | {runc_size} | reference |")
-    header = (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
-              f"{a.runs} interleaved runs, medians; urunc drives the fake monitor (tests' fakevmm), runc a busybox container "
-              f"with the same namespaces.\n")
-    text = header + "\n" + "\n".join(lines) + "\n"
+    urunc_bin, fake, floor_bin = build(work)
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    hostns.enter_private()
+    notes = [hostns.cgroups_for_crun()]
+    state = hostns.private_tmpfs("/tmp/urunc-bench-state-")
+    rts = []
+    try:
+        text = run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts)  # a renderer
+    finally:
+        force_delete_all(rts, state)
+        check_leftovers(a.tag)  # a cgroup left in the private hugetlb hierarchy would keep it bound
+        notes.append(hostns.restore_hugetlb())
+        hostns.umount(state)
+        os.rmdir(state)
+        shutil.rmtree(work, ignore_errors=True)
+    text = text()  # after the clean-up, whose notes it shows
     print(text)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     open(a.out, "w").write(text)
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(state, ignore_errors=True)
+
+
+def force_delete_all(rts, state):
+    """After a failure half-way: every container still in a state root goes (on success there
+    is none left, and this does nothing)."""
+    for r in rts:
+        if os.path.isdir(r.root):
+            for cid in os.listdir(r.root):
+                if os.path.isdir(f"{r.root}/{cid}"):
+                    r.cmd("delete", "--force", cid, check=False)
+    reap_all()
+
+
+def sizes():
+    out = []
+    for b, target in (("urunc", "<= 3 MB"), ("urunit", "<= 500 KB")):
+        p = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", b)
+        out.append(f"| {b} x86_64 static | {os.path.getsize(p):,} | {target} |")
+    for name in ("runc", "crun"):
+        p = shutil.which(name)
+        if p:
+            out.append(f"| {name} (Debian, dynamic) | {os.path.getsize(p):,} | reference |")
+    return ["| binary | size (bytes) | target |", "|---|---:|---|"] + out
+
+
+def run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts):
+    rts += runtimes(a, work, state, urunc_bin, fake, notes)
+    busybox_rootfs(f"{work}/floor-bundle")
+    floor = Floor(floor_bin, f"{work}/floor-bundle/rootfs", cgroup_hierarchies())
+    names = [r.name for r in rts] + ["floor"]
+    t_start = time.time()
+    res = phases.lifecycle_rounds(rts + [floor], a.runs, work, rng, a.tag)
+    rows = lifecycle_rows(res, names)
+
+    mixed = lambda: rng.sample(rts, len(rts))  # every phase in its own random order too
+    mem = {r.name: phases.memory_left(r, a.mem, f"{a.tag}-m", work) for r in mixed()}
+    for j, what in ((0, "processes"), (1, "Pss (KiB)"), (2, "private clean+dirty (KiB)"), (3, "Private_Dirty (KiB)")):
+        target = "urunc <= 1024 KiB" if j == 2 else "report"
+        rows.append((f"left running per started container ({a.mem} running): {what}",
+                     {n: v[j] for n, v in mem.items()}, target, True))
+    rows.append((f"`list` with {a.list} created containers (ms)",
+                 {r.name: tuple(x * 1e3 for x in phases.list_time(r, a.list, f"{a.tag}-l", work)) for r in mixed()},
+                 "<= 0.5x crun"))
+    dens = {r.name: phases.density(r, a.density, f"{a.tag}-d", work) for r in mixed()}
+    rows.append((f"{a.density} created+started concurrently, wall (ms)",
+                 {n: v[0] * 1e3 for n, v in dens.items()}, "report"))
+    rows.append((f"{a.density} up and down concurrently, CPU user+sys (ms)",
+                 {n: v[2] * 1e3 for n, v in dens.items()}, "report"))
+    t_wall = time.time() - t_start
+
+    vg = shutil.which("valgrind") is not None
+    if not vg:
+        notes.append("instruction counts: skipped (no valgrind: apt-get install valgrind)")
+    counts = {r.name: phases.instructions(r, f"{a.tag}-i", work) for r in rts} if vg else {}
+    base = hostns.extra_mounts(a.mounts)
+    try:
+        res_m = phases.lifecycle_rounds(rts + [floor], a.mount_runs, work, rng, f"{a.tag}-x")
+        counts_m = {r.name: phases.instructions(r, f"{a.tag}-ix", work, reps=1) for r in rts} if vg else {}
+    finally:
+        hostns.drop_mounts(base)
+    rows_m = lifecycle_rows(res_m, names, f", {a.mounts} extra mounts")
+
+    gq_cfg = f"{work}/config-qemu.toml"
+    open(gq_cfg, "w").write('[monitors.qemu]\naccel = "tcg"\n')
+    gq = Runtime("urunc", urunc_bin, f"{state}/urunc-guest", dict(os.environ, URUNC_CONFIG=gq_cfg))
+    rts.append(gq)
+    try:
+        g = guest.guest_boot(gq, os.path.join(ROOT, "assets"), work, a.guest_runs)
+        if g is None:
+            notes.append("real guest: skipped (--guest-runs 0, or no assets/vmlinux: run "
+                         "scripts/prepare-assets.sh assets)")
+    except RuntimeError as e:
+        g = None
+        notes.append(f"real guest: failed: {e}")
+    leftovers = check_leftovers(a.tag)
+    load1 = open("/proc/loadavg").read().split()[:3]
+    return lambda: render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall)
+
+
+def check_leftovers(tag):
+    """Cgroups or processes any runtime (or the floor) left behind; removed, and reported."""
+    left = []
+    for h in cgroup_hierarchies():
+        for dp, dirs, _ in os.walk(h):
+            for d in dirs:
+                if tag in d or "urunc-bench-floor" in d:
+                    left.append(f"{dp}/{d}")
+                    try:
+                        os.rmdir(f"{dp}/{d}")
+                    except OSError:
+                        pass
+    reap_all()
+    return left
+
+
+def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall):
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                         text=True).stdout.strip()
+    head = [f"# Benchmark results\n",
+            f"Measured {when} at {rev} on {os.cpu_count()} cores by `scripts/bench.py` (seed {a.seed}; "
+            f"load average {' '.join(load0)} at the start, {' '.join(load1)} at the end).",
+            f"",
+            f"**Wall-clock and CPU figures were taken on a machine loaded by other work** (parallel builds "
+            f"and test suites): compare them within a row only (the runtimes ran interleaved, in a new "
+            f"random order every round, so all of them saw the same load); instruction counts are "
+            f"load-independent.",
+            f"",
+            f"urunc drives the fake monitor (the tests' fakevmm) for a Linux-guest bundle; runc, crun and "
+            f"youki run busybox (`true`, or `sleep` where containers must stay up) from `runc spec`'s bundle "
+            f"with the same namespaces ({', '.join(['pid', 'network', 'ipc', 'uts', 'mount'])}); the peers "
+            f"also do the spec's 7 mounts and pivot_root, which a unikernel bundle does not need. The floor "
+            f"(scripts/bench/floor.c) makes a cgroup in every hierarchy, clones into the same namespaces, "
+            f"joins the cgroups, pivots into the rootfs, mounts /proc, execs busybox `true`, waits and "
+            f"removes the cgroups. Cells: median (min–max) over {a.runs} rounds, then urunc's median over "
+            f"that column's.", ""]
+    body = [report.table(rows, names), "",
+            f"With {a.mounts} extra mounts in the benchmark's mount namespace ({a.mount_runs} rounds):", "",
+            report.table(rows_m, names), ""]
+    if counts:
+        body += [
+            "Instructions (valgrind, median of 3, one run with the extra mounts; the command process "
+            "only: what it forks or execs, such as urunc's supervisor or `runc init`, is in the CPU "
+            "figures above, not here):", "",
+            report.instructions_table(counts, [n for n in names if n != "floor"], counts_m, a.mounts), ""]
+    if g:
+        tu, th = guest.summary(g[0]), guest.summary(g[1])
+        body += ["Real guest (QEMU, TCG), first output line, " + f"{a.guest_runs} runs each, alternating:", "",
+                 report.table([("Linux guest boot, `urunc run` vs QEMU by hand, same argv (ms)",
+                                {"urunc run": tuple(x * 1e3 for x in tu), "QEMU by hand": tuple(x * 1e3 for x in th)},
+                                "<= 1.05x")], ["urunc run", "QEMU by hand"]), ""]
+    else:
+        body += ["Real guest: no figure (see the notes).", ""]
+    body += sizes() + ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    body.append(f"- wall time of the timed phases: {t_wall:.0f} s")
+    body.append("- left behind by a runtime: " + (", ".join(leftovers) if leftovers else "nothing (cgroups checked)"))
+    return "\n".join(head + body) + "\n"
 
 
 if __name__ == "__main__":
