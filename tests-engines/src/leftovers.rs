@@ -111,6 +111,36 @@ pub struct HostState {
     root: PathBuf,
     paths: Vec<(String, Option<u32>, std::collections::BTreeSet<String>)>,
     foreign_archs: String,
+    /// Top-level cgroups of every hierarchy (`memory/docker`, ...): engines make their default
+    /// parents (`docker`, `default` for containerd's namespace, `libpod_parent`) and keep them.
+    cgroups: std::collections::BTreeSet<PathBuf>,
+}
+
+/// The directories one level under each hierarchy of `<root>/sys/fs/cgroup`.
+fn top_cgroups(root: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let mut out = std::collections::BTreeSet::new();
+    for h in std::fs::read_dir(root.join("sys/fs/cgroup"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for e in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir() && !t.is_symlink()) {
+                out.insert(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Whether a cgroup tree holds a process (then it is alive: someone else's, not a leftover).
+fn cgroup_busy(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+        || std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_type().is_ok_and(|t| t.is_dir()) && cgroup_busy(&e.path()))
 }
 
 impl HostState {
@@ -146,6 +176,7 @@ impl HostState {
             root: root.to_path_buf(),
             paths,
             foreign_archs,
+            cgroups: top_cgroups(root),
         }
     }
 
@@ -170,6 +201,11 @@ impl HostState {
                 }
             }
         }
+        for c in now.cgroups.difference(&self.cgroups) {
+            if !cgroup_busy(c) {
+                out.push(format!("cgroup {} created", c.display()));
+            }
+        }
         if self.foreign_archs != now.foreign_archs {
             out.push(format!(
                 "dpkg foreign architectures changed: {:?} -> {:?}",
@@ -186,6 +222,12 @@ impl HostState {
     pub fn restore(&self, tokens: &[String]) {
         use std::os::unix::fs::PermissionsExt;
         let now = HostState::capture(&self.root);
+        // cgroups made since (engines' default parents), unless something still runs in them
+        for c in now.cgroups.difference(&self.cgroups) {
+            if !cgroup_busy(c) {
+                rmdir_tree(c);
+            }
+        }
         for ((p, mode, entries), (_, mode2, entries2)) in self.paths.iter().zip(&now.paths).rev() {
             let full = self.root.join(p);
             let nested: Vec<&str> = HOST_PATHS

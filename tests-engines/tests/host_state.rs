@@ -16,6 +16,7 @@ fn planted_host_leftovers_are_found_and_restored() {
     .unwrap();
     std::fs::create_dir_all(root.join("var/lib/cni/results")).unwrap();
     std::fs::write(root.join("var/lib/cni/results/other-net-abc-eth0"), "{}").unwrap();
+    std::fs::create_dir_all(root.join("sys/fs/cgroup/memory/process_api")).unwrap();
     let before = HostState::capture(root);
     assert!(before.changes(&HostState::capture(root), &[]).is_empty());
 
@@ -34,6 +35,13 @@ fn planted_host_leftovers_are_found_and_restored() {
     )
     .unwrap();
 
+    // engines' default cgroup parents, kept empty after their containers went; one busy
+    // cgroup of somebody else's made meanwhile is not ours to report or remove
+    std::fs::create_dir_all(root.join("sys/fs/cgroup/memory/docker/moby")).unwrap();
+    std::fs::create_dir_all(root.join("sys/fs/cgroup/pids/libpod_parent")).unwrap();
+    std::fs::create_dir_all(root.join("sys/fs/cgroup/pids/busy")).unwrap();
+    std::fs::write(root.join("sys/fs/cgroup/pids/busy/cgroup.procs"), "4242\n").unwrap();
+
     let changes = before.changes(&HostState::capture(root), &["XYZ".to_string()]);
     let text = changes.join("\n");
     for want in [
@@ -42,6 +50,8 @@ fn planted_host_leftovers_are_found_and_restored() {
         "results/urunc-cri-XYZ-eth0 created",
         "var/lib/containers created",
         "var/lib/containers/cache created",
+        "cgroup/memory/docker created",
+        "cgroup/pids/libpod_parent created",
     ] {
         assert!(text.contains(want), "{want} not in {text}");
     }
@@ -56,4 +66,9 @@ fn planted_host_leftovers_are_found_and_restored() {
     );
     assert!(root.join("var/lib/cni/results/other-net-abc-eth0").exists());
     assert!(!root.join("var/lib/containers").exists());
+    assert!(!text.contains("busy"), "{text}");
+    assert!(!root.join("sys/fs/cgroup/memory/docker").exists());
+    assert!(!root.join("sys/fs/cgroup/pids/libpod_parent").exists());
+    assert!(root.join("sys/fs/cgroup/pids/busy").exists());
+    assert!(root.join("sys/fs/cgroup/memory/process_api").exists());
 }
