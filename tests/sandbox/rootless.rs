@@ -334,22 +334,34 @@ fn rootless_podman_runs_guests_through_urunc() {
         "{out}"
     );
     assert!(line_with(&out, "FAKEVMM-READ / ").ends_with("13)"), "{out}");
-    // the leftover check can fail: `podman unshare` starts podman's pause process (or joins
-    // the one there is), and the check finds it
+    // the leftover check can fail: a process of the test user in this test's runtime dir (as
+    // podman's pause process is) is found, and then ended like one
     let _ = podman(d, &["rmi", "-f", &image]);
-    let _ = podman(d, &["unshare", "true"]);
-    // (it may still be starting: wait for it, a hang guard only)
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut before = podman_user_processes(d);
-    while !before.iter().any(|(_, c)| c.contains("catatonit")) && std::time::Instant::now() < end {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        before = podman_user_processes(d);
-    }
+    let id = |flag: &str| -> u32 {
+        let o = std::process::Command::new("id")
+            .args([flag, PODMAN_USER])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let mut planted = {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("sleep")
+            .arg("300")
+            .env_clear()
+            .env("XDG_RUNTIME_DIR", d.join("xdg"))
+            .uid(id("-u"))
+            .gid(id("-g"))
+            .spawn()
+            .unwrap()
+    };
+    let before = podman_user_processes(d);
     assert!(
-        before.iter().any(|(_, c)| c.contains("catatonit")),
-        "no pause process to find: {before:#?}"
+        before.iter().any(|(pid, _)| *pid == planted.id() as i32),
+        "the planted process is not found: {before:#?}"
     );
     stop_podman_pause(d);
+    let _ = planted.wait();
     let left = podman_user_processes(d);
     assert!(left.is_empty(), "rootless podman left: {left:#?}");
 }
