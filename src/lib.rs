@@ -14,6 +14,8 @@ pub mod error;
 pub mod fault;
 pub mod guest;
 pub mod hooks;
+pub mod hostcheck;
+pub mod lifecycle;
 pub mod log;
 pub mod monitor;
 pub mod net;

@@ -2,8 +2,6 @@
 
 pub mod check;
 pub mod create;
-mod create_input;
-mod create_undo;
 pub mod delete;
 pub mod exec;
 pub mod features;
