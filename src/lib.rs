@@ -15,6 +15,7 @@ pub mod fault;
 pub mod guest;
 pub mod hooks;
 pub mod hostcheck;
+pub mod launch;
 pub mod lifecycle;
 pub mod log;
 pub mod monitor;

@@ -201,7 +201,7 @@ fn after_network(
     let mut links = event_loop::Links::new(&mut s.plan_input)
         .map_err(crate::error::io("create the guest channel"))?;
     fault::point("container:channel")?;
-    let plan = crate::plan::build(&s.plan_input)
+    let plan = crate::launch::build(&s.plan_input)
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
     crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
         .map_err(|e| crate::error::Error::Msg(e.to_string()))?;

@@ -187,7 +187,7 @@ fn read_state_file(path: &Path) -> std::io::Result<Vec<u8>> {
             "not a regular file",
         ));
     }
-    crate::storage::workdir::read_capped(&mut f, MAX_STATE, "the state file")
+    crate::sys::read_capped(&mut f, MAX_STATE, "the state file")
 }
 
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {

@@ -156,7 +156,7 @@ impl Guest for Linux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::golden_fixture::input;
+    use crate::plan::fixture::input;
 
     fn strs(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

@@ -3,8 +3,8 @@
 //! Linux guests), the serial console on stdio.
 
 use super::{base_plan, memory_mib, require_kvm, Monitor};
-use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput, SharedFsKind};
+use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
 
 pub struct CloudHypervisor;

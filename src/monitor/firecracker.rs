@@ -3,8 +3,8 @@
 //! (the tap is owned by the container's uid/gid), so it needs `/dev/net/tun` and no tap fd.
 
 use super::{add_file, base_plan, memory_mib, require_kvm, Monitor, TapAccess, TapSpec};
-use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
+use crate::plan::{Boot, GuestSetup};
 use serde::Serialize;
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! overhead (`overhead_mib`), and a limit that leaves less than the monitor's floor is a
 //! `create` error instead of an OOM kill later. Every monitor receives MiB.
 
-use crate::guest::GuestSetup;
+use crate::plan::GuestSetup;
 use crate::plan::{
     Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, PlanError, PlanInput, SeccompPolicy,
     Shutdown,
@@ -15,26 +15,11 @@ use std::path::PathBuf;
 
 mod cloud_hypervisor;
 mod firecracker;
-mod qemu;
+pub(crate) mod qemu;
 mod qemu_devices;
 mod solo5;
 mod solo5_devices;
 pub mod solo5_manifest;
-
-#[cfg(test)]
-pub mod golden_fixture;
-#[cfg(test)]
-mod golden_qemu;
-#[cfg(test)]
-mod golden_qemu_arm;
-#[cfg(test)]
-mod golden_qemu_nanos;
-#[cfg(test)]
-mod golden_solo5;
-#[cfg(test)]
-mod golden_vmm;
-#[cfg(test)]
-mod qemu_validate;
 
 pub trait Monitor {
     fn name(&self) -> &'static str;
@@ -122,7 +107,7 @@ pub fn memory_mib(input: &PlanInput, monitor: &str) -> Result<u64, PlanError> {
 /// The monitor binary: the config's `path`, else `$PATH`.
 pub fn find_binary(
     name: &str,
-    cfg: &crate::config::MonitorConfig,
+    cfg: &crate::plan::MonitorConfig,
     arch: Arch,
 ) -> Result<PathBuf, PlanError> {
     let m = lookup(name)?;

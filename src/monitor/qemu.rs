@@ -3,8 +3,8 @@
 
 use super::qemu_devices::{blocks, net, shared_fs, start_gate, urunit_channel, Bus};
 use super::{base_plan, memory_mib, Monitor, QEMU_TB_MIB};
-use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown, MACHINE_ANNOTATION};
+use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
 
 pub struct Qemu;

@@ -12,8 +12,8 @@
 //! lists `/dev/net/tun` among its devices.
 
 use super::{base_plan, memory_mib, require_kvm, solo5_devices, Monitor, TapAccess, TapSpec};
-use crate::guest::{Boot, GuestSetup};
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
+use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
 
 pub enum Solo5 {
