@@ -4,11 +4,12 @@
 //! names; a create still running is killed first with `--force`, refused without.
 
 use super::Ctx;
-use crate::container::{remains, Journal, State, StateError, Status};
+use crate::container::{Journal, State, StateError, Status};
 use crate::error::{Error, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::time::Duration;
+use urunc::lifecycle::remains;
 
 pub fn run(ctx: &Ctx, id: &str, force: bool) -> Result<i32> {
     let st = match ctx.load(id) {
@@ -90,7 +91,7 @@ fn half_made(ctx: &Ctx, id: &str, force: bool) -> Result<i32> {
         // it recorded the container meanwhile: the ordinary path removes it
         return run(ctx, id, force);
     }
-    remains::remove(&dir, &j)?;
+    remains::remove(&dir, &j).map_err(|e| Error::Msg(e.to_string()))?;
     Ok(0)
 }
 

@@ -2,7 +2,6 @@
 
 mod id;
 mod journal;
-pub mod remains;
 mod state;
 mod status;
 

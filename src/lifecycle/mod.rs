@@ -5,6 +5,7 @@
 mod create;
 mod create_input;
 mod create_undo;
+pub mod remains;
 
 pub use create::{create, Created};
 
