@@ -155,6 +155,7 @@ fn cgroup(a: &CreateOptions, c: &Checked, undo: &mut Undo) -> Result<cgroups::Cg
 
 fn new_state(a: &CreateOptions, c: &Checked, cg: cgroups::Cgroup, dir: &Path) -> State {
     State {
+        state_version: container::STATE_VERSION,
         oci_version: if c.spec.oci_version.is_empty() {
             "1.2.0".into()
         } else {
