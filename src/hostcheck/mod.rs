@@ -163,7 +163,8 @@ fn monitors(
         } else {
             (false, "")
         };
-        if *name == "qemu" && m["accel"] == "tcg" && mcfg.accel.is_empty() {
+        let emulates = crate::monitor::declaration(name).support == crate::accel::Support::Emulates;
+        if emulates && m["accel"] == "tcg" && mcfg.accel.is_empty() {
             warnings.push(format!(
                 "QEMU guests run under TCG (software emulation, slow): {}",
                 s(&m["accel_reason"])

@@ -13,6 +13,7 @@ use crate::plan::{
 };
 use std::path::PathBuf;
 
+pub mod caps;
 mod cloud_hypervisor;
 mod firecracker;
 pub(crate) mod qemu;
@@ -72,20 +73,19 @@ pub fn lookup(name: &str) -> Result<Box<dyn Monitor>, PlanError> {
     })
 }
 
+pub use caps::{declaration, QEMU_TB_MIB};
+
 /// What the monitor process itself needs beside the guest's RAM (MiB), and the smallest guest
 /// RAM it is started with (MiB). QEMU under TCG adds its translation cache (`tb-size=32`).
 pub fn overhead_mib(monitor: &str, accel: Accel) -> (u64, u64) {
-    match (monitor, accel) {
-        ("qemu", Accel::Kvm) => (64, 16),
-        ("qemu", Accel::Tcg) => (64 + QEMU_TB_MIB, 16),
-        ("firecracker", _) => (16, 16),
-        ("cloud-hypervisor", _) => (32, 16),
-        _ => (8, 4),
-    }
+    let d = declaration(monitor);
+    let extra = if accel == Accel::Tcg {
+        d.tcg_extra_mib
+    } else {
+        0
+    };
+    (d.overhead_mib + extra, d.min_guest_mib)
 }
-
-/// QEMU's TCG translation cache size (MiB); QEMU's default would be 1 GiB of address space.
-pub const QEMU_TB_MIB: u64 = 32;
 
 const MIB: u64 = 1024 * 1024;
 
