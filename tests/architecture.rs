@@ -35,8 +35,6 @@ const ALLOWED_NAMES: &[(&str, usize)] = &[
     ("guest/urunit_channel.rs", 1),
     ("plan/mod.rs", 1),
     ("sandbox/landlock.rs", 2),
-    ("storage/mod.rs", 1),
-    ("storage/select.rs", 3),
 ];
 /// Files over the line limit, with their current length.
 const ALLOWED_FILES: &[(&str, usize)] = &[("cli.rs", 406), ("sandbox/seccomp.rs", 414)];

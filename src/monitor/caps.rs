@@ -2,6 +2,8 @@
 //! probed (`accel`), what it costs in memory, which control channel it speaks. Code outside
 //! `monitor/` asks these instead of comparing monitor names.
 
+use crate::plan::SharedFsKind;
+
 /// What a monitor can do without KVM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Support {
@@ -41,6 +43,11 @@ pub struct Declaration {
     pub tcg_extra_mib: u64,
     /// It speaks QMP on a socket the supervisor hands it (QEMU).
     pub qmp: bool,
+    /// It takes block devices as inherited open fds (QEMU `file.fd`), not by path.
+    pub block_fd: bool,
+    /// The shared filesystems it can give the guest (QEMU: 9p and virtio-fs; Cloud
+    /// Hypervisor: virtio-fs through virtiofsd).
+    pub shared_fs: &'static [SharedFsKind],
 }
 
 /// Firecracker and Cloud Hypervisor are KVM-only VMMs (neither has an emulator); solo5-hvt is
@@ -50,15 +57,20 @@ pub const DECLARATIONS: &[Declaration] = &[
     Declaration {
         qmp: true,
         tcg_extra_mib: QEMU_TB_MIB,
+        block_fd: true,
+        shared_fs: &[SharedFsKind::NineP, SharedFsKind::Virtiofs],
         ..decl("qemu", Support::Emulates, ProbeKind::QemuBoot, (64, 16))
     },
     decl("firecracker", Support::KvmOnly, ProbeKind::DevKvm, (16, 16)),
-    decl(
-        "cloud-hypervisor",
-        Support::KvmOnly,
-        ProbeKind::DevKvm,
-        (32, 16),
-    ),
+    Declaration {
+        shared_fs: &[SharedFsKind::Virtiofs],
+        ..decl(
+            "cloud-hypervisor",
+            Support::KvmOnly,
+            ProbeKind::DevKvm,
+            (32, 16),
+        )
+    },
     decl("hvt", Support::KvmOnly, ProbeKind::DevKvm, (8, 4)),
     decl("spt", Support::NoKvm, ProbeKind::None, (8, 4)),
 ];
@@ -80,6 +92,8 @@ const fn decl(
         min_guest_mib,
         tcg_extra_mib: 0,
         qmp: false,
+        block_fd: false,
+        shared_fs: &[],
     }
 }
 

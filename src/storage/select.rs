@@ -125,14 +125,15 @@ pub fn select(r: Request) -> Result<Selection, String> {
             }
         }
         let binds: Vec<BindMount> = r.binds.into_iter().map(|(_, b)| b).collect();
-        let virtio = matches!(r.monitor, "qemu" | "cloud-hypervisor");
+        let fs = crate::monitor::declaration(r.monitor).shared_fs;
+        let virtio = fs.contains(&SharedFsKind::Virtiofs);
         if caps.fs.contains(&"virtiofs") && virtio && r.virtiofsd.is_some() {
             return Err(format!(
                 "virtio-fs rootfs: urunc does not start virtiofsd yet; uninstall {} or use qemu (9p)",
                 r.virtiofsd.unwrap_or_default().display()
             ));
         }
-        if caps.fs.contains(&"9pfs") && r.monitor == "qemu" {
+        if caps.fs.contains(&"9pfs") && fs.contains(&SharedFsKind::NineP) {
             s.shared_fs = Some(SharedFs {
                 kind: SharedFsKind::NineP,
                 path: r.rootfs.to_path_buf(),
