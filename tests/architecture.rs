@@ -2,7 +2,8 @@
 //! - no two top-level modules of `src/` import each other, directly or in a circle;
 //! - `plan` (the vocabulary guests and monitors exchange) imports no other part of urunc, and
 //!   `guest` and `monitor` never import each other (they meet in `launch`);
-//! - no monitor name as a string outside `monitor/` and config parsing (`config.rs`);
+//! - no monitor name as a string outside `monitor/`, config parsing (`config.rs`) and the
+//!   names of `plan::MonitorKind` (`plan/kinds.rs`);
 //! - no file over 400 lines, no function over 80 lines outside tests.
 //!
 //! The last two hold with known exceptions (`ALLOWED_*`, each a ceiling that may only go down):
@@ -19,23 +20,10 @@ const MONITOR_NAMES: &[&str] =
 const MAX_FILE_LINES: usize = 400;
 const MAX_FN_LINES: usize = 80;
 
-/// Files that still name monitors, and how many times (issue #15: monitors as an enum with
-/// capabilities; each entry goes once its file asks the monitor instead of comparing names).
-const ALLOWED_NAMES: &[(&str, usize)] = &[
-    ("commands/spec.rs", 1),
-    ("guest/hermit.rs", 1),
-    ("guest/linux.rs", 6),
-    ("guest/mewz.rs", 1),
-    ("guest/mirage.rs", 5),
-    ("guest/mod.rs", 1),
-    ("guest/nanos.rs", 4),
-    ("guest/osv.rs", 2),
-    ("guest/rumprun.rs", 2),
-    ("guest/unikraft.rs", 2),
-    ("guest/urunit_channel.rs", 1),
-    ("plan/mod.rs", 1),
-    ("sandbox/landlock.rs", 2),
-];
+/// Files that still name monitors, and how many times: `spec`'s example annotation, and
+/// Landlock's QEMU data directories (it knows the monitor by its binary only; to go once the
+/// firmware paths are a capability in `monitor::caps`).
+const ALLOWED_NAMES: &[(&str, usize)] = &[("commands/spec.rs", 1), ("sandbox/landlock.rs", 2)];
 /// Files over the line limit, with their current length.
 const ALLOWED_FILES: &[(&str, usize)] = &[("cli.rs", 406), ("sandbox/seccomp.rs", 414)];
 /// Functions over the length limit (`file:function`), with their current length.
@@ -251,7 +239,8 @@ fn allowed(list: &[(&str, usize)], key: &str) -> usize {
 
 fn name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<String>) {
     for f in files {
-        if f.rel.starts_with("monitor/") || f.rel == "config.rs" {
+        // plan/kinds.rs: the one spelling of each name, for guests (`MonitorKind`)
+        if f.rel.starts_with("monitor/") || f.rel == "config.rs" || f.rel == "plan/kinds.rs" {
             continue;
         }
         let n: usize = f

@@ -2,6 +2,7 @@
 //! kernel splits its command line shell-style, so arguments with spaces are single-quoted.
 
 use super::{ip_gateway, squote, Guest, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Hermit;
@@ -11,11 +12,11 @@ impl Guest for Hermit {
         "hermit"
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu]
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = ip_gateway(input);
         let args = input.app_args();
         if !args.is_empty() {

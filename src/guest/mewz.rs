@@ -3,6 +3,7 @@
 //! virtio NIC and the debug-exit device it powers off through.
 
 use super::{ip_gateway, Guest, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Mewz;
@@ -12,11 +13,11 @@ impl Guest for Mewz {
         "mewz"
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu]
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let p = ip_gateway(input);
         Ok(GuestSetup {
             cmdline: p.join(" "),

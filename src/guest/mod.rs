@@ -1,7 +1,7 @@
 //! Guest types: each turns the container into a kernel command line and guest-side devices,
 //! the way the Go urunc does for that type (reference section 4), without its quirks.
 
-use crate::plan::{Arch, NetParams, PlanError, PlanInput};
+use crate::plan::{Arch, MonitorKind, NetParams, PlanError, PlanInput};
 pub use crate::plan::{Boot, GuestBlock, GuestSetup};
 use std::net::Ipv4Addr;
 
@@ -21,9 +21,9 @@ pub mod urunit_channel;
 pub trait Guest {
     fn name(&self) -> &'static str;
     /// Monitors this guest type runs on.
-    fn monitors(&self) -> &'static [&'static str];
+    fn monitors(&self) -> &'static [MonitorKind];
     /// The guest's part of the plan for `monitor` (one of `monitors()`).
-    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError>;
+    fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError>;
 }
 
 pub const TYPES: &[&str] = &[
@@ -105,8 +105,8 @@ pub fn ip_gateway(input: &PlanInput) -> Vec<String> {
 }
 
 /// The guest console on this monitor and architecture.
-pub fn linux_console(arch: Arch, monitor: &str) -> &'static str {
-    if arch == Arch::Aarch64 && monitor == "qemu" {
+pub fn linux_console(arch: Arch, monitor: MonitorKind) -> &'static str {
+    if arch == Arch::Aarch64 && monitor == MonitorKind::Qemu {
         "console=ttyAMA0"
     } else {
         "console=ttyS0"

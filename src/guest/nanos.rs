@@ -23,6 +23,7 @@
 //! nanos ignores them there as well.
 
 use super::{all_blocks, mask, Boot, Guest, GuestBlock, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, PlanError, PlanInput, RootfsKind};
 
 pub struct Nanos;
@@ -37,18 +38,18 @@ impl Guest for Nanos {
         "nanos"
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu, MonitorKind::Firecracker]
     }
 
-    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let disk = input.rootfs_kind() != RootfsKind::Block;
-        if disk && monitor != "qemu" {
+        if disk && monitor != MonitorKind::Qemu {
             return Err(PlanError::Invalid(format!(
                 "nanos on {monitor} needs the nanos kernel as binary and the ops image as block device at /"
             )));
         }
-        if monitor != "qemu" {
+        if monitor != MonitorKind::Qemu {
             return Ok(GuestSetup {
                 cmdline: cmdline(input).join(" "),
                 blocks: all_blocks(input, ""),

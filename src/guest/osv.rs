@@ -4,6 +4,7 @@
 //! Firecracker.
 
 use super::{all_blocks, dquote, mask, Guest, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Osv;
@@ -13,11 +14,11 @@ impl Guest for Osv {
         "osv"
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu, MonitorKind::Firecracker]
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = Vec::new();
         if let Some(n) = &input.net {
             p.push(format!("--ip=eth0,{},{}", n.ip, mask(n.prefix)));

@@ -2,6 +2,7 @@
 //! Unikraft version the image declares (`unikernelVersion`; `>= 0.16.1` or unknown: current).
 
 use super::{dquote, gw, mask, Guest, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, PlanError, PlanInput, RootfsKind};
 
 pub struct Unikraft;
@@ -26,11 +27,11 @@ impl Guest for Unikraft {
         "unikraft"
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu, MonitorKind::Firecracker]
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = vec!["Unikraft".to_string()];
         if input.arch == Arch::Aarch64 {
             p.push("console=ttyS0".into());

@@ -14,7 +14,7 @@
 //!   or a module urunit loads from the initrd); otherwise urunit never says HELLO and the
 //!   supervisor reports the status as unknown (see `supervisor::status`).
 
-use crate::plan::PlanInput;
+use crate::plan::{MonitorKind, PlanInput};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -25,7 +25,7 @@ pub use crate::plan::channel::{device, PORT_NAME, SERIAL_TTY};
 /// Only guests whose init is urunit speak the protocol.
 pub fn wanted(input: &PlanInput) -> bool {
     input.unikernel.unikernel_type == "linux"
-        && input.unikernel.hypervisor == "qemu"
+        && MonitorKind::from_name(&input.unikernel.hypervisor) == Some(MonitorKind::Qemu)
         && input
             .process
             .args

@@ -288,7 +288,7 @@ fn qemu_accepts_every_plan_we_generate() {
     let mut machine_ran = [0; 4];
     for guest in crate::guest::TYPES {
         let qemu_ok = crate::guest::lookup(guest)
-            .map(|g| g.monitors().contains(&"qemu"))
+            .map(|g| g.monitors().contains(&crate::plan::MonitorKind::Qemu))
             .unwrap_or(false);
         if !qemu_ok {
             continue;

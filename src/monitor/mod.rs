@@ -8,8 +8,8 @@
 
 use crate::plan::GuestSetup;
 use crate::plan::{
-    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, PlanError, PlanInput, SeccompPolicy,
-    Shutdown,
+    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, MonitorKind, PlanError, PlanInput,
+    SeccompPolicy, Shutdown,
 };
 use std::path::PathBuf;
 
@@ -23,7 +23,10 @@ mod solo5_devices;
 pub mod solo5_manifest;
 
 pub trait Monitor {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> MonitorKind;
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
     /// The binary looked up in `$PATH` when the config gives no `path`.
     fn binary(&self, arch: Arch) -> &'static str;
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError>;

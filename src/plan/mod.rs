@@ -6,11 +6,13 @@ pub mod channel;
 #[cfg(test)]
 pub mod fixture;
 mod given;
+mod kinds;
 mod setup;
 
 pub use given::{
     BindMount, InitrdFile, MonitorConfig, UnikernelConfig, SOLO5_BLK_DEV, SOLO5_NET_DEV,
 };
+pub use kinds::MonitorKind;
 use serde::{Deserialize, Serialize};
 pub use setup::{Boot, GuestBlock, GuestSetup};
 use std::net::{IpAddr, Ipv4Addr};
@@ -60,7 +62,7 @@ pub fn guest_arch(annotation: Option<&str>, monitor: &str, accel: &str) -> Resul
     if arch == host {
         return Ok(arch);
     }
-    if monitor != "qemu" {
+    if MonitorKind::from_name(monitor) != Some(MonitorKind::Qemu) {
         return Err(PlanError::Invalid(format!(
             "a {arch:?} guest on a {host:?} host needs emulation: only the qemu monitor (TCG) can run it, not {monitor}"
         )));
