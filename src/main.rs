@@ -8,14 +8,10 @@ use urunc::container;
 use urunc::delegate;
 use urunc::error;
 use urunc::guest;
-use urunc::hooks;
 use urunc::log;
 use urunc::monitor;
-use urunc::net;
 use urunc::sandbox;
 use urunc::spec;
-use urunc::storage;
-use urunc::timestamps;
 use urunc::unikernel;
 
 use cli::Command;

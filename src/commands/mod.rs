@@ -86,15 +86,3 @@ fn default_root() -> PathBuf {
     }
     PathBuf::from("/run/urunc")
 }
-
-/// Waits until the container process is gone (it may be a zombie of its parent).
-pub fn wait_gone(st: &State, timeout: std::time::Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    while st.is_alive() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    true
-}

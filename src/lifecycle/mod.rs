@@ -1,13 +1,18 @@
 //! The container lifecycle as an engine API: what the verbs do, apart from parsing their
 //! arguments and printing. `create` makes a container from a bundle (validate, fork the
-//! container process, record state, run the creation hooks).
+//! container process, record state, run the creation hooks); `start` releases it; `delete`
+//! and `destroy` take it down; `remains` undoes a half-made one.
 
 mod create;
 mod create_input;
 mod create_undo;
+mod delete;
 pub mod remains;
+mod start;
 
 pub use create::{create, Created};
+pub use delete::{delete, delete_half_made, destroy, stop, wait_gone, HalfMade};
+pub use start::start;
 
 use std::path::PathBuf;
 
