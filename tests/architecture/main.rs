@@ -1,5 +1,7 @@
 //! The architecture rules of issue #15, checked on the source tree (run by `.ci/run`):
 //! - no two top-level modules of `src/` import each other, directly or in a circle;
+//! - the binary (`main.rs`, `cli*.rs`, `commands/`) parses, calls the engine and prints: it
+//!   reaches none of the engine's internals (`BINARY_MAY_NOT_USE`);
 //! - `plan` (the vocabulary guests and monitors exchange) imports no other part of urunc, and
 //!   `guest` and `monitor` never import each other (they meet in `launch`);
 //! - no monitor name as a string outside `monitor/`, config parsing (`config.rs`) and the
@@ -11,12 +13,29 @@
 //! that each rule can fail. The parsing is line-based and relies on rustfmt's layout (a
 //! function's closing brace at its own indentation, `#[cfg(test)]` modules last in a file).
 
+mod source;
+
+use source::{code, functions, load, named_modules, File};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[rustfmt::skip]
 const MONITOR_NAMES: &[&str] =
     &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt", "solo5-hvt", "solo5-spt"];
+/// Engine parts the command line never calls directly (it goes through `lifecycle`,
+/// `hostcheck`, `container`).
+const BINARY_MAY_NOT_USE: &[&str] = &[
+    "accel",
+    "fault",
+    "hooks",
+    "launch",
+    "net",
+    "storage",
+    "supervisor",
+    "sys",
+    "timestamps",
+];
+const BINARY: &[&str] = &["main", "cli", "cli_usage", "commands"];
 const MAX_FILE_LINES: usize = 400;
 const MAX_FN_LINES: usize = 80;
 
@@ -42,130 +61,6 @@ const ALLOWED_FNS: &[(&str, usize)] = &[
     ("supervisor.rs:run", 91),
     ("supervisor/event_loop.rs:run", 92),
 ];
-
-struct File {
-    /// Path relative to `src/`, with `/`.
-    rel: String,
-    lines: Vec<String>,
-    /// The whole file is test code (declared under `#[cfg(test)]` in its parent).
-    test_only: bool,
-}
-
-impl File {
-    /// The lines before the inline `#[cfg(test)] mod tests {` (none for a test-only file).
-    fn production(&self) -> &[String] {
-        if self.test_only {
-            return &[];
-        }
-        let end = self
-            .lines
-            .windows(2)
-            .position(|w| {
-                let next = w[1].trim().trim_start_matches("pub ");
-                w[0].trim() == "#[cfg(test)]" && next.starts_with("mod ") && next.ends_with('{')
-            })
-            .unwrap_or(self.lines.len());
-        &self.lines[..end]
-    }
-
-    fn top(&self) -> String {
-        let first = self.rel.split('/').next().unwrap_or("");
-        first.trim_end_matches(".rs").to_string()
-    }
-}
-
-fn load(src: &Path) -> Vec<File> {
-    let mut files = Vec::new();
-    let mut dirs = vec![src.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                let rel = p.strip_prefix(src).unwrap().to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(&p).unwrap();
-                let lines = text.lines().map(String::from).collect();
-                files.push(File {
-                    rel,
-                    lines,
-                    test_only: false,
-                });
-            }
-        }
-    }
-    let tests = test_only_files(&files);
-    for f in &mut files {
-        f.test_only = tests.contains(&f.rel);
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    files
-}
-
-/// Files declared as `#[cfg(test)] mod x;` by their parent (`a/mod.rs` or `a.rs` declares
-/// `a/x.rs`), and every file below such a module.
-fn test_only_files(files: &[File]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for f in files {
-        let dir = match f.rel.strip_suffix("mod.rs") {
-            Some(d) => d.to_string(),
-            None if f.rel == "lib.rs" || f.rel == "main.rs" => String::new(),
-            None => format!("{}/", f.rel.trim_end_matches(".rs")),
-        };
-        for w in f.lines.windows(2) {
-            if w[0].trim() != "#[cfg(test)]" {
-                continue;
-            }
-            let decl = w[1].trim().trim_start_matches("pub ");
-            if let Some(name) = decl.strip_prefix("mod ").and_then(|n| n.strip_suffix(';')) {
-                out.insert(format!("{dir}{name}.rs"));
-                out.insert(format!("{dir}{name}/"));
-            }
-        }
-    }
-    let dirs: Vec<String> = out.iter().filter(|p| p.ends_with('/')).cloned().collect();
-    for f in files {
-        if dirs.iter().any(|d| f.rel.starts_with(d.as_str())) {
-            out.insert(f.rel.clone());
-        }
-    }
-    out
-}
-
-fn code(line: &str) -> &str {
-    match line.find("//") {
-        Some(i) => &line[..i],
-        None => line,
-    }
-}
-
-fn ident(s: &str) -> &str {
-    let end = s
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(s.len());
-    &s[..end]
-}
-
-/// The top-level modules a line names through `crate::` or `urunc::` (also `crate::{a, b}`).
-fn named_modules(line: &str, out: &mut BTreeSet<String>) {
-    for prefix in ["crate::", "urunc::"] {
-        for (i, _) in line.match_indices(prefix) {
-            let before = line[..i].chars().last();
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
-                continue;
-            }
-            let rest = &line[i + prefix.len()..];
-            if let Some(list) = rest.strip_prefix('{') {
-                let list = &list[..list.find('}').unwrap_or(list.len())];
-                for item in list.split(',') {
-                    out.insert(ident(item.trim()).to_string());
-                }
-            } else {
-                out.insert(ident(rest).to_string());
-            }
-        }
-    }
-}
 
 /// Edges between top-level modules (a module's own name excluded).
 fn graph(files: &[File]) -> BTreeMap<String, BTreeSet<String>> {
@@ -226,6 +121,15 @@ fn import_rules(files: &[File], errs: &mut Vec<String>) {
             "plan imports {deps:?}: the vocabulary imports nothing"
         ));
     }
+    for bin in BINARY {
+        for m in g.get(*bin).into_iter().flatten() {
+            if BINARY_MAY_NOT_USE.contains(&m.as_str()) {
+                errs.push(format!(
+                    "{bin} uses {m}: the command line goes through lifecycle"
+                ));
+            }
+        }
+    }
     for (a, b) in [("guest", "monitor"), ("monitor", "guest")] {
         if g.get(a).is_some_and(|d| d.contains(b)) {
             errs.push(format!("{a} imports {b}: they meet only in launch"));
@@ -261,33 +165,6 @@ fn name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<String>) {
             ));
         }
     }
-}
-
-/// Each function of the production code: (name, lines).
-fn functions(lines: &[String]) -> Vec<(String, usize)> {
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let t = l.trim_start();
-        let indent = &l[..l.len() - t.len()];
-        let t = t
-            .trim_start_matches("pub(crate) ")
-            .trim_start_matches("pub(super) ");
-        let t = t.trim_start_matches("pub ").trim_start_matches("const ");
-        let t = t
-            .trim_start_matches("unsafe ")
-            .trim_start_matches("extern \"C\" ");
-        let Some(rest) = t.strip_prefix("fn ") else {
-            continue;
-        };
-        let close = format!("{indent}}}");
-        let end = lines[i..]
-            .iter()
-            .position(|x| *x == close || x == l && (x.ends_with(';') || x.ends_with('}')));
-        if let Some(n) = end {
-            out.push((ident(rest).to_string(), n + 1));
-        }
-    }
-    out
 }
 
 fn size_rules(files: &[File], fs: &[(&str, usize)], fns: &[(&str, usize)], errs: &mut Vec<String>) {
@@ -351,6 +228,10 @@ fn planted_violations_are_caught() {
     put("big.rs", &"\n".repeat(MAX_FILE_LINES + 1));
     put("guest/mod.rs", "use crate::{plan::X, monitor};\n");
     put(
+        "commands/kill.rs",
+        "fn f() {\n    urunc::net::cleanup();\n}\n",
+    );
+    put(
         "monitor/mod.rs",
         "// crate::net is only mentioned\nconst M: &str = \"qemu\";\n",
     );
@@ -366,6 +247,7 @@ fn planted_violations_are_caught() {
     let want = [
         "modules import each other: guest -> plan -> guest",
         "plan imports {\"guest\"}: the vocabulary imports nothing",
+        "commands uses net: the command line goes through lifecycle",
         "guest imports monitor: they meet only in launch",
         "net.rs: 1 monitor names as strings (ask monitor:: instead)",
         "big.rs: 401 lines (at most 400)",
@@ -379,5 +261,5 @@ fn planted_violations_are_caught() {
         &[("big.rs", 401)],
         &[("net.rs:f", 82)],
     );
-    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(errs.len(), 4, "{errs:?}");
 }
