@@ -63,17 +63,23 @@ pub fn tap_spec(name: &str) -> Result<TapSpec, PlanError> {
     Ok(lookup(name)?.tap())
 }
 
-pub const NAMES: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];
+pub const NAMES: &[&str] = &MonitorKind::NAMES;
+
+/// The registry: one line per monitor.
+pub fn monitor(kind: MonitorKind) -> Box<dyn Monitor> {
+    match kind {
+        MonitorKind::Qemu => Box::new(qemu::Qemu),
+        MonitorKind::Firecracker => Box::new(firecracker::Firecracker),
+        MonitorKind::CloudHypervisor => Box::new(cloud_hypervisor::CloudHypervisor),
+        MonitorKind::Hvt => Box::new(solo5::Solo5::Hvt),
+        MonitorKind::Spt => Box::new(solo5::Solo5::Spt),
+    }
+}
 
 pub fn lookup(name: &str) -> Result<Box<dyn Monitor>, PlanError> {
-    Ok(match name {
-        "qemu" => Box::new(qemu::Qemu),
-        "firecracker" => Box::new(firecracker::Firecracker),
-        "cloud-hypervisor" => Box::new(cloud_hypervisor::CloudHypervisor),
-        "hvt" => Box::new(solo5::Solo5::Hvt),
-        "spt" => Box::new(solo5::Solo5::Spt),
-        _ => return Err(PlanError::UnknownMonitor(name.into(), NAMES.join(", "))),
-    })
+    MonitorKind::from_name(name)
+        .map(monitor)
+        .ok_or_else(|| PlanError::UnknownMonitor(name.into(), NAMES.join(", ")))
 }
 
 pub use caps::{declaration, QEMU_TB_MIB};
@@ -240,4 +246,18 @@ fn add_file(plan: &mut LaunchPlan, path: PathBuf, contents: Vec<u8>) {
 /// Escapes a value for QEMU's and Cloud Hypervisor's `key=value,...` option syntax.
 pub fn opt_escape(v: &str) -> String {
     v.replace(',', ",,")
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::{declaration, monitor, MonitorKind};
+
+    /// Every kind has its monitor and its declared capabilities (not the unknown fallback).
+    #[test]
+    fn each_kind_has_its_monitor_and_capabilities() {
+        for k in MonitorKind::ALL {
+            assert_eq!(monitor(k).kind(), k);
+            assert_eq!(declaration(k.name()).monitor, k.name());
+        }
+    }
 }

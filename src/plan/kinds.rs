@@ -22,6 +22,18 @@ impl MonitorKind {
         MonitorKind::Spt,
     ];
 
+    /// Every name, in the order of `ALL`.
+    pub const NAMES: [&'static str; 5] = {
+        let k = MonitorKind::ALL;
+        [
+            k[0].name(),
+            k[1].name(),
+            k[2].name(),
+            k[3].name(),
+            k[4].name(),
+        ]
+    };
+
     /// The name in annotations, config.toml sections and messages.
     pub const fn name(self) -> &'static str {
         match self {
