@@ -13,7 +13,7 @@ pub mod child;
 pub mod devkvm;
 pub mod probe;
 
-use crate::plan::{Accel, Arch};
+use crate::plan::{Accel, Arch, GuestKind};
 use std::path::Path;
 
 pub use crate::monitor::caps::{declaration, Declaration, ProbeKind, Support, DECLARATIONS};
@@ -151,7 +151,7 @@ pub fn verdict(monitor: &str, binary: &Path, cache_root: Option<&Path>) -> Verdi
 /// boot (`[libukrandom] Could not initialize the HWRNG (-95)`): TCG offers no RDSEED
 /// (reference/real-guests.md).
 pub fn tcg_warning(guest: &str, accel: Accel) -> Option<String> {
-    (accel == Accel::Tcg && guest == "unikraft").then(|| {
+    (accel == Accel::Tcg && GuestKind::from_name(guest) == Some(GuestKind::Unikraft)).then(|| {
         "this Unikraft guest runs under TCG: Unikraft 0.17 and later built with the default random-number library (libukrandom) halt at boot without RDSEED; build it without that library or run on a host with KVM".to_string()
     })
 }

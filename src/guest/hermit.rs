@@ -2,14 +2,15 @@
 //! kernel splits its command line shell-style, so arguments with spaces are single-quoted.
 
 use super::{ip_gateway, squote, Guest, GuestSetup};
+use crate::plan::GuestKind;
 use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Hermit;
 
 impl Guest for Hermit {
-    fn name(&self) -> &'static str {
-        "hermit"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Hermit
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

@@ -5,6 +5,7 @@ use super::urunit::{self, Volume};
 use super::{all_blocks, gateway_on_link, gw, linux_console, mask, squote, Guest, GuestSetup};
 use crate::plan::MonitorKind;
 use crate::plan::{Accel, CpioRecord, GeneratedFile, PlanError, PlanInput, RootfsKind};
+use crate::plan::{GuestKind, StorageCaps};
 
 pub struct Linux;
 
@@ -29,8 +30,15 @@ fn fits_kernel_cmdline(args: &[String]) -> bool {
 const FC_PREFIX: &str = "FC";
 
 impl Guest for Linux {
-    fn name(&self) -> &'static str {
-        "linux"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Linux
+    }
+
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &["ext2", "ext3", "ext4", "9pfs", "virtiofs"],
+        }
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

@@ -3,14 +3,15 @@
 //! virtio NIC and the debug-exit device it powers off through.
 
 use super::{ip_gateway, Guest, GuestSetup};
+use crate::plan::GuestKind;
 use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Mewz;
 
 impl Guest for Mewz {
-    fn name(&self) -> &'static str {
-        "mewz"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Mewz
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

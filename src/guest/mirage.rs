@@ -4,13 +4,21 @@
 
 use super::{dquote, Guest, GuestBlock, GuestSetup};
 use crate::plan::MonitorKind;
+use crate::plan::{GuestKind, StorageCaps};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Mirage;
 
 impl Guest for Mirage {
-    fn name(&self) -> &'static str {
-        "mirage"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Mirage
+    }
+
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &[],
+        }
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

@@ -1,7 +1,7 @@
 //! Guest types: each turns the container into a kernel command line and guest-side devices,
 //! the way the Go urunc does for that type (reference section 4), without its quirks.
 
-use crate::plan::{Arch, MonitorKind, NetParams, PlanError, PlanInput};
+use crate::plan::{Arch, GuestKind, MonitorKind, NetParams, PlanError, PlanInput, StorageCaps};
 pub use crate::plan::{Boot, GuestBlock, GuestSetup};
 use std::net::Ipv4Addr;
 
@@ -19,29 +19,43 @@ pub mod urunit;
 pub mod urunit_channel;
 
 pub trait Guest {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> GuestKind;
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+    /// What it can take as root filesystem and volumes (none by default).
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: false,
+            fs: &[],
+        }
+    }
     /// Monitors this guest type runs on.
     fn monitors(&self) -> &'static [MonitorKind];
     /// The guest's part of the plan for `monitor` (one of `monitors()`).
     fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError>;
 }
 
-pub const TYPES: &[&str] = &[
-    "unikraft", "rumprun", "mirage", "mewz", "hermit", "linux", "nanos", "osv",
-];
+pub const TYPES: &[&str] = &GuestKind::NAMES;
+
+/// The registry: one line per guest type.
+pub fn guest(kind: GuestKind) -> Box<dyn Guest> {
+    match kind {
+        GuestKind::Unikraft => Box::new(unikraft::Unikraft),
+        GuestKind::Rumprun => Box::new(rumprun::Rumprun),
+        GuestKind::Mirage => Box::new(mirage::Mirage),
+        GuestKind::Mewz => Box::new(mewz::Mewz),
+        GuestKind::Hermit => Box::new(hermit::Hermit),
+        GuestKind::Linux => Box::new(linux::Linux),
+        GuestKind::Nanos => Box::new(nanos::Nanos),
+        GuestKind::Osv => Box::new(osv::Osv),
+    }
+}
 
 pub fn lookup(name: &str) -> Result<Box<dyn Guest>, PlanError> {
-    Ok(match name {
-        "unikraft" => Box::new(unikraft::Unikraft),
-        "rumprun" => Box::new(rumprun::Rumprun),
-        "mirage" => Box::new(mirage::Mirage),
-        "mewz" => Box::new(mewz::Mewz),
-        "hermit" => Box::new(hermit::Hermit),
-        "linux" => Box::new(linux::Linux),
-        "nanos" => Box::new(nanos::Nanos),
-        "osv" => Box::new(osv::Osv),
-        _ => return Err(PlanError::UnknownGuest(name.into(), TYPES.join(", "))),
-    })
+    GuestKind::from_name(name)
+        .map(guest)
+        .ok_or_else(|| PlanError::UnknownGuest(name.into(), TYPES.join(", ")))
 }
 
 /// The dotted netmask of a prefix length.

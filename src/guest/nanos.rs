@@ -25,6 +25,7 @@
 use super::{all_blocks, mask, Boot, Guest, GuestBlock, GuestSetup};
 use crate::plan::MonitorKind;
 use crate::plan::{Arch, PlanError, PlanInput, RootfsKind};
+use crate::plan::{GuestKind, StorageCaps};
 
 pub struct Nanos;
 
@@ -34,8 +35,15 @@ const DISK_MACHINES: &[(&str, &str)] = &[("pc", ""), ("q35", "")];
 const KERNEL_MACHINES: &[(&str, &str)] = &[("microvm", "rtc=on,ioapic2=off")];
 
 impl Guest for Nanos {
-    fn name(&self) -> &'static str {
-        "nanos"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Nanos
+    }
+
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &[],
+        }
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

@@ -5,13 +5,21 @@
 
 use super::{all_blocks, dquote, mask, Guest, GuestSetup};
 use crate::plan::MonitorKind;
+use crate::plan::{GuestKind, StorageCaps};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Osv;
 
 impl Guest for Osv {
-    fn name(&self) -> &'static str {
-        "osv"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Osv
+    }
+
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &[],
+        }
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

@@ -3,13 +3,21 @@
 
 use super::{gateway_on_link, go_json_string as js, Guest, GuestBlock, GuestSetup};
 use crate::plan::MonitorKind;
+use crate::plan::{GuestKind, StorageCaps};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Rumprun;
 
 impl Guest for Rumprun {
-    fn name(&self) -> &'static str {
-        "rumprun"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Rumprun
+    }
+
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &["ext2"],
+        }
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

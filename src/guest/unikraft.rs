@@ -4,6 +4,7 @@
 use super::{dquote, gw, mask, Guest, GuestSetup};
 use crate::plan::MonitorKind;
 use crate::plan::{Arch, PlanError, PlanInput, RootfsKind};
+use crate::plan::{GuestKind, StorageCaps};
 
 pub struct Unikraft;
 
@@ -23,8 +24,15 @@ pub fn current_format(version: &str) -> bool {
 }
 
 impl Guest for Unikraft {
-    fn name(&self) -> &'static str {
-        "unikraft"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Unikraft
+    }
+
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: false,
+            fs: &["9pfs"],
+        }
     }
 
     fn monitors(&self) -> &'static [MonitorKind] {

@@ -12,7 +12,7 @@ mod setup;
 pub use given::{
     BindMount, InitrdFile, MonitorConfig, UnikernelConfig, SOLO5_BLK_DEV, SOLO5_NET_DEV,
 };
-pub use kinds::MonitorKind;
+pub use kinds::{GuestKind, MonitorKind, StorageCaps};
 use serde::{Deserialize, Serialize};
 pub use setup::{Boot, GuestBlock, GuestSetup};
 use std::net::{IpAddr, Ipv4Addr};

@@ -19,6 +19,7 @@ pub mod workdir;
 
 pub use binds::{BindMount, InitrdFile};
 
+use crate::plan::GuestKind;
 use crate::plan::{LaunchPlan, PlanInput, RootfsKind};
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -82,7 +83,7 @@ pub fn prepare(
     }
     let app = input.app_args().first().cloned().unwrap_or_default();
     let root_kind = input.rootfs_kind();
-    if input.unikernel.unikernel_type == "linux"
+    if GuestKind::from_name(&input.unikernel.unikernel_type) == Some(GuestKind::Linux)
         && app.contains("urunit")
         && matches!(
             root_kind,
