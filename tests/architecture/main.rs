@@ -5,7 +5,8 @@
 //! - `plan` (the vocabulary guests and monitors exchange) imports no other part of urunc, and
 //!   `guest` and `monitor` never import each other (they meet in `launch`);
 //! - no monitor name as a string outside `monitor/`, config parsing (`config.rs`) and the
-//!   names of `plan::MonitorKind` (`plan/kinds.rs`);
+//!   names of `plan::MonitorKind` (`plan/kinds.rs`); no guest type name outside `guest/` and
+//!   `plan::GuestKind`;
 //! - no file over 400 lines, no function over 80 lines outside tests.
 //!
 //! The last two hold with known exceptions (`ALLOWED_*`, each a ceiling that may only go down):
@@ -22,6 +23,13 @@ use std::path::Path;
 #[rustfmt::skip]
 const MONITOR_NAMES: &[&str] =
     &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt", "solo5-hvt", "solo5-spt"];
+const GUEST_NAMES: &[&str] = &[
+    "unikraft", "rumprun", "mirage", "mewz", "hermit", "linux", "nanos", "osv",
+];
+/// Files that name guest types: `spec`'s example annotation, and `"linux"` as the OCI
+/// section's name (in `spec` and `features`), which is no guest type.
+const ALLOWED_GUEST_NAMES: &[(&str, usize)] =
+    &[("commands/features.rs", 1), ("commands/spec.rs", 2)];
 /// Engine parts the command line never calls directly (it goes through `lifecycle`,
 /// `hostcheck`, `container`).
 const BINARY_MAY_NOT_USE: &[&str] = &[
@@ -141,26 +149,39 @@ fn allowed(list: &[(&str, usize)], key: &str) -> usize {
     list.iter().find(|(k, _)| *k == key).map_or(0, |(_, n)| *n)
 }
 
+fn count_names(f: &File, names: &[&str]) -> usize {
+    let quoted = |l: &str, n: &&str| l.contains(&format!("\"{n}\""));
+    let lines = f.production().iter().map(|l| code(l));
+    lines
+        .map(|l| names.iter().filter(|n| quoted(l, n)).count())
+        .sum()
+}
+
 fn name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<String>) {
     for f in files {
         // plan/kinds.rs: the one spelling of each name, for guests (`MonitorKind`)
         if f.rel.starts_with("monitor/") || f.rel == "config.rs" || f.rel == "plan/kinds.rs" {
             continue;
         }
-        let n: usize = f
-            .production()
-            .iter()
-            .map(|l| {
-                let l = code(l);
-                MONITOR_NAMES
-                    .iter()
-                    .filter(|m| l.contains(&format!("\"{m}\"")))
-                    .count()
-            })
-            .sum();
+        let n = count_names(f, MONITOR_NAMES);
         if n > allowed(allow, &f.rel) {
             errs.push(format!(
                 "{}: {n} monitor names as strings (ask monitor:: instead)",
+                f.rel
+            ));
+        }
+    }
+}
+
+fn guest_name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<String>) {
+    for f in files {
+        if f.rel.starts_with("guest/") || f.rel == "plan/kinds.rs" {
+            continue;
+        }
+        let n = count_names(f, GUEST_NAMES);
+        if n > allowed(allow, &f.rel) {
+            errs.push(format!(
+                "{}: {n} guest type names as strings (use GuestKind)",
                 f.rel
             ));
         }
@@ -192,6 +213,7 @@ fn check(
     let mut errs = Vec::new();
     import_rules(&files, &mut errs);
     name_rule(&files, names, &mut errs);
+    guest_name_rule(&files, ALLOWED_GUEST_NAMES, &mut errs);
     size_rules(&files, fs, fns, &mut errs);
     errs
 }
@@ -240,6 +262,7 @@ fn planted_violations_are_caught() {
         "net.rs",
         &format!("pub fn f() {{\n{body}}}\nconst M: &str = \"hvt\";\n"),
     );
+    put("storage.rs", "const G: &str = \"nanos\";\n");
     let clean = tempfile::tempdir().unwrap();
     std::fs::write(clean.path().join("lib.rs"), "fn f() {}\n").unwrap();
     assert!(check(clean.path(), &[], &[], &[]).is_empty());
@@ -250,6 +273,7 @@ fn planted_violations_are_caught() {
         "commands uses net: the command line goes through lifecycle",
         "guest imports monitor: they meet only in launch",
         "net.rs: 1 monitor names as strings (ask monitor:: instead)",
+        "storage.rs: 1 guest type names as strings (use GuestKind)",
         "big.rs: 401 lines (at most 400)",
         "net.rs:f: 82 lines (at most 80)",
     ];
@@ -261,5 +285,5 @@ fn planted_violations_are_caught() {
         &[("big.rs", 401)],
         &[("net.rs:f", 82)],
     );
-    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert_eq!(errs.len(), 5, "{errs:?}");
 }
