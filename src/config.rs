@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/urunc/config.toml";
-pub const MONITORS: [&str; 5] = crate::plan::MonitorKind::NAMES;
+pub const MONITORS: &[&str] = &crate::plan::MonitorKind::NAMES;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
