@@ -13,7 +13,9 @@ use crate::plan::{PlanInput, ProcessParams};
 use crate::sandbox::{cgroups, namespaces, rootless, userns};
 use crate::spec::Spec;
 use crate::supervisor::{
-    self, Setup, MSG_ERROR, MSG_GO, MSG_MAPPED, MSG_NS_READY, MSG_READY, MSG_USERNS,
+    self,
+    sync::{self as msg, Sync},
+    Setup,
 };
 use crate::timestamps as ts;
 use crate::unikernel::UnikernelConfig;
@@ -259,13 +261,12 @@ fn fork_container(
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
     if let Some(maps) = &user_maps {
-        expect(&sync, MSG_USERNS)?;
+        expect(&sync, Sync::UserNs)?;
         maps.write(child).map_err(namespaces::NsError::from)?;
-        sync.send(MSG_MAPPED)
-            .map_err(io("sync with the container process"))?;
+        msg::send(&sync, &Sync::Mapped).map_err(io("sync with the container process"))?;
         fault::point("create:userns-mapped")?;
     }
-    expect(&sync, MSG_NS_READY)?;
+    expect(&sync, Sync::NsReady)?;
     fault::point("create:ns-ready")?;
     ts::capture(6);
     Ok((child, sync, user_maps))
@@ -315,32 +316,24 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
         undo.note()?;
         fault::point("create:net-noted")?;
     }
-    sync.send(MSG_GO)
-        .map_err(io("sync with the container process"))?;
+    msg::send(sync, &Sync::Go).map_err(io("sync with the container process"))?;
     fault::point("create:go")?;
     ts::capture(8);
-    expect(sync, MSG_READY)?;
+    expect(sync, Sync::Ready)?;
     fault::point("create:ready")?;
     // the container process holds the devices' fds now
     undo.storage = None;
     Ok(())
 }
 
-fn expect(sync: &UnixDatagram, want: &[u8]) -> Result<()> {
-    let mut buf = vec![0u8; 65536];
-    let n = sync
-        .recv(&mut buf)
-        .map_err(io("sync with the container process"))?;
-    let got = &buf[..n];
-    if got == want {
-        return Ok(());
+fn expect(sync: &UnixDatagram, want: Sync) -> Result<()> {
+    match msg::recv(sync).map_err(io("sync with the container process"))? {
+        Some(got) if got == want => Ok(()),
+        Some(Sync::Error(e)) => Err(Error::Msg(e)),
+        _ => Err(Error::Msg(
+            "the container process exited during create".into(),
+        )),
     }
-    if let Some(msg) = got.strip_prefix(MSG_ERROR) {
-        return Err(Error::Msg(String::from_utf8_lossy(msg).into_owned()));
-    }
-    Err(Error::Msg(
-        "the container process exited during create".into(),
-    ))
 }
 
 /// The private directory for the monitor's generated files (Firecracker's config, urunit's),
