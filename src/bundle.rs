@@ -157,7 +157,7 @@ pub fn read_file(
     cap: u64,
 ) -> Result<Vec<u8>, BundleError> {
     let (mut f, _) = open_file(rootfs, path, what)?;
-    crate::storage::workdir::read_capped(&mut f, cap, what).map_err(|source| BundleError::Read {
+    crate::sys::read_capped(&mut f, cap, what).map_err(|source| BundleError::Read {
         what,
         path: path.into(),
         source,

@@ -3,12 +3,13 @@
 //! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create` and frozen
 //! into the container's state, so later commands see the configuration it was created with.
 
+pub use crate::plan::MonitorConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/urunc/config.toml";
-pub const MONITORS: [&str; 5] = ["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];
+pub const MONITORS: &[&str] = &crate::plan::MonitorKind::NAMES;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -58,22 +59,6 @@ pub struct LogConfig {
 pub struct Timestamps {
     pub enabled: bool,
     pub destination: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct MonitorConfig {
-    pub default_memory_mb: u64,
-    pub default_vcpus: u32,
-    /// Absolute path of the monitor binary; empty means look it up in `$PATH`.
-    pub path: String,
-    /// QEMU: directory holding `qemu/` and `seabios/` data.
-    pub data_path: String,
-    pub vhost: bool,
-    /// `kvm` (default where /dev/kvm works) or `tcg` (software emulation).
-    pub accel: String,
-    /// Group added to the monitor's groups when it needs /dev/kvm; empty: the owner of /dev/kvm.
-    pub kvm_group: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -50,3 +50,9 @@ pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
 }
+
+impl From<crate::fault::FaultError> for Error {
+    fn from(e: crate::fault::FaultError) -> Self {
+        Error::Msg(e.to_string())
+    }
+}

@@ -22,12 +22,6 @@ pub struct FaultError(pub &'static str);
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {}
 
-impl From<FaultError> for crate::error::Error {
-    fn from(e: FaultError) -> Self {
-        crate::error::Error::Msg(e.to_string())
-    }
-}
-
 #[cfg(debug_assertions)]
 mod imp {
     use super::FaultError;

@@ -1,7 +1,5 @@
 //! urunc: an OCI runtime whose containers are virtual machines.
 
-use urunc::accel;
-use urunc::bundle;
 mod cli;
 mod cli_usage;
 mod commands;
@@ -9,19 +7,11 @@ use urunc::config;
 use urunc::container;
 use urunc::delegate;
 use urunc::error;
-use urunc::fault;
 use urunc::guest;
-use urunc::hooks;
 use urunc::log;
 use urunc::monitor;
-use urunc::net;
-use urunc::plan;
 use urunc::sandbox;
 use urunc::spec;
-use urunc::storage;
-use urunc::supervisor;
-use urunc::sys;
-use urunc::timestamps;
 use urunc::unikernel;
 
 use cli::Command;

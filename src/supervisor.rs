@@ -6,6 +6,7 @@ mod dhcp_socket;
 mod event_loop;
 mod qmp;
 mod status;
+pub mod sync;
 
 use crate::container::{State, BARRIER};
 use crate::fault;
@@ -34,16 +35,6 @@ pub struct Setup {
     pub preserve_fds: u32,
 }
 
-/// Messages on the create <-> container sync socket.
-pub const MSG_NS_READY: &[u8] = b"ns-ready";
-/// The container process made its user namespace; `create` answers MSG_MAPPED once it wrote
-/// the maps (`sandbox::userns`).
-pub const MSG_USERNS: &[u8] = b"userns";
-pub const MSG_MAPPED: &[u8] = b"mapped";
-pub const MSG_GO: &[u8] = b"go";
-pub const MSG_READY: &[u8] = b"ready";
-pub const MSG_ERROR: &[u8] = b"error:";
-
 /// Entry point of the forked container process. Never returns.
 pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
     close_inherited(&setup);
@@ -52,9 +43,7 @@ pub fn container_main(setup: Setup, sync: UnixDatagram) -> ! {
     let code = match run(setup, &sync) {
         Ok(code) => code,
         Err(e) => {
-            let mut msg = MSG_ERROR.to_vec();
-            msg.extend_from_slice(e.to_string().as_bytes());
-            let _ = sync.send(&msg);
+            let _ = sync::send(&sync, &sync::Sync::Error(e.to_string()));
             1
         }
     };
@@ -89,13 +78,12 @@ fn close_inherited(s: &Setup) {
     }
 }
 
-fn recv(sync: &UnixDatagram) -> crate::error::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 65536];
-    let n = sync
-        .recv(&mut buf)
-        .map_err(crate::error::io("sync with create"))?;
-    buf.truncate(n);
-    Ok(buf)
+fn send(sock: &UnixDatagram, msg: sync::Sync) -> crate::error::Result<()> {
+    sync::send(sock, &msg).map_err(crate::error::io("sync with create"))
+}
+
+fn recv(sock: &UnixDatagram) -> crate::error::Result<Option<sync::Sync>> {
+    sync::recv(sock).map_err(crate::error::io("sync with create"))
 }
 
 fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
@@ -114,10 +102,9 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     }
     fault::point("container:cgroup")?;
     s.ns.enter_others(|| {
-        sync.send(MSG_USERNS)
-            .map_err(crate::error::io("sync with create"))?;
-        match recv(sync)?.as_slice() {
-            MSG_MAPPED => Ok(()),
+        send(sync, sync::Sync::UserNs)?;
+        match recv(sync)? {
+            Some(sync::Sync::Mapped) => Ok(()),
             _ => Err(crate::error::Error::Msg(
                 "create did not map the user namespace".into(),
             )),
@@ -138,9 +125,8 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     }
     fault::point("container:hostname")?;
     ts::capture(5);
-    sync.send(MSG_NS_READY)
-        .map_err(crate::error::io("sync with create"))?;
-    if recv(sync)? != MSG_GO {
+    send(sync, sync::Sync::NsReady)?;
+    if recv(sync)? != Some(sync::Sync::Go) {
         return Ok(1);
     }
     fault::point("container:go")?;
@@ -201,7 +187,7 @@ fn after_network(
     let mut links = event_loop::Links::new(&mut s.plan_input)
         .map_err(crate::error::io("create the guest channel"))?;
     fault::point("container:channel")?;
-    let plan = crate::plan::build(&s.plan_input)
+    let plan = crate::launch::build(&s.plan_input)
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
     crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
         .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
@@ -222,8 +208,7 @@ fn after_network(
     fault::point("container:state")?;
     sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
     fault::point("container:ready")?;
-    sync.send(MSG_READY)
-        .map_err(crate::error::io("sync with create"))?;
+    send(sync, sync::Sync::Ready)?;
     Ok((plan, links))
 }
 

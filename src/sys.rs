@@ -107,3 +107,17 @@ pub fn set_controlling_tty(fd: i32) -> nix::Result<()> {
     }
     Ok(())
 }
+
+/// Reads at most `cap` bytes from `f`; more is an error (`what` names the file).
+pub fn read_capped(f: &mut std::fs::File, cap: u64, what: &str) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    use std::io::Read;
+    f.take(cap + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > cap {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what} is larger than {cap} bytes"),
+        ));
+    }
+    Ok(data)
+}

@@ -4,8 +4,9 @@
 //! all make a unikernel, none a bundle for the delegate runtime, and some an error naming the
 //! missing ones. Values that reach a command line are checked (`values`).
 
+pub use crate::plan::UnikernelConfig;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,8 +22,7 @@ pub const BLK_MNT_POINT: &str = "com.urunc.unikernel.blkMntPoint";
 pub const MOUNT_ROOTFS: &str = "com.urunc.unikernel.mountRootfs";
 /// Solo5 device names (upstream urunc v0.8): the network device, and the block devices as a
 /// comma-separated list mapped in order onto the block images.
-pub const SOLO5_NET_DEV: &str = "com.urunc.unikernel.solo5NetDev";
-pub const SOLO5_BLK_DEV: &str = "com.urunc.unikernel.solo5BlkDev";
+pub use crate::plan::{SOLO5_BLK_DEV, SOLO5_NET_DEV};
 /// Ours: `kvm` or `tcg` for this container, overriding the monitor's config.
 pub const ACCEL: &str = "com.urunc.unikernel.accel";
 /// The unikernel configuration file an image may carry instead of annotations.
@@ -31,29 +31,6 @@ pub const URUNC_JSON: &str = "/urunc.json";
 const MAX_URUNC_JSON: u64 = 1 << 20;
 
 mod values;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UnikernelConfig {
-    pub unikernel_type: String,
-    pub hypervisor: String,
-    pub binary: String,
-    pub cmdline: String,
-    pub version: String,
-    pub initrd: String,
-    pub block: String,
-    pub blk_mnt_point: String,
-    pub mount_rootfs: bool,
-    pub accel: String,
-    /// `SOLO5_NET_DEV`, checked by `values` and where it is used (`monitor/solo5_devices.rs`).
-    #[serde(default)]
-    pub solo5_net_dev: String,
-    /// `SOLO5_BLK_DEV` (a comma-separated list), checked likewise.
-    #[serde(default)]
-    pub solo5_blk_dev: String,
-    /// Read from `/urunc.json` rather than the spec's annotations (for error messages).
-    #[serde(default)]
-    pub from_urunc_json: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnikernelError {

@@ -1,8 +1,8 @@
 //! The acceleration choice: KVM when it really runs *this monitor's* guests, else TCG where the
 //! monitor can emulate (QEMU only). On nested-virtualisation hosts `/dev/kvm` opens and even
 //! runs a trivial guest, yet QEMU aborts on it (`failed to set MSR 0x10a`) while solo5-hvt runs
-//! fine, so the verdict belongs to the monitor binary: each monitor declares (as data, below)
-//! whether it can emulate and how its KVM is probed. A probe boots a guest of a few bytes that
+//! fine, so the verdict belongs to the monitor binary: each monitor declares (as data, in `monitor::caps`)
+//! whether it can emulate and how its KVM is probed (`monitor::caps`). A probe boots a guest of a few bytes that
 //! urunc writes itself and checks what it did (an exit status, port writes). For QEMU, which
 //! has an alternative, KVM must also not crawl: the same boot under TCG, run right after, is
 //! the yardstick (a ratio, not an absolute threshold, so load slows both alike). Verdicts are
@@ -13,65 +13,10 @@ pub mod child;
 pub mod devkvm;
 pub mod probe;
 
-use crate::plan::{Accel, Arch};
+use crate::plan::{Accel, Arch, GuestKind};
 use std::path::Path;
 
-/// What a monitor can do without KVM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Support {
-    /// KVM when it works, else software emulation (TCG).
-    Emulates,
-    /// Runs only on KVM: a negative verdict fails `create` with the reason.
-    KvmOnly,
-    /// Never uses KVM (solo5-spt runs guests as a seccomp-confined process).
-    NoKvm,
-}
-
-/// How a monitor's KVM is probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeKind {
-    /// Boot urunc's probe image with the monitor itself (`-accel kvm`).
-    QemuBoot,
-    /// Run urunc's own trivial guest on /dev/kvm: these monitors set up little beyond what it
-    /// does (solo5-hvt runs on a host where QEMU aborts), and they cannot boot a guest urunc
-    /// could write without a firmware or an ELF unikernel.
-    DevKvm,
-    None,
-}
-
-/// One monitor's acceleration facts.
-#[derive(Debug, Clone, Copy)]
-pub struct Declaration {
-    pub monitor: &'static str,
-    pub support: Support,
-    pub probe: ProbeKind,
-}
-
-/// Firecracker and Cloud Hypervisor are KVM-only VMMs (neither has an emulator); solo5-hvt is
-/// the KVM tender of Solo5 and solo5-spt its seccomp tender (Solo5's docs/building.md).
-pub const DECLARATIONS: &[Declaration] = &[
-    decl("qemu", Support::Emulates, ProbeKind::QemuBoot),
-    decl("firecracker", Support::KvmOnly, ProbeKind::DevKvm),
-    decl("cloud-hypervisor", Support::KvmOnly, ProbeKind::DevKvm),
-    decl("hvt", Support::KvmOnly, ProbeKind::DevKvm),
-    decl("spt", Support::NoKvm, ProbeKind::None),
-];
-
-const fn decl(monitor: &'static str, support: Support, probe: ProbeKind) -> Declaration {
-    Declaration {
-        monitor,
-        support,
-        probe,
-    }
-}
-
-pub fn declaration(monitor: &str) -> Declaration {
-    DECLARATIONS
-        .iter()
-        .find(|d| d.monitor == monitor)
-        .copied()
-        .unwrap_or(decl("", Support::KvmOnly, ProbeKind::DevKvm))
-}
+pub use crate::monitor::caps::{declaration, Declaration, ProbeKind, Support, DECLARATIONS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccelError {
@@ -206,7 +151,7 @@ pub fn verdict(monitor: &str, binary: &Path, cache_root: Option<&Path>) -> Verdi
 /// boot (`[libukrandom] Could not initialize the HWRNG (-95)`): TCG offers no RDSEED
 /// (reference/real-guests.md).
 pub fn tcg_warning(guest: &str, accel: Accel) -> Option<String> {
-    (accel == Accel::Tcg && guest == "unikraft").then(|| {
+    (accel == Accel::Tcg && GuestKind::from_name(guest) == Some(GuestKind::Unikraft)).then(|| {
         "this Unikraft guest runs under TCG: Unikraft 0.17 and later built with the default random-number library (libukrandom) halt at boot without RDSEED; build it without that library or run on a host with KVM".to_string()
     })
 }

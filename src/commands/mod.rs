@@ -2,8 +2,6 @@
 
 pub mod check;
 pub mod create;
-mod create_input;
-mod create_undo;
 pub mod delete;
 pub mod exec;
 pub mod features;
@@ -87,16 +85,4 @@ fn default_root() -> PathBuf {
         }
     }
     PathBuf::from("/run/urunc")
-}
-
-/// Waits until the container process is gone (it may be a zombie of its parent).
-pub fn wait_gone(st: &State, timeout: std::time::Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    while st.is_alive() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    true
 }

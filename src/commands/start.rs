@@ -1,71 +1,11 @@
-//! `start`: opens the barrier, which releases the container process; reads its verdict (the
-//! monitor is running, or why not), then runs poststart hooks.
+//! `start`: the engine's `lifecycle::start` on the recorded container.
 
 use super::Ctx;
-use crate::container::{Status, BARRIER};
-use crate::error::{Error, Result};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::io::Read;
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
+use crate::error::Result;
 
 pub fn run(ctx: &Ctx, id: &str) -> Result<i32> {
     let t0 = std::time::SystemTime::now();
     let st = ctx.load(id)?;
-    crate::timestamps::init(&st.urunc.config.timestamps, id);
-    crate::timestamps::capture_at(11, t0);
-    crate::timestamps::capture(12);
-    match st.status() {
-        Status::Created => {}
-        Status::Stopped => {
-            return Err(Error::Msg(
-                "cannot start a container that has stopped".into(),
-            ))
-        }
-        s => {
-            return Err(Error::Msg(format!(
-                "cannot start an already {} container",
-                s.as_str()
-            )))
-        }
-    }
-    let mut fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(st.dir.join(BARRIER))
-        .map_err(|e| Error::Msg(format!("container is not in the created state: {e}")))?;
-    crate::timestamps::capture(13);
-    let mut verdict = Vec::new();
-    loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-        let n = poll(&mut fds, PollTimeout::from(100u16))
-            .map_err(crate::error::sys("poll the start barrier"))?;
-        if n == 0 {
-            if !st.is_alive() {
-                return Err(Error::Msg(
-                    "the container process exited before it could start".into(),
-                ));
-            }
-            continue;
-        }
-        let mut buf = [0u8; 4096];
-        match fifo.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => verdict.extend_from_slice(&buf[..k]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(crate::error::io("read the start barrier")(e)),
-        }
-    }
-    if verdict != b"ok" {
-        let msg = String::from_utf8_lossy(&verdict).into_owned();
-        return Err(Error::Msg(if msg.is_empty() {
-            "the container process exited before it could start".into()
-        } else {
-            msg
-        }));
-    }
-    if let Err(e) = crate::hooks::run("poststart", &st.urunc.hooks.poststart, &st.oci("running")) {
-        log::warn!("{e}");
-    }
+    urunc::lifecycle::start(&st, t0)?;
     Ok(0)
 }

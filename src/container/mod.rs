@@ -2,13 +2,12 @@
 
 mod id;
 mod journal;
-pub mod remains;
 mod state;
 mod status;
 
 pub use id::{validate_id, IdError};
 pub use journal::{Journal, NetIntent, Proc};
-pub use state::{write_atomic, Extra, State, StateError};
+pub use state::{write_atomic, Extra, State, StateError, STATE_VERSION};
 pub use status::{process_start_time, Status};
 
 use std::path::{Path, PathBuf};

@@ -10,9 +10,18 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// The format of `state.json` this binary writes. 0 (the field absent) is the format of the
+/// releases before the field existed, which this binary still reads; raise it when a change
+/// is not readable by the previous release, and keep reading the older formats (an edge node
+/// upgrades urunc while its containers run: tests/upgrade.rs).
+pub const STATE_VERSION: u32 = 1;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
+    /// The format of this file (`STATE_VERSION` when written by this binary).
+    #[serde(default)]
+    pub state_version: u32,
     pub oci_version: String,
     pub id: String,
     pub pid: i32,
@@ -64,6 +73,8 @@ pub enum StateError {
         path: String,
         source: std::io::Error,
     },
+    #[error("state file {path} has format {version}, newer than this urunc reads (up to {STATE_VERSION}): manage the container with the urunc that created it, or upgrade")]
+    Newer { path: String, version: u32 },
     #[error("corrupt state file {path}: {source}")]
     Corrupt {
         path: String,
@@ -124,6 +135,12 @@ impl State {
                 source,
             })?
             .ok_or(StateError::Foreign)?;
+        if st.state_version > STATE_VERSION {
+            return Err(StateError::Newer {
+                path: path.display().to_string(),
+                version: st.state_version,
+            });
+        }
         st.dir = dir;
         Ok(st)
     }
@@ -144,8 +161,11 @@ impl State {
         Ok(())
     }
 
+    /// Writes the state in this binary's format (`STATE_VERSION`, whatever format it was read in).
     pub fn save(&self) -> Result<(), StateError> {
-        let data = serde_json::to_vec(self).expect("state serializes");
+        let mut st = self.clone();
+        st.state_version = STATE_VERSION;
+        let data = serde_json::to_vec(&st).expect("state serializes");
         write_atomic(&self.dir.join(super::STATE_FILE), &data, 0o600)
     }
 
@@ -187,7 +207,7 @@ fn read_state_file(path: &Path) -> std::io::Result<Vec<u8>> {
             "not a regular file",
         ));
     }
-    crate::storage::workdir::read_capped(&mut f, MAX_STATE, "the state file")
+    crate::sys::read_capped(&mut f, MAX_STATE, "the state file")
 }
 
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
@@ -242,5 +262,33 @@ mod tests {
         assert!(State::parse(b"{\"ociVersion\":\"1\"}").unwrap().is_none());
         assert!(State::parse(b"{\"urunc\":{}}").is_err());
         assert!(State::parse(b"not json").is_err());
+    }
+
+    /// A state file of the release before `stateVersion` (tests/fixtures/state-v0.json, written
+    /// by urunc at e77226c) reads as format 0; one from a newer format is refused, saying why.
+    #[test]
+    fn formats_older_are_read_and_newer_refused() {
+        let old = include_bytes!("../../tests/fixtures/state-v0.json");
+        let st = State::parse(old).unwrap().unwrap();
+        assert_eq!((st.state_version, st.id.as_str()), (0, "upgrade-fixture"));
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("upgrade-fixture");
+        std::fs::create_dir(&dir).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(old).unwrap();
+        v["stateVersion"] = (STATE_VERSION + 1).into();
+        std::fs::write(dir.join("state.json"), v.to_string()).unwrap();
+        let e = State::load(root.path(), "upgrade-fixture").unwrap_err();
+        assert!(matches!(e, StateError::Newer { version, .. } if version == STATE_VERSION + 1));
+        v["stateVersion"] = STATE_VERSION.into();
+        std::fs::write(dir.join("state.json"), v.to_string()).unwrap();
+        let mut st = State::load(root.path(), "upgrade-fixture").unwrap();
+        st.state_version = 0;
+        st.save().unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+        assert_eq!(
+            saved["stateVersion"], STATE_VERSION,
+            "saved in this binary's format"
+        );
     }
 }

@@ -2,20 +2,22 @@
 //! kernel splits its command line shell-style, so arguments with spaces are single-quoted.
 
 use super::{ip_gateway, squote, Guest, GuestSetup};
+use crate::plan::GuestKind;
+use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Hermit;
 
 impl Guest for Hermit {
-    fn name(&self) -> &'static str {
-        "hermit"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Hermit
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu]
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = ip_gateway(input);
         let args = input.app_args();
         if !args.is_empty() {

@@ -3,7 +3,9 @@
 
 use super::urunit::{self, Volume};
 use super::{all_blocks, gateway_on_link, gw, linux_console, mask, squote, Guest, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Accel, CpioRecord, GeneratedFile, PlanError, PlanInput, RootfsKind};
+use crate::plan::{GuestKind, StorageCaps};
 
 pub struct Linux;
 
@@ -28,15 +30,26 @@ fn fits_kernel_cmdline(args: &[String]) -> bool {
 const FC_PREFIX: &str = "FC";
 
 impl Guest for Linux {
-    fn name(&self) -> &'static str {
-        "linux"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Linux
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker", "cloud-hypervisor"]
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &["ext2", "ext3", "ext4", "9pfs", "virtiofs"],
+        }
     }
 
-    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[
+            MonitorKind::Qemu,
+            MonitorKind::Firecracker,
+            MonitorKind::CloudHypervisor,
+        ]
+    }
+
+    fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let args = input.app_args();
         let Some((app, rest)) = args.split_first() else {
             return Err(PlanError::Invalid("no init was specified".into()));
@@ -73,7 +86,7 @@ impl Guest for Linux {
                 mask(n.prefix)
             ));
         }
-        let prefix = if monitor == "firecracker" {
+        let prefix = if monitor == MonitorKind::Firecracker {
             FC_PREFIX
         } else {
             ""
@@ -131,7 +144,7 @@ impl Guest for Linux {
         if input.net.as_ref().is_some_and(|n| !gateway_on_link(n)) {
             p.push("URUNIT_DEFROUTE=1".into());
         }
-        if monitor == "qemu" && input.machine == "microvm" && input.accel == Accel::Tcg {
+        if monitor == MonitorKind::Qemu && input.machine == "microvm" && input.accel == Accel::Tcg {
             // Under TCG the kernel hangs calibrating the TSC on microvm without this.
             p.push("tsc_early_khz=2000000".into());
         }
@@ -146,7 +159,7 @@ impl Guest for Linux {
             p.extend(rest.iter().map(|a| squote(a)));
         }
         setup.cmdline = p.join(" ");
-        if monitor == "qemu" {
+        if monitor == MonitorKind::Qemu {
             setup.extra_args = vec!["-no-reboot".into()];
         }
         Ok(setup)
@@ -156,7 +169,8 @@ impl Guest for Linux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::golden_fixture::input;
+    use crate::plan::fixture::input;
+    use crate::plan::MonitorKind;
 
     fn strs(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -176,7 +190,7 @@ mod tests {
         let mut i = input("linux", "qemu");
         i.initrd = Some("/b/rootfs/initrd".into());
         i.process.args = strs(&["/urunit", "/bin/sh", "-c", "echo a\necho b"]);
-        let s = Linux.prepare(&i, "qemu").unwrap();
+        let s = Linux.prepare(&i, MonitorKind::Qemu).unwrap();
         assert!(s.cmdline.ends_with(" rdinit=/urunit"), "{}", s.cmdline);
         let conf = urunit_proto::Config::decode_file(&s.initrd_records[0].contents).unwrap();
         assert_eq!(
@@ -185,6 +199,6 @@ mod tests {
         );
 
         i.process.args = strs(&["/sbin/init", "-c", "a\nb"]);
-        assert!(Linux.prepare(&i, "qemu").is_err());
+        assert!(Linux.prepare(&i, MonitorKind::Qemu).is_err());
     }
 }

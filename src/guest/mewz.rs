@@ -3,20 +3,22 @@
 //! virtio NIC and the debug-exit device it powers off through.
 
 use super::{ip_gateway, Guest, GuestSetup};
+use crate::plan::GuestKind;
+use crate::plan::MonitorKind;
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Mewz;
 
 impl Guest for Mewz {
-    fn name(&self) -> &'static str {
-        "mewz"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Mewz
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu"]
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu]
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let p = ip_gateway(input);
         Ok(GuestSetup {
             cmdline: p.join(" "),

@@ -3,20 +3,29 @@
 //! default virtio NIC and no block device.
 
 use super::{dquote, Guest, GuestBlock, GuestSetup};
+use crate::plan::MonitorKind;
+use crate::plan::{GuestKind, StorageCaps};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Mirage;
 
 impl Guest for Mirage {
-    fn name(&self) -> &'static str {
-        "mirage"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Mirage
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["hvt", "spt", "qemu"]
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &[],
+        }
     }
 
-    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Hvt, MonitorKind::Spt, MonitorKind::Qemu]
+    }
+
+    fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = Vec::new();
         if let Some(n) = &input.net {
             p.push(format!("--ipv4={}/{}", n.ip, n.prefix));
@@ -26,7 +35,7 @@ impl Guest for Mirage {
         }
         p.extend(input.app_args().iter().map(|a| dquote(a)));
         let blocks = match (monitor, input.blocks.first()) {
-            ("hvt" | "spt", Some(b)) => vec![GuestBlock {
+            (MonitorKind::Hvt | MonitorKind::Spt, Some(b)) => vec![GuestBlock {
                 id: "storage".into(),
                 source: b.source.clone(),
                 read_only: b.read_only,

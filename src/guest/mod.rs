@@ -1,9 +1,9 @@
 //! Guest types: each turns the container into a kernel command line and guest-side devices,
 //! the way the Go urunc does for that type (reference section 4), without its quirks.
 
-use crate::plan::{Arch, GeneratedFile, NetParams, PlanError, PlanInput};
+use crate::plan::{Arch, GuestKind, MonitorKind, NetParams, PlanError, PlanInput, StorageCaps};
+pub use crate::plan::{Boot, GuestBlock, GuestSetup};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 
 #[allow(dead_code)] // not wired yet: the side that owns the tap calls `reply` (see the module docs)
 pub mod dhcp;
@@ -18,88 +18,44 @@ mod unikraft;
 pub mod urunit;
 pub mod urunit_channel;
 
-/// A block device as the guest takes it: `id` is the device's name for the guest (the QEMU
-/// serial and drive id, the Firecracker drive id, the solo5 device name).
-#[derive(Debug, Clone, PartialEq)]
-pub struct GuestBlock {
-    pub id: String,
-    pub source: PathBuf,
-    pub read_only: bool,
-    /// Firecracker's `is_root_device`.
-    pub root: bool,
-    /// The open device or image the monitor inherits (QEMU), instead of opening `source`.
-    pub fd: Option<i32>,
-}
-
-/// How the monitor starts the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Boot {
-    /// The kernel is loaded by the monitor (`-kernel`, `kernel_image_path`, solo5 argument).
-    #[default]
-    Kernel,
-    /// The kernel file is a bootable disk image started by the firmware (nanos, QEMU only).
-    Disk,
-}
-
-/// What a guest type contributes to the plan.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GuestSetup {
-    /// The guest's command line (kernel args, or the unikernel's own format).
-    pub cmdline: String,
-    /// Extra initrd (urunit's configuration) to pass beside the image's.
-    pub extra_initrd: Option<PathBuf>,
-    /// Monitor-specific extra arguments (e.g. QEMU's `-no-reboot`).
-    pub extra_args: Vec<String>,
-    /// Files the supervisor writes before starting the monitor (urunit's configuration).
-    pub files: Vec<GeneratedFile>,
-    /// Block devices the guest takes, in order.
-    pub blocks: Vec<GuestBlock>,
-    /// Extra options of QEMU's virtio-net PCI device (`disable-legacy=on`); empty: urunc's
-    /// default device with `host_mtu`.
-    pub nic_options: Vec<&'static str>,
-    /// The solo5 network device name used when the unikernel has no manifest.
-    pub solo5_net: &'static str,
-    pub boot: Boot,
-    /// Records to append to a copy of the image's initrd (urunit's configuration when the
-    /// initrd is the guest's root filesystem).
-    pub initrd_records: Vec<crate::plan::CpioRecord>,
-    /// The guest powers off by writing its exit status v to QEMU's isa-debug-exit device at
-    /// port 0x501 (QEMU's default), and QEMU then exits with `(v << 1) | 1` (x86 only).
-    pub debug_exit: bool,
-    /// The x86 QEMU machine types the guest boots on, each with the machine properties it
-    /// needs there, the default first; empty: any (`pc` by default).
-    pub x86_machines: &'static [(&'static str, &'static str)],
-    /// virtio-mmio transports in virtio 1.0 mode only (QEMU's microvm offers legacy ones by
-    /// default, which some guests do not drive).
-    pub virtio_mmio_modern: bool,
-    /// The guest asks DHCP for its address (`LaunchPlan::dhcp`).
-    pub dhcp: bool,
-}
-
 pub trait Guest {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> GuestKind;
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+    /// What it can take as root filesystem and volumes (none by default).
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: false,
+            fs: &[],
+        }
+    }
     /// Monitors this guest type runs on.
-    fn monitors(&self) -> &'static [&'static str];
+    fn monitors(&self) -> &'static [MonitorKind];
     /// The guest's part of the plan for `monitor` (one of `monitors()`).
-    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError>;
+    fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError>;
 }
 
-pub const TYPES: &[&str] = &[
-    "unikraft", "rumprun", "mirage", "mewz", "hermit", "linux", "nanos", "osv",
-];
+pub const TYPES: &[&str] = &GuestKind::NAMES;
+
+/// The registry: one line per guest type.
+pub fn guest(kind: GuestKind) -> Box<dyn Guest> {
+    match kind {
+        GuestKind::Unikraft => Box::new(unikraft::Unikraft),
+        GuestKind::Rumprun => Box::new(rumprun::Rumprun),
+        GuestKind::Mirage => Box::new(mirage::Mirage),
+        GuestKind::Mewz => Box::new(mewz::Mewz),
+        GuestKind::Hermit => Box::new(hermit::Hermit),
+        GuestKind::Linux => Box::new(linux::Linux),
+        GuestKind::Nanos => Box::new(nanos::Nanos),
+        GuestKind::Osv => Box::new(osv::Osv),
+    }
+}
 
 pub fn lookup(name: &str) -> Result<Box<dyn Guest>, PlanError> {
-    Ok(match name {
-        "unikraft" => Box::new(unikraft::Unikraft),
-        "rumprun" => Box::new(rumprun::Rumprun),
-        "mirage" => Box::new(mirage::Mirage),
-        "mewz" => Box::new(mewz::Mewz),
-        "hermit" => Box::new(hermit::Hermit),
-        "linux" => Box::new(linux::Linux),
-        "nanos" => Box::new(nanos::Nanos),
-        "osv" => Box::new(osv::Osv),
-        _ => return Err(PlanError::UnknownGuest(name.into(), TYPES.join(", "))),
-    })
+    GuestKind::from_name(name)
+        .map(guest)
+        .ok_or_else(|| PlanError::UnknownGuest(name.into(), TYPES.join(", ")))
 }
 
 /// The dotted netmask of a prefix length.
@@ -163,8 +119,8 @@ pub fn ip_gateway(input: &PlanInput) -> Vec<String> {
 }
 
 /// The guest console on this monitor and architecture.
-pub fn linux_console(arch: Arch, monitor: &str) -> &'static str {
-    if arch == Arch::Aarch64 && monitor == "qemu" {
+pub fn linux_console(arch: Arch, monitor: MonitorKind) -> &'static str {
+    if arch == Arch::Aarch64 && monitor == MonitorKind::Qemu {
         "console=ttyAMA0"
     } else {
         "console=ttyS0"

@@ -23,7 +23,9 @@
 //! nanos ignores them there as well.
 
 use super::{all_blocks, mask, Boot, Guest, GuestBlock, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, PlanError, PlanInput, RootfsKind};
+use crate::plan::{GuestKind, StorageCaps};
 
 pub struct Nanos;
 
@@ -33,22 +35,29 @@ const DISK_MACHINES: &[(&str, &str)] = &[("pc", ""), ("q35", "")];
 const KERNEL_MACHINES: &[(&str, &str)] = &[("microvm", "rtc=on,ioapic2=off")];
 
 impl Guest for Nanos {
-    fn name(&self) -> &'static str {
-        "nanos"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Nanos
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker"]
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &[],
+        }
     }
 
-    fn prepare(&self, input: &PlanInput, monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu, MonitorKind::Firecracker]
+    }
+
+    fn prepare(&self, input: &PlanInput, monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let disk = input.rootfs_kind() != RootfsKind::Block;
-        if disk && monitor != "qemu" {
+        if disk && monitor != MonitorKind::Qemu {
             return Err(PlanError::Invalid(format!(
                 "nanos on {monitor} needs the nanos kernel as binary and the ops image as block device at /"
             )));
         }
-        if monitor != "qemu" {
+        if monitor != MonitorKind::Qemu {
             return Ok(GuestSetup {
                 cmdline: cmdline(input).join(" "),
                 blocks: all_blocks(input, ""),
@@ -108,48 +117,4 @@ fn cmdline(input: &PlanInput) -> Vec<String> {
         }
     }
     p
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::monitor::golden_fixture::{block, input, net};
-    use crate::plan::build;
-
-    /// Which plans ask the supervisor to answer DHCP: nanos on QEMU with a network (it reads
-    /// no command line there, see the module comment), any guest whose bundle asks for it with
-    /// the annotation, and never a plan without a network.
-    #[test]
-    fn dhcp_is_answered_for_nanos_on_qemu_and_on_request_only() {
-        let mut i = input("nanos", "qemu");
-        i.kernel = "/b/rootfs/image".into();
-        assert!(!build(&i).unwrap().dhcp, "no network, nothing to answer");
-        i.net = Some(net());
-        assert!(build(&i).unwrap().dhcp, "nanos disk boot on qemu");
-
-        let mut k = input("nanos", "qemu");
-        k.kernel = "/b/rootfs/kernel.img".into();
-        k.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
-        k.net = Some(net());
-        assert!(build(&k).unwrap().dhcp, "nanos kernel boot on qemu (PVH)");
-
-        // Firecracker's zero-page boot hands nanos the en1.* words instead
-        let mut f = input("nanos", "firecracker");
-        f.kernel = "/b/rootfs/kernel.img".into();
-        f.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
-        f.net = Some(net());
-        let p = build(&f).unwrap();
-        assert!(!p.dhcp && p.guest_cmdline.contains("en1.ipaddr=10.4.0.5"));
-
-        let mut l = input("linux", "qemu");
-        l.process.args = vec!["/urunit".into(), "/app".into()];
-        l.net = Some(net());
-        assert!(
-            !build(&l).unwrap().dhcp,
-            "linux takes ip= on its command line"
-        );
-        l.dhcp_requested = true;
-        assert!(build(&l).unwrap().dhcp, "the annotation asks for it");
-        l.net = None;
-        assert!(!build(&l).unwrap().dhcp, "no network, nothing to answer");
-    }
 }

@@ -4,20 +4,29 @@
 //! Firecracker.
 
 use super::{all_blocks, dquote, mask, Guest, GuestSetup};
+use crate::plan::MonitorKind;
+use crate::plan::{GuestKind, StorageCaps};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Osv;
 
 impl Guest for Osv {
-    fn name(&self) -> &'static str {
-        "osv"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Osv
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker"]
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &[],
+        }
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu, MonitorKind::Firecracker]
+    }
+
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = Vec::new();
         if let Some(n) = &input.net {
             p.push(format!("--ip=eth0,{},{}", n.ip, mask(n.prefix)));

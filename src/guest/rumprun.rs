@@ -2,20 +2,29 @@
 //! Go's escaping), on solo5 hvt/spt only; the first block device is `/dev/ld0a`.
 
 use super::{gateway_on_link, go_json_string as js, Guest, GuestBlock, GuestSetup};
+use crate::plan::MonitorKind;
+use crate::plan::{GuestKind, StorageCaps};
 use crate::plan::{PlanError, PlanInput};
 
 pub struct Rumprun;
 
 impl Guest for Rumprun {
-    fn name(&self) -> &'static str {
-        "rumprun"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Rumprun
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["hvt", "spt"]
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: true,
+            fs: &["ext2"],
+        }
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Hvt, MonitorKind::Spt]
+    }
+
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut s = format!("{{\"cmdline\":{}", js(&input.app_args().join(" ")));
         for e in &input.process.env {
             s.push_str(&format!(",\"env\":{}", js(e)));

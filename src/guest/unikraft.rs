@@ -2,7 +2,9 @@
 //! Unikraft version the image declares (`unikernelVersion`; `>= 0.16.1` or unknown: current).
 
 use super::{dquote, gw, mask, Guest, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, PlanError, PlanInput, RootfsKind};
+use crate::plan::{GuestKind, StorageCaps};
 
 pub struct Unikraft;
 
@@ -22,15 +24,22 @@ pub fn current_format(version: &str) -> bool {
 }
 
 impl Guest for Unikraft {
-    fn name(&self) -> &'static str {
-        "unikraft"
+    fn kind(&self) -> GuestKind {
+        GuestKind::Unikraft
     }
 
-    fn monitors(&self) -> &'static [&'static str] {
-        &["qemu", "firecracker"]
+    fn storage(&self) -> StorageCaps {
+        StorageCaps {
+            block: false,
+            fs: &["9pfs"],
+        }
     }
 
-    fn prepare(&self, input: &PlanInput, _monitor: &str) -> Result<GuestSetup, PlanError> {
+    fn monitors(&self) -> &'static [MonitorKind] {
+        &[MonitorKind::Qemu, MonitorKind::Firecracker]
+    }
+
+    fn prepare(&self, input: &PlanInput, _monitor: MonitorKind) -> Result<GuestSetup, PlanError> {
         let mut p = vec!["Unikraft".to_string()];
         if input.arch == Arch::Aarch64 {
             p.push("console=ttyS0".into());

@@ -103,7 +103,7 @@ mod tests {
             id: "vol3".into(),
             mount_point: "/mnt/data".into(),
         }];
-        let n = crate::monitor::golden_fixture::net();
+        let n = crate::plan::fixture::net();
         let x = Extras {
             volumes: &v,
             net: Some(&n),

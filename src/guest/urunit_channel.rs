@@ -14,34 +14,23 @@
 //!   or a module urunit loads from the initrd); otherwise urunit never says HELLO and the
 //!   supervisor reports the status as unknown (see `supervisor::status`).
 
-use crate::plan::{Arch, PlanInput};
+use crate::plan::{MonitorKind, PlanInput};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use urunit_proto::frame::{Decoder, FrameError, Message, MAX_ENCODED};
-use urunit_proto::Channel;
 
-pub const PORT_NAME: &str = "urunc.urunit";
-pub const SERIAL_TTY: &str = "ttyS1";
+pub use crate::plan::channel::{device, PORT_NAME, SERIAL_TTY};
 
 /// Only guests whose init is urunit speak the protocol.
 pub fn wanted(input: &PlanInput) -> bool {
     input.unikernel.unikernel_type == "linux"
-        && input.unikernel.hypervisor == "qemu"
+        && MonitorKind::from_name(&input.unikernel.hypervisor) == Some(MonitorKind::Qemu)
         && input
             .process
             .args
             .first()
             .is_some_and(|a| a.contains("urunit"))
-}
-
-/// The device carrying the channel, once the supervisor made one (`guest_channel_fd`).
-pub fn device(input: &PlanInput) -> Option<Channel> {
-    input.guest_channel_fd?;
-    Some(match input.arch {
-        Arch::X86_64 => Channel::Serial(SERIAL_TTY.into()),
-        Arch::Aarch64 => Channel::VirtioPort(PORT_NAME.into()),
-    })
 }
 
 /// What the guest said so far.

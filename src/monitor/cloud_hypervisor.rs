@@ -3,15 +3,16 @@
 //! Linux guests), the serial console on stdio.
 
 use super::{base_plan, memory_mib, require_kvm, Monitor};
-use crate::guest::{Boot, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput, SharedFsKind};
+use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
 
 pub struct CloudHypervisor;
 
 impl Monitor for CloudHypervisor {
-    fn name(&self) -> &'static str {
-        "cloud-hypervisor"
+    fn kind(&self) -> MonitorKind {
+        MonitorKind::CloudHypervisor
     }
 
     fn binary(&self, _arch: Arch) -> &'static str {

@@ -3,8 +3,9 @@
 //! (the tap is owned by the container's uid/gid), so it needs `/dev/net/tun` and no tap fd.
 
 use super::{add_file, base_plan, memory_mib, require_kvm, Monitor, TapAccess, TapSpec};
-use crate::guest::{Boot, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
+use crate::plan::{Boot, GuestSetup};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -53,8 +54,8 @@ struct NetIface {
 }
 
 impl Monitor for Firecracker {
-    fn name(&self) -> &'static str {
-        "firecracker"
+    fn kind(&self) -> MonitorKind {
+        MonitorKind::Firecracker
     }
 
     fn binary(&self, _arch: Arch) -> &'static str {

@@ -6,38 +6,27 @@
 //! overhead (`overhead_mib`), and a limit that leaves less than the monitor's floor is a
 //! `create` error instead of an OOM kill later. Every monitor receives MiB.
 
-use crate::guest::GuestSetup;
+use crate::plan::GuestSetup;
 use crate::plan::{
-    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, PlanError, PlanInput, SeccompPolicy,
-    Shutdown,
+    Accel, Arch, GeneratedFile, InitrdBuild, LaunchPlan, MonitorKind, PlanError, PlanInput,
+    SeccompPolicy, Shutdown,
 };
 use std::path::PathBuf;
 
+pub mod caps;
 mod cloud_hypervisor;
 mod firecracker;
-mod qemu;
+pub(crate) mod qemu;
 mod qemu_devices;
 mod solo5;
 mod solo5_devices;
 pub mod solo5_manifest;
 
-#[cfg(test)]
-pub mod golden_fixture;
-#[cfg(test)]
-mod golden_qemu;
-#[cfg(test)]
-mod golden_qemu_arm;
-#[cfg(test)]
-mod golden_qemu_nanos;
-#[cfg(test)]
-mod golden_solo5;
-#[cfg(test)]
-mod golden_vmm;
-#[cfg(test)]
-mod qemu_validate;
-
 pub trait Monitor {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> MonitorKind;
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
     /// The binary looked up in `$PATH` when the config gives no `path`.
     fn binary(&self, arch: Arch) -> &'static str;
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError>;
@@ -74,33 +63,38 @@ pub fn tap_spec(name: &str) -> Result<TapSpec, PlanError> {
     Ok(lookup(name)?.tap())
 }
 
-pub const NAMES: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];
+pub const NAMES: &[&str] = &MonitorKind::NAMES;
+
+/// The registry: one line per monitor.
+pub fn monitor(kind: MonitorKind) -> Box<dyn Monitor> {
+    match kind {
+        MonitorKind::Qemu => Box::new(qemu::Qemu),
+        MonitorKind::Firecracker => Box::new(firecracker::Firecracker),
+        MonitorKind::CloudHypervisor => Box::new(cloud_hypervisor::CloudHypervisor),
+        MonitorKind::Hvt => Box::new(solo5::Solo5::Hvt),
+        MonitorKind::Spt => Box::new(solo5::Solo5::Spt),
+    }
+}
 
 pub fn lookup(name: &str) -> Result<Box<dyn Monitor>, PlanError> {
-    Ok(match name {
-        "qemu" => Box::new(qemu::Qemu),
-        "firecracker" => Box::new(firecracker::Firecracker),
-        "cloud-hypervisor" => Box::new(cloud_hypervisor::CloudHypervisor),
-        "hvt" => Box::new(solo5::Solo5::Hvt),
-        "spt" => Box::new(solo5::Solo5::Spt),
-        _ => return Err(PlanError::UnknownMonitor(name.into(), NAMES.join(", "))),
-    })
+    MonitorKind::from_name(name)
+        .map(monitor)
+        .ok_or_else(|| PlanError::UnknownMonitor(name.into(), NAMES.join(", ")))
 }
+
+pub use caps::{declaration, QEMU_TB_MIB};
 
 /// What the monitor process itself needs beside the guest's RAM (MiB), and the smallest guest
 /// RAM it is started with (MiB). QEMU under TCG adds its translation cache (`tb-size=32`).
 pub fn overhead_mib(monitor: &str, accel: Accel) -> (u64, u64) {
-    match (monitor, accel) {
-        ("qemu", Accel::Kvm) => (64, 16),
-        ("qemu", Accel::Tcg) => (64 + QEMU_TB_MIB, 16),
-        ("firecracker", _) => (16, 16),
-        ("cloud-hypervisor", _) => (32, 16),
-        _ => (8, 4),
-    }
+    let d = declaration(monitor);
+    let extra = if accel == Accel::Tcg {
+        d.tcg_extra_mib
+    } else {
+        0
+    };
+    (d.overhead_mib + extra, d.min_guest_mib)
 }
-
-/// QEMU's TCG translation cache size (MiB); QEMU's default would be 1 GiB of address space.
-pub const QEMU_TB_MIB: u64 = 32;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -122,7 +116,7 @@ pub fn memory_mib(input: &PlanInput, monitor: &str) -> Result<u64, PlanError> {
 /// The monitor binary: the config's `path`, else `$PATH`.
 pub fn find_binary(
     name: &str,
-    cfg: &crate::config::MonitorConfig,
+    cfg: &crate::plan::MonitorConfig,
     arch: Arch,
 ) -> Result<PathBuf, PlanError> {
     let m = lookup(name)?;
@@ -252,4 +246,18 @@ fn add_file(plan: &mut LaunchPlan, path: PathBuf, contents: Vec<u8>) {
 /// Escapes a value for QEMU's and Cloud Hypervisor's `key=value,...` option syntax.
 pub fn opt_escape(v: &str) -> String {
     v.replace(',', ",,")
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::{declaration, monitor, MonitorKind};
+
+    /// Every kind has its monitor and its declared capabilities (not the unknown fallback).
+    #[test]
+    fn each_kind_has_its_monitor_and_capabilities() {
+        for k in MonitorKind::ALL {
+            assert_eq!(monitor(k).kind(), k);
+            assert_eq!(declaration(k.name()).monitor, k.name());
+        }
+    }
 }

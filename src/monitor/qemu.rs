@@ -3,8 +3,9 @@
 
 use super::qemu_devices::{blocks, net, shared_fs, start_gate, urunit_channel, Bus};
 use super::{base_plan, memory_mib, Monitor, QEMU_TB_MIB};
-use crate::guest::{Boot, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown, MACHINE_ANNOTATION};
+use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
 
 pub struct Qemu;
@@ -54,8 +55,8 @@ fn machine(input: &PlanInput, guest: &GuestSetup) -> Result<(String, &'static st
 pub const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0x501,iosize=2";
 
 impl Monitor for Qemu {
-    fn name(&self) -> &'static str {
-        "qemu"
+    fn kind(&self) -> MonitorKind {
+        MonitorKind::Qemu
     }
 
     fn binary(&self, arch: Arch) -> &'static str {

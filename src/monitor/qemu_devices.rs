@@ -1,7 +1,7 @@
 //! QEMU devices: the NIC on the inherited tap fd, virtio-blk drives, the shared rootfs.
 
 use super::opt_escape;
-use crate::guest::{GuestBlock, GuestSetup};
+use crate::plan::{GuestBlock, GuestSetup};
 use crate::plan::{PlanInput, SharedFsKind};
 
 /// virtio transport: PCI on `pc`/`q35`, MMIO on `microvm` and aarch64 `virt` (as urunc).
@@ -129,10 +129,8 @@ pub fn shared_fs(input: &PlanInput, mib: u64, bus: Bus) -> Vec<String> {
 /// (the guest's ttyS1) on x86, a virtio-serial port on aarch64 (`guest/urunit_channel.rs`).
 pub fn urunit_channel(input: &PlanInput, bus: Bus) -> Vec<String> {
     use urunit_proto::Channel;
-    let (Some(fd), Some(dev)) = (
-        input.guest_channel_fd,
-        crate::guest::urunit_channel::device(input),
-    ) else {
+    let (Some(fd), Some(dev)) = (input.guest_channel_fd, crate::plan::channel::device(input))
+    else {
         return Vec::new();
     };
     let chardev = format!("socket,id=urunit,fd={fd}");

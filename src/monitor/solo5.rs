@@ -12,8 +12,9 @@
 //! lists `/dev/net/tun` among its devices.
 
 use super::{base_plan, memory_mib, require_kvm, solo5_devices, Monitor, TapAccess, TapSpec};
-use crate::guest::{Boot, GuestSetup};
+use crate::plan::MonitorKind;
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
+use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
 
 pub enum Solo5 {
@@ -22,10 +23,10 @@ pub enum Solo5 {
 }
 
 impl Monitor for Solo5 {
-    fn name(&self) -> &'static str {
+    fn kind(&self) -> MonitorKind {
         match self {
-            Solo5::Hvt => "hvt",
-            Solo5::Spt => "spt",
+            Solo5::Hvt => MonitorKind::Hvt,
+            Solo5::Spt => MonitorKind::Spt,
         }
     }
 

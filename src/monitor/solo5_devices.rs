@@ -9,9 +9,9 @@
 //! (`MFT_NAME_MAX` = 67 in `include/mft_abi.h`). Those rules are checked here, at `create`.
 
 use super::solo5_manifest::{self, DevKind};
-use crate::guest::GuestSetup;
+use crate::plan::GuestSetup;
 use crate::plan::{PlanError, PlanInput};
-use crate::unikernel::{SOLO5_BLK_DEV, SOLO5_NET_DEV};
+use crate::plan::{SOLO5_BLK_DEV, SOLO5_NET_DEV};
 
 /// `MFT_NAME_MAX`: the longest device name the tender's option parser reads.
 const NAME_MAX: usize = 67;

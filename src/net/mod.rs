@@ -14,7 +14,7 @@
 //! same namespace is refused). Teardown removes exactly the tap and filters of its own owner.
 
 mod discover;
-mod dns;
+pub mod dns;
 mod nl;
 pub mod probe;
 mod static_mode;

@@ -2,30 +2,11 @@
 //! option), as the guest receives them: files (and directories) appended to the initrd copy,
 //! bind mounts inside a shared rootfs, or block devices (see `select`).
 
+pub use crate::plan::{BindMount, InitrdFile};
 use crate::spec::Mount;
-use serde::{Deserialize, Serialize};
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BindMount {
-    /// Host path (absolute).
-    pub source: PathBuf,
-    /// Absolute path in the container.
-    pub destination: String,
-    pub read_only: bool,
-    pub recursive: bool,
-    pub nosuid: bool,
-    pub nodev: bool,
-    pub noexec: bool,
-}
-
-/// A host file or directory to copy into the guest's initrd at `destination`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InitrdFile {
-    pub source: PathBuf,
-    pub destination: String,
-}
 
 /// The bind mounts of the spec, in order, with their index in `spec.mounts` (block volumes are
 /// named `vol<index>`, as urunc names them). Relative sources are relative to the bundle.

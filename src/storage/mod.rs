@@ -19,6 +19,7 @@ pub mod workdir;
 
 pub use binds::{BindMount, InitrdFile};
 
+use crate::plan::GuestKind;
 use crate::plan::{LaunchPlan, PlanInput, RootfsKind};
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -58,7 +59,7 @@ pub fn prepare(
     state_dir: &Path,
 ) -> Result<Prepared, String> {
     let (uid, gid) = (input.process.uid, input.process.gid);
-    let qemu = input.unikernel.hypervisor == "qemu";
+    let by_fd = crate::monitor::declaration(&input.unikernel.hypervisor).block_fd;
     let snapshot = pending
         .takeovers
         .iter()
@@ -82,7 +83,7 @@ pub fn prepare(
     }
     let app = input.app_args().first().cloned().unwrap_or_default();
     let root_kind = input.rootfs_kind();
-    if input.unikernel.unikernel_type == "linux"
+    if GuestKind::from_name(&input.unikernel.unikernel_type) == Some(GuestKind::Linux)
         && app.contains("urunit")
         && matches!(
             root_kind,
@@ -112,7 +113,7 @@ pub fn prepare(
         let ro = input.blocks[t.block].read_only;
         match takeover::take(&t.mount, ro) {
             Ok(fd) => {
-                if qemu {
+                if by_fd {
                     input.blocks[t.block].fd = Some(takeover::raw(&fd));
                 }
                 out.fds.push(fd);
@@ -125,7 +126,7 @@ pub fn prepare(
             }
         }
     }
-    if qemu {
+    if by_fd {
         // images of the rootfs (annotation blocks): root opens them read-write for the
         // monitor, so never through a link planted since they were resolved
         for b in input.blocks.iter_mut().filter(|b| b.fd.is_none()) {

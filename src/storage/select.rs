@@ -4,38 +4,18 @@
 
 use super::binds::{BindMount, InitrdFile};
 use super::mountinfo::{self, MountEntry};
-use crate::plan::{BlockDev, SharedFs, SharedFsKind};
+use crate::plan::{BlockDev, SharedFs, SharedFsKind, StorageCaps};
 use std::path::{Path, PathBuf};
 
-/// What a guest type can take (urunc's `SupportsBlock` / `SupportsFS`).
-pub struct Caps {
-    pub block: bool,
-    pub fs: &'static [&'static str],
-}
-
-pub fn caps(guest: &str) -> Caps {
-    match guest {
-        "linux" => Caps {
-            block: true,
-            fs: &["ext2", "ext3", "ext4", "9pfs", "virtiofs"],
-        },
-        "unikraft" => Caps {
-            block: false,
-            fs: &["9pfs"],
-        },
-        "rumprun" => Caps {
-            block: true,
-            fs: &["ext2"],
-        },
-        "mirage" | "nanos" | "osv" => Caps {
-            block: true,
-            fs: &[],
-        },
-        _ => Caps {
+/// What a guest type can take (`Guest::storage`); an unknown type, nothing.
+pub fn caps(guest: &str) -> StorageCaps {
+    crate::guest::lookup(guest).map_or(
+        StorageCaps {
             block: false,
             fs: &[],
         },
-    }
+        |g| g.storage(),
+    )
 }
 
 /// A block-device filesystem mounted on the host that the guest takes over: unmounted at
@@ -125,14 +105,15 @@ pub fn select(r: Request) -> Result<Selection, String> {
             }
         }
         let binds: Vec<BindMount> = r.binds.into_iter().map(|(_, b)| b).collect();
-        let virtio = matches!(r.monitor, "qemu" | "cloud-hypervisor");
+        let fs = crate::monitor::declaration(r.monitor).shared_fs;
+        let virtio = fs.contains(&SharedFsKind::Virtiofs);
         if caps.fs.contains(&"virtiofs") && virtio && r.virtiofsd.is_some() {
             return Err(format!(
                 "virtio-fs rootfs: urunc does not start virtiofsd yet; uninstall {} or use qemu (9p)",
                 r.virtiofsd.unwrap_or_default().display()
             ));
         }
-        if caps.fs.contains(&"9pfs") && r.monitor == "qemu" {
+        if caps.fs.contains(&"9pfs") && fs.contains(&SharedFsKind::NineP) {
             s.shared_fs = Some(SharedFs {
                 kind: SharedFsKind::NineP,
                 path: r.rootfs.to_path_buf(),
@@ -149,7 +130,12 @@ pub fn select(r: Request) -> Result<Selection, String> {
 
 /// Bind mounts whose source is the mount point of a block-device filesystem the guest can
 /// read become extra disks, `vol<index in spec.mounts>`, mounted at their destination.
-fn volumes(s: &mut Selection, binds: &[(usize, BindMount)], mounts: &[MountEntry], caps: &Caps) {
+fn volumes(
+    s: &mut Selection,
+    binds: &[(usize, BindMount)],
+    mounts: &[MountEntry],
+    caps: &StorageCaps,
+) {
     for (i, b) in binds {
         let Some(m) = mountinfo::block_mount_at(mounts, &b.source) else {
             continue;

@@ -6,8 +6,9 @@
 //! `fchown` on the new file's own fd. The directories above the work directory are root's
 //! (the state root and `<root>/<id>`, 0711), so the uid cannot swap the work directory itself.
 
+pub use crate::sys::read_capped;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -155,19 +156,6 @@ pub fn parent_of(path: &Path) -> std::io::Result<(Dir, String)> {
 pub fn write_new(path: &Path, contents: &[u8], uid: u32, gid: u32) -> std::io::Result<()> {
     let (dir, name) = parent_of(path)?;
     dir.write_new(&name, contents, uid, gid)
-}
-
-/// Reads at most `cap` bytes from `f`; more is an error (`what` names the file).
-pub fn read_capped(f: &mut File, cap: u64, what: &str) -> std::io::Result<Vec<u8>> {
-    let mut data = Vec::new();
-    f.take(cap + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > cap {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{what} is larger than {cap} bytes"),
-        ));
-    }
-    Ok(data)
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ impl Links {
             None
         };
         // only isa-debug-exit plans keep it (`keep_used`)
-        let qmp = if input.unikernel.hypervisor == "qemu" {
+        let qmp = if crate::monitor::declaration(&input.unikernel.hypervisor).qmp {
             Some(Qmp::new()?)
         } else {
             None

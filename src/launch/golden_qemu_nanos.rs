@@ -6,8 +6,9 @@
 //! (`out8(0x501, code)`), QEMU hw/misc/debugexit.c (`exit((val << 1) | 1)`, default iobase
 //! 0x501, iosize 2).
 
-use super::golden_fixture::{block, input, net, strs};
-use crate::plan::{build, Arch};
+use super::build;
+use crate::plan::fixture::{block, input, net, strs};
+use crate::plan::Arch;
 
 const DEBUG_EXIT: &[&str] = &["-device", "isa-debug-exit,iobase=0x501,iosize=2"];
 
@@ -118,4 +119,42 @@ fn mewz_declares_the_debug_exit_too() {
         .argv
         .ends_with(&strs(&["-no-reboot", DEBUG_EXIT[0], DEBUG_EXIT[1]])));
     assert!(!build(&input("unikraft", "qemu")).unwrap().debug_exit);
+}
+
+/// Which plans ask the supervisor to answer DHCP: nanos on QEMU with a network (it reads
+/// no command line there, see the module comment), any guest whose bundle asks for it with
+/// the annotation, and never a plan without a network.
+#[test]
+fn dhcp_is_answered_for_nanos_on_qemu_and_on_request_only() {
+    let mut i = input("nanos", "qemu");
+    i.kernel = "/b/rootfs/image".into();
+    assert!(!build(&i).unwrap().dhcp, "no network, nothing to answer");
+    i.net = Some(net());
+    assert!(build(&i).unwrap().dhcp, "nanos disk boot on qemu");
+
+    let mut k = input("nanos", "qemu");
+    k.kernel = "/b/rootfs/kernel.img".into();
+    k.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
+    k.net = Some(net());
+    assert!(build(&k).unwrap().dhcp, "nanos kernel boot on qemu (PVH)");
+
+    // Firecracker's zero-page boot hands nanos the en1.* words instead
+    let mut f = input("nanos", "firecracker");
+    f.kernel = "/b/rootfs/kernel.img".into();
+    f.blocks = vec![block("rootfs", "/b/rootfs/image", "/")];
+    f.net = Some(net());
+    let p = build(&f).unwrap();
+    assert!(!p.dhcp && p.guest_cmdline.contains("en1.ipaddr=10.4.0.5"));
+
+    let mut l = input("linux", "qemu");
+    l.process.args = vec!["/urunit".into(), "/app".into()];
+    l.net = Some(net());
+    assert!(
+        !build(&l).unwrap().dhcp,
+        "linux takes ip= on its command line"
+    );
+    l.dhcp_requested = true;
+    assert!(build(&l).unwrap().dhcp, "the annotation asks for it");
+    l.net = None;
+    assert!(!build(&l).unwrap().dhcp, "no network, nothing to answer");
 }

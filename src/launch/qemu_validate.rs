@@ -17,8 +17,9 @@
 #[allow(dead_code)]
 mod make;
 
-use super::golden_fixture::{block, input, net};
-use crate::plan::{build, Arch, LaunchPlan, PlanInput, SharedFs, SharedFsKind};
+use super::build;
+use crate::plan::fixture::{block, input, net};
+use crate::plan::{Arch, LaunchPlan, PlanInput, SharedFs, SharedFsKind};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -287,7 +288,7 @@ fn qemu_accepts_every_plan_we_generate() {
     let mut machine_ran = [0; 4];
     for guest in crate::guest::TYPES {
         let qemu_ok = crate::guest::lookup(guest)
-            .map(|g| g.monitors().contains(&"qemu"))
+            .map(|g| g.monitors().contains(&crate::plan::MonitorKind::Qemu))
             .unwrap_or(false);
         if !qemu_ok {
             continue;
@@ -323,7 +324,7 @@ fn qemu_accepts_every_plan_we_generate() {
     // exit device as data) is refused
     let mut bad = build(&variants(&w, "unikraft", Arch::Aarch64, "virt").remove(0).1).unwrap();
     bad.argv
-        .extend(["-device", super::qemu::DEBUG_EXIT].map(String::from));
+        .extend(["-device", crate::monitor::qemu::DEBUG_EXIT].map(String::from));
     let e = validate(&w, &bad).expect_err("qemu-system-aarch64 has no isa-debug-exit");
     assert!(e.contains("isa-debug-exit"), "{e}");
     eprintln!(

@@ -2,9 +2,10 @@
 //! The tap is named, `--net:NAME=TAP`: the only form Solo5 v0.10.0 and later accept
 //! (`real-guests.md`, Solo5 section; solo5 `tenders/common/tap_attach.c`).
 
-use super::golden_fixture::{block, input, net, strs, MIB};
-use super::solo5_manifest::{test_elf, DevKind};
-use crate::plan::{build, NetParams};
+use super::build;
+use crate::monitor::solo5_manifest::{test_elf, DevKind};
+use crate::plan::fixture::{block, input, net, strs, MIB};
+use crate::plan::NetParams;
 use std::path::PathBuf;
 
 /// The container network as `net/` sets it up for a tender that opens the tap by name.

@@ -1,8 +1,9 @@
 //! Golden Firecracker and Cloud Hypervisor plans, written by hand from the reference
 //! (sections 5.5, 5.6 and worked example C) with our documented differences.
 
-use super::golden_fixture::{block, input, net, strs, MIB};
-use crate::plan::{build, Accel, PlanError};
+use super::build;
+use crate::plan::fixture::{block, input, net, strs, MIB};
+use crate::plan::{Accel, PlanError};
 use std::path::PathBuf;
 
 #[test]

@@ -2,9 +2,19 @@
 //! kernel command line and guest-side devices (`guest/`), monitors turn them into an argv or a
 //! config file (`monitor/`), the sandbox turns the path lists into the Landlock ruleset.
 
-use crate::config::MonitorConfig;
-use crate::unikernel::UnikernelConfig;
+pub mod channel;
+#[cfg(test)]
+pub mod fixture;
+mod given;
+mod kinds;
+mod setup;
+
+pub use given::{
+    BindMount, InitrdFile, MonitorConfig, UnikernelConfig, SOLO5_BLK_DEV, SOLO5_NET_DEV,
+};
+pub use kinds::{GuestKind, MonitorKind, StorageCaps};
 use serde::{Deserialize, Serialize};
+pub use setup::{Boot, GuestBlock, GuestSetup};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -52,7 +62,7 @@ pub fn guest_arch(annotation: Option<&str>, monitor: &str, accel: &str) -> Resul
     if arch == host {
         return Ok(arch);
     }
-    if monitor != "qemu" {
+    if MonitorKind::from_name(monitor) != Some(MonitorKind::Qemu) {
         return Err(PlanError::Invalid(format!(
             "a {arch:?} guest on a {host:?} host needs emulation: only the qemu monitor (TCG) can run it, not {monitor}"
         )));
@@ -164,7 +174,7 @@ pub struct PlanInput {
     /// plans with `debug_exit`, to learn that the guest started (`supervisor/qmp.rs`).
     pub qmp_fd: Option<i32>,
     /// Bind-mounted files and directories to append to the initrd copy (initrd rootfs).
-    pub initrd_files: Vec<crate::storage::InitrdFile>,
+    pub initrd_files: Vec<InitrdFile>,
     /// urunit and the image's modules as a boot initrd, for a Linux guest whose root is a disk
     /// or a shared directory (`storage::bootfs`); urunit's configuration is appended to a copy.
     pub boot_initrd: Option<PathBuf>,
@@ -197,7 +207,7 @@ pub struct SharedFs {
     /// The container's bind mounts, mounted into `path` (in the container's mount namespace)
     /// before the monitor starts.
     #[serde(default)]
-    pub binds: Vec<crate::storage::BindMount>,
+    pub binds: Vec<BindMount>,
 }
 
 /// How the guest gets its root filesystem, derived from the input in urunc's priority order.
@@ -342,7 +352,7 @@ pub struct InitrdBuild {
     /// Host files and directories (bind mounts) appended after the records, read when the
     /// copy is assembled.
     #[serde(default)]
-    pub files: Vec<crate::storage::InitrdFile>,
+    pub files: Vec<InitrdFile>,
 }
 
 /// One entry of a newc cpio archive (a file, a directory, a symlink whose contents are its
@@ -383,19 +393,4 @@ pub enum PlanError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// Builds the plan: the guest type gives its command line and devices, the monitor the argv.
-pub fn build(input: &PlanInput) -> Result<LaunchPlan, PlanError> {
-    let guest = crate::guest::lookup(&input.unikernel.unikernel_type)?;
-    let monitor = crate::monitor::lookup(&input.unikernel.hypervisor)?;
-    if !guest.monitors().contains(&monitor.name()) {
-        return Err(PlanError::Unsupported {
-            guest: guest.name().into(),
-            monitor: monitor.name().into(),
-            supported: guest.monitors().join(", "),
-        });
-    }
-    let g = guest.prepare(input, monitor.name())?;
-    monitor.plan(input, &g)
 }

@@ -24,14 +24,7 @@ pub fn plan_input(
         crate::guest::lookup(&uk.unikernel_type).map_err(|e| from(crate::unikernel::TYPE, e))?;
     let monitor = crate::monitor::lookup(&uk.hypervisor)
         .map_err(|e| from(crate::unikernel::HYPERVISOR, e))?;
-    if !guest.monitors().contains(&monitor.name()) {
-        return Err(crate::plan::PlanError::Unsupported {
-            guest: guest.name().into(),
-            monitor: monitor.name().into(),
-            supported: guest.monitors().join(", "),
-        }
-        .into());
-    }
+    crate::launch::compatible(&*guest, &*monitor)?;
     let mcfg = cfg.monitor(monitor.name());
     let requested_accel = match uk.accel.as_str() {
         "" => mcfg.accel.as_str(),

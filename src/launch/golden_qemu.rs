@@ -1,8 +1,9 @@
 //! Golden QEMU plans, every value written by hand from the reference (sections 4 and 5.4) with
 //! our documented differences (README "Differences from the Go urunc").
 
-use super::golden_fixture::{block, input, net, strs, MIB};
-use crate::plan::{build, Accel, CpioRecord, InitrdBuild, Shutdown};
+use super::build;
+use crate::plan::fixture::{block, input, net, strs, MIB};
+use crate::plan::{Accel, CpioRecord, InitrdBuild, Shutdown};
 use std::path::PathBuf;
 
 const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";

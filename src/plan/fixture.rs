@@ -1,8 +1,8 @@
 //! Shared inputs of the golden tests: a container as `create` would describe it.
 
-use crate::config::MonitorConfig;
-use crate::plan::{Accel, Arch, BlockDev, NetParams, PlanInput, ProcessParams};
-use crate::unikernel::UnikernelConfig;
+use super::{
+    Accel, Arch, BlockDev, MonitorConfig, NetParams, PlanInput, ProcessParams, UnikernelConfig,
+};
 use std::path::PathBuf;
 
 pub const MIB: u64 = 1024 * 1024;

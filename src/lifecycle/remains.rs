@@ -3,7 +3,7 @@
 //! block devices taken from the host (mounted back), the cgroups in every hierarchy, and the
 //! state directory. Used by a failing `create` and by `delete` of a half-made container.
 
-use super::{Journal, Proc};
+use crate::container::{Journal, Proc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -49,7 +49,7 @@ fn kill_all(j: &Journal) -> Result<(), RemainsError> {
             }
         }
         // a zombie is dead already (its parent reaps it)
-        alive.retain(|p| super::process_start_time(*p).is_some());
+        alive.retain(|p| crate::container::process_start_time(*p).is_some());
         if alive.is_empty() {
             return Ok(());
         }
@@ -82,10 +82,4 @@ pub fn remove(dir: &Path, j: &Journal) -> Result<(), RemainsError> {
         }
     }
     Ok(())
-}
-
-impl From<RemainsError> for crate::error::Error {
-    fn from(e: RemainsError) -> Self {
-        crate::error::Error::Msg(e.to_string())
-    }
 }

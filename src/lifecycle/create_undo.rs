@@ -1,12 +1,13 @@
 //! `create`'s undo: what a failing create takes down, driven by its journal.
 
-use crate::container::{remains, Journal};
+use super::remains;
+use crate::container::Journal;
 use crate::error::Result;
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
 /// Undoes a half-made container when create fails: whatever its journal names (the container
-/// process, cgroups, network wiring, block devices, the state directory; `container::remains`).
+/// process, cgroups, network wiring, block devices, the state directory; `lifecycle::remains`).
 /// Each step is noted in the journal before it leaves anything on the host, so that a create
 /// killed on the way leaves a directory `delete --force` can clean up the same way.
 pub(super) struct Undo {

@@ -1,8 +1,9 @@
 //! Golden QEMU plans for aarch64 guests (`-M virt`), native and emulated on x86_64; values
 //! written by hand from the reference (sections 4 and 5.4).
 
-use super::golden_fixture::{input, net, strs};
-use crate::plan::{build, Accel, Arch, SharedFs, SharedFsKind, Shutdown};
+use super::build;
+use crate::plan::fixture::{input, net, strs};
+use crate::plan::{Accel, Arch, SharedFs, SharedFsKind, Shutdown};
 
 #[test]
 fn linux_aarch64_virt_without_urunit_env_on_the_cmdline() {

@@ -1,0 +1,368 @@
+//! `create`: validate everything that can be validated, fork the container process, record
+//! state and the pid file, run prestart/createRuntime hooks, and exit 0 only once the container
+//! process reports that it is ready to start.
+
+use super::create_input::plan_input;
+use super::create_undo::Undo;
+use super::CreateOptions;
+use crate::config::Config;
+use crate::container::{self, NetIntent, State, BARRIER};
+use crate::error::{io, sys, Error, Result};
+use crate::fault;
+use crate::plan::{PlanInput, ProcessParams};
+use crate::sandbox::{cgroups, namespaces, rootless, userns};
+use crate::spec::Spec;
+use crate::supervisor::{
+    self,
+    sync::{self as msg, Sync},
+    Setup,
+};
+use crate::timestamps as ts;
+use crate::unikernel::UnikernelConfig;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::{ForkResult, Pid};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+
+/// A container `create` made; `run` waits on its pid.
+pub struct Created {
+    pub pid: Pid,
+    pub state: State,
+}
+
+fn absolute(p: &Path, what: &str) -> Result<PathBuf> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(io("current directory"))?
+            .join(p)
+    };
+    std::fs::canonicalize(&p).map_err(io(format!("{what} {}", p.display())))
+}
+
+/// Everything `create` decides before it leaves anything on the host.
+struct Checked {
+    bundle: PathBuf,
+    rootfs: PathBuf,
+    spec: Spec,
+    cfg: Config,
+    uk: UnikernelConfig,
+    linux: crate::spec::Linux,
+    terminal: bool,
+    ns: namespaces::Plan,
+    rootless: bool,
+    input: PlanInput,
+    pending: crate::storage::Pending,
+}
+
+fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
+    container::validate_id(&a.id)?;
+    let bundle = absolute(&a.bundle, "bundle")?;
+    let spec = Spec::load(&bundle)?;
+    let cfg = Config::load()?;
+    ts::init(&cfg.timestamps, &a.id);
+    ts::capture_at(0, t0);
+    let rootfs = absolute(
+        &spec.rootfs(&bundle)?,
+        "container rootfs (root.path of config.json)",
+    )?;
+    let Some(uk) = UnikernelConfig::detect(&spec.annotations, &rootfs)? else {
+        return Err(crate::delegate::exec(&cfg.delegate.runtime).into());
+    };
+    let terminal = spec.process()?.terminal;
+    let linux = spec.linux()?.clone();
+    let ns = namespaces::Plan::new(&linux.namespaces, &linux.uid_mappings, &linux.gid_mappings)?;
+    // rootless: not real root on the host (also root inside rootless podman's user namespace)
+    let rootless = a.rootless || rootless::in_user_namespace();
+    rootless::check(&ns)?;
+    let (input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &a.root)?;
+    if terminal && a.console_socket.is_none() {
+        return Err(Error::Msg(
+            "process.terminal is true but no --console-socket was given".into(),
+        ));
+    }
+    fault::point("create:checked")?;
+    Ok(Checked {
+        bundle,
+        rootfs,
+        spec,
+        cfg,
+        uk,
+        linux,
+        terminal,
+        ns,
+        rootless,
+        input,
+        pending,
+    })
+}
+
+/// Creates the container `a.id` from its bundle; on any failure, nothing is left behind.
+pub fn create(a: &CreateOptions) -> Result<Created> {
+    let t0 = std::time::SystemTime::now();
+    fault::set_creator();
+    let mut c = check(a, t0)?;
+    ts::capture(1);
+    let mut undo = Undo::begin(&a.root, &a.id)?;
+    fault::point("create:journal")?;
+    let dir = undo.dir.clone();
+    c.input.work_dir = work_dir(&dir, &c.input.process)?;
+    fault::point("create:work-dir")?;
+    // before the container's mount namespace copies the host's: see storage::takeover
+    let pending = std::mem::take(&mut c.pending);
+    undo.storage = Some(crate::storage::prepare(&mut c.input, pending, &dir).map_err(Error::Msg)?);
+    fault::point("create:storage")?;
+    nix::unistd::mkfifo(
+        &dir.join(BARRIER),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .map_err(sys("create the start barrier"))?;
+    fault::point("create:barrier")?;
+    let cg = cgroup(a, &c, &mut undo)?;
+    let state = new_state(a, &c, cg, &dir);
+    // the container process wires the network only in a network namespace of its own
+    let own_netns = c.ns.has("network");
+    let (child, sync, user_maps) = fork_container(a, c, state.clone(), &mut undo)?;
+    let forked = Forked {
+        child,
+        sync,
+        user_maps,
+        own_netns,
+    };
+    finish(a, state, &forked, &mut undo)?;
+    // The container process saved the state with what it learnt (tap, netns).
+    let state = State::load(&a.root, &a.id)?;
+    fault::point("create:done")?;
+    undo.armed = false;
+    Ok(Created { pid: child, state })
+}
+
+/// Notes the cgroup in the journal, then makes it and applies the limits.
+fn cgroup(a: &CreateOptions, c: &Checked, undo: &mut Undo) -> Result<cgroups::Cgroup> {
+    let cg_path = cgroups::resolve_path(c.linux.cgroups_path.as_deref(), a.systemd_cgroup, &a.id)?;
+    let cg = cgroups::Cgroup::new(cg_path);
+    undo.journal.cgroup = Some(cg.clone());
+    undo.note()?;
+    fault::point("create:cgroup-noted")?;
+    cg.create(c.rootless)?;
+    fault::point("create:cgroup")?;
+    if let Some(r) = &c.linux.resources {
+        cg.apply_checked(r, c.rootless)?;
+    }
+    fault::point("create:resources")?;
+    Ok(cg)
+}
+
+fn new_state(a: &CreateOptions, c: &Checked, cg: cgroups::Cgroup, dir: &Path) -> State {
+    State {
+        state_version: container::STATE_VERSION,
+        oci_version: if c.spec.oci_version.is_empty() {
+            "1.2.0".into()
+        } else {
+            c.spec.oci_version.clone()
+        },
+        id: a.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: c.bundle.clone(),
+        rootfs: c.rootfs.clone(),
+        created: crate::log::rfc3339_now(),
+        annotations: c.spec.annotations.clone(),
+        owner: String::new(),
+        urunc: container::Extra {
+            unikernel: c.uk.clone(),
+            config: c.cfg.clone(),
+            cgroup: Some(cg),
+            pid_ns: c.ns.new_pid(),
+            netns: c.ns.path_of("network").map(PathBuf::from),
+            tap: None,
+            hooks: c.spec.hooks(),
+        },
+        dir: dir.to_path_buf(),
+    }
+}
+
+struct Forked {
+    child: Pid,
+    sync: UnixDatagram,
+    user_maps: Option<userns::Mappings>,
+    own_netns: bool,
+}
+
+/// Forks the container process (noted in the journal at once) and waits until it is in its
+/// namespaces.
+fn fork_container(
+    a: &CreateOptions,
+    c: Checked,
+    state: State,
+    undo: &mut Undo,
+) -> Result<(Pid, UnixDatagram, Option<userns::Mappings>)> {
+    let tty = match &a.console_socket {
+        Some(sock) if c.terminal => Some(send_console(sock)?),
+        _ => None,
+    };
+    fault::point("create:console")?;
+    let (parent_end, child_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("socketpair"))?;
+    let mut setup = Setup {
+        state,
+        ns: c.ns,
+        hostname: c.spec.hostname.clone(),
+        rootfs_propagation: c.linux.rootfs_propagation.clone(),
+        rootless: c.rootless,
+        plan_input: c.input,
+        tty,
+        preserve_fds: a.preserve_fds,
+    };
+    ts::capture(2);
+    let own_userns = !nix::unistd::geteuid().is_root() && setup.ns.user_maps().is_some();
+    if own_userns {
+        // an unprivileged caller cannot make the PID namespace outside the user namespace
+        setup.ns.enter_user_here()?;
+    }
+    let user_maps = setup.ns.user_maps().cloned();
+    let own_pidns = setup.ns.enter_pid_for_children()?;
+    fault::point("create:namespaces")?;
+    ts::capture(3);
+    let fork = crate::sys::fork().map_err(sys("fork the container process"));
+    if let Ok(ForkResult::Child) = fork {
+        drop(parent_end);
+        drop(own_pidns);
+        // the parent undoes; container_main never returns (no destructor runs here)
+        undo.armed = false;
+        supervisor::container_main(setup, supervisor::datagram_from(child_end));
+    }
+    let forked = fork.map(|f| match f {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => unreachable!("the child never returns"),
+    });
+    if let Ok(child) = forked {
+        undo.child = Some(child);
+        undo.journal.child = container::Proc::of(child.as_raw());
+        undo.note()?;
+    }
+    if let Some(own) = own_pidns {
+        // from inside a user namespace (its own, or rootless podman's), create may not rejoin
+        // the initial PID namespace: its hooks then run in the container's (rootless only)
+        if !own_userns && !rootless::in_user_namespace() {
+            namespaces::restore_pid(own)?;
+        }
+    }
+    let child = forked?;
+    fault::point("create:forked")?;
+    drop(child_end);
+    drop(setup);
+    let sync = supervisor::datagram_from(parent_end);
+    if let Some(maps) = &user_maps {
+        expect(&sync, Sync::UserNs)?;
+        maps.write(child).map_err(namespaces::NsError::from)?;
+        msg::send(&sync, &Sync::Mapped).map_err(io("sync with the container process"))?;
+        fault::point("create:userns-mapped")?;
+    }
+    expect(&sync, Sync::NsReady)?;
+    fault::point("create:ns-ready")?;
+    ts::capture(6);
+    Ok((child, sync, user_maps))
+}
+
+/// Records the state and the pid file, notes the network the container process will wire,
+/// runs the hooks, and lets the container process finish its setup.
+fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<()> {
+    let (child, sync) = (f.child, &f.sync);
+    state.pid = child.as_raw();
+    state.pid_start = container::process_start_time(child.as_raw())
+        .ok_or_else(|| Error::Msg("the container process exited during create".into()))?;
+    if state.urunc.netns.is_none() {
+        state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
+    }
+    state.save()?;
+    fault::point("create:state")?;
+    if let Some(maps) = &f.user_maps {
+        userns::chown_dir(&state.dir, maps).map_err(namespaces::NsError::from)?;
+        fault::point("create:chown")?;
+    }
+    if let Some(pf) = &a.pid_file {
+        let pf = if pf.is_absolute() {
+            pf.clone()
+        } else {
+            std::env::current_dir().map_err(io("cwd"))?.join(pf)
+        };
+        container::write_atomic(&pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+    }
+    fault::point("create:pid-file")?;
+    let hooks = &state.urunc.hooks;
+    crate::hooks::run("prestart", &hooks.prestart, &state.oci("creating"))?;
+    fault::point("create:prestart")?;
+    crate::hooks::run(
+        "createRuntime",
+        &hooks.create_runtime,
+        &state.oci("creating"),
+    )?;
+    fault::point("create:create-runtime")?;
+    ts::capture(7);
+    if f.own_netns {
+        undo.journal.net = state.urunc.netns.clone().map(|netns| NetIntent {
+            netns,
+            tap: crate::net::tap_name(&state.id),
+            static_mode: crate::net::static_mode_wanted(&state.annotations),
+        });
+        undo.note()?;
+        fault::point("create:net-noted")?;
+    }
+    msg::send(sync, &Sync::Go).map_err(io("sync with the container process"))?;
+    fault::point("create:go")?;
+    ts::capture(8);
+    expect(sync, Sync::Ready)?;
+    fault::point("create:ready")?;
+    // the container process holds the devices' fds now
+    undo.storage = None;
+    Ok(())
+}
+
+fn expect(sync: &UnixDatagram, want: Sync) -> Result<()> {
+    match msg::recv(sync).map_err(io("sync with the container process"))? {
+        Some(got) if got == want => Ok(()),
+        Some(Sync::Error(e)) => Err(Error::Msg(e)),
+        _ => Err(Error::Msg(
+            "the container process exited during create".into(),
+        )),
+    }
+}
+
+/// The private directory for the monitor's generated files (Firecracker's config, urunit's),
+/// inside the state directory so that `delete` removes it, owned by the monitor's user. Made
+/// and chowned through fds (`storage::workdir`): the state directory is root's, so the uid
+/// cannot put a link in its place.
+fn work_dir(dir: &Path, p: &ProcessParams) -> Result<PathBuf> {
+    crate::storage::workdir::Dir::open(dir)
+        .and_then(|d| d.make_dir("work", 0o700, p.uid, p.gid))
+        .map_err(io("create the work directory"))?;
+    Ok(dir.join("work"))
+}
+
+/// Opens a pty, sends its master over the console socket, returns the slave.
+fn send_console(sock: &Path) -> Result<OwnedFd> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let pty = nix::pty::openpty(None, None).map_err(sys("openpty"))?;
+    let stream = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(io(format!("connect to console socket {}", sock.display())))?;
+    let fds = [pty.master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(sys("send the console to --console-socket"))?;
+    Ok(pty.slave)
+}
