@@ -3,31 +3,8 @@
 //! removed in Drop.
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 
-pub fn sh(args: &[&str]) -> String {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub fn sh_ok(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+pub use super::probe::{sh, sh_ok};
 
 pub struct TestNet {
     pub ns: String,
