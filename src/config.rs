@@ -240,30 +240,11 @@ impl Config {
 /// Bound on the config file (a few dozen lines in practice).
 const MAX_CONFIG: u64 = 1 << 20;
 
-/// Reads a regular file of at most `MAX_CONFIG` bytes; a FIFO or device is refused without
-/// blocking (opened non-blocking, checked with fstat before any read).
+/// The config file: a bounded regular file, never a FIFO that would block `create`.
 fn read_regular(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut data = String::new();
-    (&mut f).take(MAX_CONFIG + 1).read_to_string(&mut data)?;
-    if data.len() as u64 > MAX_CONFIG {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {MAX_CONFIG} bytes"),
-        ));
-    }
-    Ok(data)
+    let data = crate::sys::read_regular_capped(path, MAX_CONFIG)?;
+    String::from_utf8(data)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
 
 #[cfg(test)]

@@ -241,37 +241,9 @@ impl Spec {
 /// Bound on config.json: far above any real spec, far below what would hurt.
 const MAX_CONFIG_JSON: u64 = 16 << 20;
 
-/// Reads a regular file of at most `MAX_CONFIG_JSON` bytes: a FIFO or device never blocks or
-/// feeds `create` forever (opened non-blocking, checked with fstat before reading).
+/// config.json: a bounded regular file, never a FIFO that would block `create`.
 fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    if meta.len() > MAX_CONFIG_JSON {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {MAX_CONFIG_JSON} bytes"),
-        ));
-    }
-    let mut data = Vec::with_capacity(meta.len() as usize);
-    f.take(MAX_CONFIG_JSON + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > MAX_CONFIG_JSON {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {MAX_CONFIG_JSON} bytes"),
-        ));
-    }
-    Ok(data)
+    crate::sys::read_regular_capped(path, MAX_CONFIG_JSON)
 }
 
 #[cfg(test)]

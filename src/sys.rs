@@ -108,6 +108,24 @@ pub fn set_controlling_tty(fd: i32) -> nix::Result<()> {
     Ok(())
 }
 
+/// Reads the regular file `path` (at most `cap` bytes): a FIFO or device is refused without
+/// blocking (opened non-blocking, checked with fstat before any read), a bigger file is an
+/// error rather than a truncated read.
+pub fn read_regular_capped(path: &std::path::Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    read_capped(&mut f, cap, "the file")
+}
+
 /// Reads at most `cap` bytes from `f`; more is an error (`what` names the file).
 pub fn read_capped(f: &mut std::fs::File, cap: u64, what: &str) -> std::io::Result<Vec<u8>> {
     let mut data = Vec::new();
