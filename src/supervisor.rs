@@ -11,7 +11,7 @@ pub mod sync;
 use crate::container::{State, BARRIER};
 use crate::fault;
 use crate::plan::{LaunchPlan, PlanInput};
-use crate::sandbox::namespaces;
+use crate::sandbox::{namespaces, Filters};
 use crate::sys;
 use crate::timestamps as ts;
 use nix::sys::signal::{kill, SigSet, Signal};
@@ -158,7 +158,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         .map_err(crate::error::io("open the start barrier"))?;
     ts::capture(14);
     let _ = std::fs::remove_file(&fifo_path);
-    let started = start_monitor(&s, &plan).and_then(|m| confine_self(&s, m));
+    let started = launch(&s, &plan);
     let monitor = match started {
         Ok(pid) => {
             let _ = fifo.write_all(b"ok");
@@ -234,7 +234,7 @@ fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
 }
 
 /// Runs startContainer hooks and forks the monitor; returns its pid once execve succeeded.
-fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
+fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::Result<Pid> {
     use crate::error::{sys as sys_err, Error};
     let hooks = &s.state.urunc.hooks;
     crate::hooks::run(
@@ -261,7 +261,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
     match sys::fork().map_err(sys_err("fork monitor"))? {
         ForkResult::Child => {
             drop(rd);
-            let err = exec_monitor(s, plan, me, host_uid);
+            let err = exec_monitor(s, plan, me, host_uid, deny);
             let mut w = std::fs::File::from(wr);
             let _ = w.write_all(err.as_bytes());
             // SAFETY: _exit in the forked child skips the parent's atexit state.
@@ -281,10 +281,19 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
     }
 }
 
+/// Starts the monitor and confines the supervisor. The seccomp filter is compiled once, before
+/// the fork: the monitor (deny-list plans) and the supervisor install the same one.
+fn launch(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
+    let deny = crate::sandbox::supervisor_filters()
+        .map_err(|e| crate::error::Error::Msg(format!("cannot compile the seccomp filter: {e}")))?;
+    let monitor = start_monitor(s, plan, &deny)?;
+    confine_self(s, monitor, &deny)
+}
+
 /// Once the monitor runs, the supervisor drops to its user and confines itself
 /// (`sandbox::confine_supervisor`); on failure the monitor is killed and `start` fails.
-fn confine_self(s: &Setup, monitor: Pid) -> crate::error::Result<Pid> {
-    if let Err(e) = crate::sandbox::confine_supervisor(&s.plan_input.process) {
+fn confine_self(s: &Setup, monitor: Pid, deny: &Filters) -> crate::error::Result<Pid> {
+    if let Err(e) = crate::sandbox::confine_supervisor(&s.plan_input.process, deny) {
         let _ = kill(monitor, Signal::SIGKILL);
         let _ = waitpid(monitor, None);
         return Err(crate::error::Error::Msg(format!(
@@ -295,7 +304,13 @@ fn confine_self(s: &Setup, monitor: Pid) -> crate::error::Result<Pid> {
 }
 
 /// In the forked monitor process: confine, then execve. Returns only the error text.
-fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid, host_uid: Option<u32>) -> String {
+fn exec_monitor(
+    s: &Setup,
+    plan: &LaunchPlan,
+    supervisor: Pid,
+    host_uid: Option<u32>,
+    deny: &Filters,
+) -> String {
     sys::reset_signals();
     if let Err(e) = sys::cloexec_from(3) {
         return format!("cannot mark fds close-on-exec: {e}");
@@ -313,6 +328,7 @@ fn exec_monitor(s: &Setup, plan: &LaunchPlan, supervisor: Pid, host_uid: Option<
         &s.state.dir,
         &s.state.urunc.config.sandbox,
         host_uid,
+        deny,
     );
     let seccomp = match confined {
         Ok(pending) => pending,

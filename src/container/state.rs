@@ -146,12 +146,30 @@ impl State {
     }
 
     /// Parses a state file; `Ok(None)`: valid JSON but not ours (no `urunc` section).
+    /// One pass straight into `State`; only a file that is not one (rare: another runtime's,
+    /// or a broken one) is read again, skipping values, to tell which.
     pub fn parse(data: &[u8]) -> Result<Option<State>, serde_json::Error> {
-        let v: serde_json::Value = serde_json::from_slice(data)?;
-        if v.get("urunc").is_none() {
-            return Ok(None);
+        let e = match serde_json::from_slice(data) {
+            Ok(st) => return Ok(Some(st)),
+            Err(e) => e,
+        };
+        /// Whether the key was there at all (even as null: that is a broken state file).
+        #[derive(Default)]
+        struct Seen(bool);
+        impl<'de> Deserialize<'de> for Seen {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                serde::de::IgnoredAny::deserialize(d).map(|_| Seen(true))
+            }
         }
-        serde_json::from_value(v).map(Some)
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            urunc: Seen,
+        }
+        match serde_json::from_slice::<Probe>(data) {
+            Ok(Probe { urunc: Seen(false) }) => Ok(None),
+            _ => Err(e),
+        }
     }
 
     /// Re-reads the state file of this container (another process may have written it).
@@ -261,6 +279,8 @@ mod tests {
     fn parse_tells_foreign_from_corrupt() {
         assert!(State::parse(b"{\"ociVersion\":\"1\"}").unwrap().is_none());
         assert!(State::parse(b"{\"urunc\":{}}").is_err());
+        assert!(State::parse(b"{\"urunc\":null}").is_err());
+        assert!(State::parse(b"[1]").is_err());
         assert!(State::parse(b"not json").is_err());
     }
 

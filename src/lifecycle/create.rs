@@ -12,6 +12,7 @@ use crate::fault;
 use crate::plan::{PlanInput, ProcessParams};
 use crate::sandbox::{cgroups, namespaces, rootless, userns};
 use crate::spec::Spec;
+use crate::storage::mountinfo;
 use crate::supervisor::{
     self,
     sync::{self as msg, Sync},
@@ -55,6 +56,7 @@ struct Checked {
     rootless: bool,
     input: PlanInput,
     pending: crate::storage::Pending,
+    mounts: mountinfo::Table,
 }
 
 fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
@@ -77,7 +79,9 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
     // rootless: not real root on the host (also root inside rootless podman's user namespace)
     let rootless = a.rootless || rootless::in_user_namespace();
     rootless::check(&ns)?;
-    let (input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &a.root)?;
+    // read at most once per create, and only when needed: storage, then the cgroup hierarchies
+    let mounts = mountinfo::Table::lazy();
+    let (input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &a.root, &mounts)?;
     if terminal && a.console_socket.is_none() {
         return Err(Error::Msg(
             "process.terminal is true but no --console-socket was given".into(),
@@ -96,6 +100,7 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
         rootless,
         input,
         pending,
+        mounts,
     })
 }
 
@@ -142,7 +147,15 @@ pub fn create(a: &CreateOptions) -> Result<Created> {
 /// Notes the cgroup in the journal, then makes it and applies the limits.
 fn cgroup(a: &CreateOptions, c: &Checked, undo: &mut Undo) -> Result<cgroups::Cgroup> {
     let cg_path = cgroups::resolve_path(c.linux.cgroups_path.as_deref(), a.systemd_cgroup, &a.id)?;
-    let cg = cgroups::Cgroup::new(cg_path);
+    // a host whose mount table cannot be read has no cgroup mounts to find
+    let hierarchies = mountinfo::containing(c.mounts.text().unwrap_or(""), " - cgroup")
+        .filter(|m| cgroups::is_cgroup_fs(m.fstype))
+        .map(|m| {
+            let e = m.to_entry();
+            (e.fstype, e.super_options, e.mount_point)
+        })
+        .collect();
+    let cg = cgroups::Cgroup::new(cg_path, hierarchies);
     undo.journal.cgroup = Some(cg.clone());
     undo.note()?;
     fault::point("create:cgroup-noted")?;

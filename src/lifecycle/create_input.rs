@@ -1,14 +1,16 @@
 //! What `create` knows before it forks: the launch plan's inputs, resolved and validated.
 
 use crate::config::Config;
-use crate::error::{io, Error, Result};
+use crate::error::{Error, Result};
 use crate::plan::{Accel, PlanInput, ProcessParams};
 use crate::spec::Spec;
 use crate::unikernel::UnikernelConfig;
 use std::path::{Path, PathBuf};
 
 /// Everything the plan needs that is known at create: paths resolved inside the rootfs, the
-/// monitor binary, memory, vCPUs, acceleration.
+/// monitor binary, memory, vCPUs, acceleration. `mounts` is read only if a path's filesystem
+/// matters (storage::select).
+#[allow(clippy::too_many_arguments)]
 pub fn plan_input(
     id: &str,
     uk: &UnikernelConfig,
@@ -17,6 +19,7 @@ pub fn plan_input(
     rootfs: &Path,
     bundle: &Path,
     root: &Path,
+    mounts: &crate::storage::mountinfo::Table,
 ) -> Result<(PlanInput, crate::storage::Pending)> {
     let from =
         |key: &str, e: crate::plan::PlanError| Error::Msg(format!("{}: {e}", uk.origin(key)));
@@ -105,7 +108,6 @@ pub fn plan_input(
         .get("virtiofsd")
         .map(|b| PathBuf::from(&b.path))
         .filter(|p| p.is_file());
-    let mounts = crate::storage::mountinfo::read().map_err(io("read /proc/self/mountinfo"))?;
     let sel = crate::storage::select::select(crate::storage::select::Request {
         guest: guest.name(),
         monitor: monitor.name(),
@@ -115,7 +117,7 @@ pub fn plan_input(
         annotation_blocks,
         binds: crate::storage::binds::from_spec(&spec.mounts, bundle),
         virtiofsd,
-        mounts: &mounts,
+        mounts,
     })
     .map_err(Error::Msg)?;
     if accel == Accel::Kvm {

@@ -45,24 +45,13 @@ pub(super) fn ioerr(
     move |source| CgroupError::Io { path, op, source }
 }
 
-/// Cgroup mounts of this host from /proc/self/mountinfo: (fstype, super options, mount point).
-fn mounts() -> Vec<(String, String, PathBuf)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = left.split(' ').nth(4).unwrap_or("");
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let _source = r.next();
-        let opts = r.next().unwrap_or("");
-        if fstype == "cgroup" || fstype == "cgroup2" {
-            out.push((fstype.to_string(), opts.to_string(), PathBuf::from(mp)));
-        }
-    }
-    out
+/// A cgroup mount of this host (from /proc/self/mountinfo): fstype (`cgroup` or `cgroup2`),
+/// super options (the v1 controllers), mount point.
+pub type CgroupMount = (String, String, PathBuf);
+
+/// Whether a filesystem type is a cgroup hierarchy's.
+pub fn is_cgroup_fs(fstype: &str) -> bool {
+    fstype == "cgroup" || fstype == "cgroup2"
 }
 
 /// Turns `cgroupsPath` into a path relative to the hierarchy root.
@@ -125,10 +114,11 @@ pub fn resolve_path(
 }
 
 impl Cgroup {
-    pub fn new(path: String) -> Cgroup {
+    /// `mounts`: this host's cgroup mounts, where the hierarchies are.
+    pub fn new(path: String, mounts: Vec<CgroupMount>) -> Cgroup {
         let mut v1 = Vec::new();
         let mut v2 = None;
-        for (fstype, opts, mp) in mounts() {
+        for (fstype, opts, mp) in mounts {
             let dir = mp.join(path.trim_start_matches('/'));
             if fstype == "cgroup2" {
                 v2 = Some(dir);

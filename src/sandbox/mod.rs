@@ -38,7 +38,7 @@ pub mod view;
 use crate::config::SandboxConfig;
 use crate::plan::{LaunchPlan, PlanInput, ProcessParams, SeccompPolicy};
 use identity::Identity;
-use seccomp::Filters;
+pub use seccomp::Filters;
 use std::path::Path;
 use view::View;
 
@@ -80,12 +80,27 @@ fn prctl(step: &'static str, op: libc::c_int, arg: libc::c_ulong) -> Result<(), 
 
 /// What is left to do right before execve: the seccomp filter.
 #[must_use = "the seccomp filter is only installed by finish()"]
-pub struct Pending(Filters);
+/// The monitor's filter: the supervisor's, or one compiled for its plan.
+pub enum Pending<'a> {
+    Shared(&'a Filters),
+    Own(Filters),
+}
 
-impl Pending {
+impl Pending<'_> {
     pub fn finish(self) -> Result<(), SandboxError> {
-        Ok(self.0.apply()?)
+        match self {
+            Pending::Shared(f) => f.apply()?,
+            Pending::Own(f) => f.apply()?,
+        }
+        Ok(())
     }
+}
+
+/// The supervisor's filter (the deny list), compiled once before the monitor is forked: the
+/// monitor installs the same one when its plan asks for the deny list, and the supervisor
+/// installs it after the monitor's execve.
+pub fn supervisor_filters() -> Result<Filters, SandboxError> {
+    Ok(Filters::compile(SeccompPolicy::DenyList)?)
 }
 
 /// The plan as the monitor must see it: host paths in its argv and generated files replaced
@@ -137,17 +152,21 @@ fn is_char_device(p: &Path) -> bool {
 /// Runs in the forked monitor process; see the module documentation for the order.
 /// `state_dir` is the container's state directory (the view's mount point); `host_uid`, when
 /// set, the host uid leased for the monitor's own user namespace (`monitor_ns`).
-pub fn confine_monitor(
+pub fn confine_monitor<'a>(
     plan: &LaunchPlan,
     input: &PlanInput,
     state_dir: &Path,
     cfg: &SandboxConfig,
     host_uid: Option<u32>,
-) -> Result<Pending, SandboxError> {
+    deny_list: &'a Filters,
+) -> Result<Pending<'a>, SandboxError> {
     let mut id = Identity::monitor(&input.process, plan.needs_kvm, &input.monitor_cfg.kvm_group)?;
     let allows = landlock::monitor_rules(plan, input);
     let view = View::layout(&input.rootfs, &allows, is_char_device)?;
-    let filters = Filters::compile(plan.seccomp)?;
+    let filters = match plan.seccomp {
+        SeccompPolicy::DenyList => Pending::Shared(deny_list),
+        other => Pending::Own(Filters::compile(other)?),
+    };
     let userns = host_uid.map(monitor_ns::create).transpose()?;
     let owners = (
         host_uid.map_or((id.uid, id.gid), |h| (h, h)),
@@ -180,7 +199,7 @@ pub fn confine_monitor(
     if status == ::landlock::RulesetStatus::NotEnforced && !cfg.allow_unconfined {
         return Err(SandboxError::Unavailable("Landlock"));
     }
-    Ok(Pending(filters))
+    Ok(filters)
 }
 
 /// The host uid for the monitor's own user namespace, when it gets one: the container's user
@@ -205,9 +224,9 @@ pub fn monitor_host_uid(
     )?))
 }
 
-/// Runs in the supervisor once the monitor has been executed.
-pub fn confine_supervisor(p: &ProcessParams) -> Result<(), SandboxError> {
-    let filters = Filters::compile(SeccompPolicy::DenyList)?;
+/// Runs in the supervisor once the monitor has been executed; `filters` from
+/// [`supervisor_filters`].
+pub fn confine_supervisor(p: &ProcessParams, filters: &Filters) -> Result<(), SandboxError> {
     let dropped = caps::drop_bounding_and_ambient()?;
     Identity::supervisor(p).apply()?;
     caps::clear_all(dropped)?;

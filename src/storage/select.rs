@@ -48,7 +48,8 @@ pub struct Request<'a> {
     pub binds: Vec<(usize, BindMount)>,
     /// The virtiofsd binary, when it is installed.
     pub virtiofsd: Option<PathBuf>,
-    pub mounts: &'a [MountEntry],
+    /// Read only when a path's filesystem matters (a block-device rootfs or volume).
+    pub mounts: &'a mountinfo::Table,
 }
 
 const NO_ROOTFS: &str =
@@ -77,12 +78,13 @@ pub fn select(r: Request) -> Result<Selection, String> {
             ));
         }
         s.blocks = r.annotation_blocks;
-        volumes(&mut s, &r.binds, r.mounts, &caps);
+        volumes(&mut s, &r.binds, r.mounts.text()?, &caps);
         return Ok(s);
     }
     if r.mount_rootfs {
         if caps.block {
-            if let Some(m) = mountinfo::block_mount_at(r.mounts, r.rootfs) {
+            let mounts = r.mounts.text()?;
+            if let Some(m) = mountinfo::block_mount_at(mounts, r.rootfs) {
                 if caps.fs.contains(&m.fstype.as_str()) {
                     s.blocks.push(BlockDev {
                         id: "rootfs".into(),
@@ -99,7 +101,7 @@ pub fn select(r: Request) -> Result<Selection, String> {
                         .filter(|(_, b)| b.source.is_file())
                         .map(|(_, b)| b.clone())
                         .collect();
-                    volumes(&mut s, &r.binds, r.mounts, &caps);
+                    volumes(&mut s, &r.binds, mounts, &caps);
                     return Ok(s);
                 }
             }
@@ -130,12 +132,7 @@ pub fn select(r: Request) -> Result<Selection, String> {
 
 /// Bind mounts whose source is the mount point of a block-device filesystem the guest can
 /// read become extra disks, `vol<index in spec.mounts>`, mounted at their destination.
-fn volumes(
-    s: &mut Selection,
-    binds: &[(usize, BindMount)],
-    mounts: &[MountEntry],
-    caps: &StorageCaps,
-) {
+fn volumes(s: &mut Selection, binds: &[(usize, BindMount)], mounts: &str, caps: &StorageCaps) {
     for (i, b) in binds {
         let Some(m) = mountinfo::block_mount_at(mounts, &b.source) else {
             continue;
@@ -162,17 +159,16 @@ fn volumes(
 mod tests {
     use super::*;
 
-    fn entry(at: &str, source: &str, fstype: &str) -> MountEntry {
-        MountEntry {
-            mount_point: at.into(),
-            mount_options: "rw".into(),
-            fstype: fstype.into(),
-            source: source.into(),
-            super_options: "rw".into(),
-        }
+    /// A mountinfo line (format of proc(5)).
+    fn entry(at: &str, source: &str, fstype: &str) -> String {
+        format!("30 1 7:0 / {at} rw shared:9 - {fstype} {source} rw\n")
     }
 
-    fn req<'a>(guest: &'a str, monitor: &'a str, mounts: &'a [MountEntry]) -> Request<'a> {
+    fn table(lines: &[String]) -> mountinfo::Table {
+        mountinfo::Table::from_text(lines.concat())
+    }
+
+    fn req<'a>(guest: &'a str, monitor: &'a str, mounts: &'a mountinfo::Table) -> Request<'a> {
         Request {
             guest,
             monitor,
@@ -202,16 +198,24 @@ mod tests {
         // initrd first: bind mounts go into the initrd copy, nothing else
         let s = select(Request {
             initrd: true,
-            ..req("linux", "qemu", &[])
+            ..req("linux", "qemu", &table(&[]))
         })
         .unwrap();
         assert_eq!(s.initrd_files.len(), 1);
         assert!(s.blocks.is_empty() && s.shared_fs.is_none());
+        // nothing there needs a path's filesystem: the host's mount table is not read
+        let lazy = mountinfo::Table::lazy();
+        select(Request {
+            initrd: true,
+            ..req("linux", "qemu", &lazy)
+        })
+        .unwrap();
+        assert!(!lazy.is_read());
         // a directory rootfs: 9p on QEMU, an error where no shared filesystem exists
-        let s = select(req("linux", "qemu", &[])).unwrap();
+        let s = select(req("linux", "qemu", &table(&[]))).unwrap();
         let fs = s.shared_fs.unwrap();
         assert_eq!((fs.kind, fs.binds.len()), (SharedFsKind::NineP, 1));
-        let e = select(req("linux", "firecracker", &[])).unwrap_err();
+        let e = select(req("linux", "firecracker", &table(&[]))).unwrap_err();
         assert!(e.contains("can not use the container rootfs"), "{e}");
         // a block image at / wins over mountRootfs
         let img = BlockDev {
@@ -224,13 +228,13 @@ mod tests {
         };
         let s = select(Request {
             annotation_blocks: vec![img.clone()],
-            ..req("linux", "qemu", &[])
+            ..req("linux", "qemu", &table(&[]))
         })
         .unwrap();
         assert_eq!(s.blocks, vec![img.clone()]);
         assert!(select(Request {
             annotation_blocks: vec![img],
-            ..req("hermit", "qemu", &[])
+            ..req("hermit", "qemu", &table(&[]))
         })
         .is_err());
         // a block-device rootfs and a block-backed volume (needs a real block device node)
@@ -241,7 +245,7 @@ mod tests {
             entry("/b/rootfs", "/dev/loop0", "ext4"),
             entry("/vol", "/dev/loop1", "ext4"),
         ];
-        let s = select(req("linux", "qemu", &m)).unwrap();
+        let s = select(req("linux", "qemu", &table(&m))).unwrap();
         assert_eq!(s.blocks.len(), 2);
         assert_eq!(
             (s.blocks[0].id.as_str(), s.blocks[0].mount_point.as_str()),
@@ -254,12 +258,12 @@ mod tests {
         assert_eq!(s.takeovers.len(), 2);
         // an unsupported filesystem, or a device mounted twice, falls back to sharing
         let m2 = [entry("/b/rootfs", "/dev/loop0", "xfs")];
-        assert!(select(req("linux", "qemu", &m2))
+        assert!(select(req("linux", "qemu", &table(&m2)))
             .unwrap()
             .shared_fs
             .is_some());
         let m3 = [m[0].clone(), entry("/elsewhere", "/dev/loop0", "ext4")];
-        assert!(select(req("linux", "qemu", &m3))
+        assert!(select(req("linux", "qemu", &table(&m3)))
             .unwrap()
             .shared_fs
             .is_some());

@@ -62,8 +62,9 @@ fn mount_args(r: &Restore) -> (nix::mount::MsFlags, String) {
 }
 
 pub fn remount(r: &Restore) -> Result<(), String> {
-    let mounts = mountinfo::read().unwrap_or_default();
-    if mountinfo::at(&mounts, Path::new(&r.target)).is_some_and(|m| m.source == r.source) {
+    let mounts = mountinfo::Table::lazy();
+    let text = mounts.text().unwrap_or("");
+    if mountinfo::at(text, Path::new(&r.target)).is_some_and(|m| m.source() == r.source) {
         return Ok(());
     }
     let (flags, data) = mount_args(r);
