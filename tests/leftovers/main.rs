@@ -73,6 +73,15 @@ fn create(env: &Env, b: &Path, id: &str, w: &Watch, vars: &[(&str, &str)]) -> Ou
     }
 }
 
+/// The tests of this file run one at a time: a container being created copies the host's
+/// mount table into its namespaces, and while such a copy lives, the block device another test
+/// takes over is "still mounted elsewhere" (O_EXCL gives EBUSY), a real refusal that would make
+/// the takeover test depend on its neighbours' timing.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -117,6 +126,7 @@ impl Drop for Plants {
 
 #[test]
 fn the_check_reports_each_kind_of_leftover() {
+    let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
     let id = unique("plant");
@@ -219,6 +229,7 @@ fn points(env: &Env, net: &TestNet, b: &Path) -> Vec<String> {
 
 #[test]
 fn every_failed_or_killed_step_leaves_nothing() {
+    let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
     let b = bundle(&env, "b", &net, |_| {});
@@ -282,6 +293,7 @@ impl Drop for Tiny {
 
 #[test]
 fn a_state_root_that_fills_up_after_network_setup_leaves_the_pod_reachable() {
+    let _serial = serial();
     let mut env = Env::new();
     let net = TestNet::new();
     let tiny = Tiny(env.dir.path().join("tiny"));
@@ -339,6 +351,7 @@ fn a_state_root_that_fills_up_after_network_setup_leaves_the_pod_reachable() {
 
 #[test]
 fn a_half_made_container_is_ours_and_plain_delete_removes_it_once_its_create_is_gone() {
+    let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
     let b = bundle(&env, "b", &net, |_| {});
@@ -392,6 +405,7 @@ impl Drop for LoopFs {
 
 #[test]
 fn every_failed_or_killed_step_gives_a_taken_block_rootfs_back() {
+    let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
     // the container's rootfs is an ext4 filesystem on a loop device: with mountRootfs the guest
@@ -434,6 +448,7 @@ fn every_failed_or_killed_step_gives_a_taken_block_rootfs_back() {
 
 #[test]
 fn delete_refuses_a_create_still_running_and_force_kills_it_then_removes_everything() {
+    let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
     let b = bundle(&env, "b", &net, |_| {});
