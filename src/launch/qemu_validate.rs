@@ -90,33 +90,17 @@ fn world() -> Option<World> {
 }
 
 /// A non-persistent tap (it goes away with its fd), as QEMU's `-netdev tap,fd=` needs one:
-/// QEMU queries it with TUNGETIFF (net/tap-linux.c).
+/// QEMU queries it with TUNGETIFF (net/tap-linux.c). Made by the runtime's own tap code.
 fn tap(name: &str) -> OwnedFd {
-    const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-    const IFF_TAP: i16 = 0x0002;
-    const IFF_NO_PI: i16 = 0x1000;
-    const IFF_VNET_HDR: i16 = 0x4000;
-    #[repr(C)]
-    struct IfReq {
-        name: [u8; libc::IFNAMSIZ],
-        flags: i16,
-        _pad: [u8; 22],
-    }
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .expect("open /dev/net/tun");
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        flags: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
-        _pad: [0; 22],
+    let o = crate::net::tap::TapOptions {
+        vnet_hdr: true,
+        persistent: false,
+        uid: 0,
+        gid: 0,
     };
-    req.name[..name.len()].copy_from_slice(name.as_bytes());
-    // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` has its size and layout.
-    let r = unsafe { libc::ioctl(f.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReq) };
-    assert!(r == 0, "TUNSETIFF: {}", std::io::Error::last_os_error());
-    f.into()
+    crate::net::tap::create(name, &o)
+        .expect("create a tap")
+        .expect("a non-persistent tap keeps its fd")
 }
 
 /// The plan variants of one guest type on one machine.

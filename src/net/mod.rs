@@ -18,7 +18,7 @@ pub mod dns;
 mod nl;
 pub mod probe;
 mod static_mode;
-mod tap;
+pub mod tap;
 mod tc;
 mod teardown;
 
