@@ -48,14 +48,14 @@ pub fn urunc_bin() -> PathBuf {
     p
 }
 
-/// A fresh directory under `target/tmp` (short paths: unix sockets live there).
+/// A fresh directory `/tmp/urunc-<prefix>XXXXXX`, removed on drop. Its path must stay short
+/// whatever directory the repository was cloned into: unix sockets live there (108 bytes) and
+/// podman refuses a `--runroot` longer than 50 characters.
 pub fn workdir(prefix: &str) -> tempfile::TempDir {
-    let base = profile_dir().parent().expect("target").join("tmp");
-    std::fs::create_dir_all(&base).expect("target/tmp");
     tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(base)
-        .expect("tempdir")
+        .prefix(&format!("urunc-{prefix}"))
+        .tempdir_in("/tmp")
+        .expect("tempdir in /tmp")
 }
 
 pub fn ci() -> bool {
