@@ -23,6 +23,8 @@ use std::os::unix::net::UnixDatagram;
 
 /// Everything the container process needs, prepared by `create` before the fork.
 pub struct Setup {
+    /// The record `create` will write once the container is ready; the container process
+    /// never reads or writes the file (what it learns and makes travels over `sync`).
     pub state: State,
     pub ns: namespaces::Plan,
     pub hostname: Option<String>,
@@ -126,13 +128,13 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     fault::point("container:hostname")?;
     ts::capture(5);
     send(sync, sync::Sync::NsReady)?;
-    if recv(sync)? != Some(sync::Sync::Go) {
+    let Some(sync::Sync::Go { pid, start }) = recv(sync)? else {
         return Ok(1);
-    }
+    };
     fault::point("container:go")?;
     ts::capture(9);
-    // create recorded our pid in the state file meanwhile
-    s.state.reload()?;
+    // our pid as the host sees it (we may be pid 1 of our own namespace)
+    (s.state.pid, s.state.pid_start) = (pid, start);
     let hooks = s.state.urunc.hooks.clone();
     crate::hooks::run(
         "createContainer",
@@ -143,7 +145,9 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     ts::capture(10);
     ts::capture(15);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
-    s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
+    s.plan_input.net = crate::net::setup(&s.state, &s.plan_input)?;
+    // what we made, for our own teardown below; `create` records it from `Ready`
+    s.state.urunc.tap = s.plan_input.net.as_ref().map(|n| n.tap.clone());
     ts::capture(16);
     // create fails from here on, so no delete follows: every error takes the tap and the
     // redirect down (a tap and filters left behind would blackhole the pod)
@@ -204,11 +208,10 @@ fn after_network(
     let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
     crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
     fault::point("container:plan-json")?;
-    s.state.save()?;
-    fault::point("container:state")?;
     sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
     fault::point("container:ready")?;
-    send(sync, sync::Sync::Ready)?;
+    let tap = s.state.urunc.tap.clone();
+    send(sync, sync::Sync::Ready { tap })?;
     Ok((plan, links))
 }
 

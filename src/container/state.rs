@@ -172,13 +172,6 @@ impl State {
         }
     }
 
-    /// Re-reads the state file of this container (another process may have written it).
-    pub fn reload(&mut self) -> Result<(), StateError> {
-        let root = self.dir.parent().unwrap_or(Path::new("/"));
-        *self = State::load(root, &self.id)?;
-        Ok(())
-    }
-
     /// Writes the state in this binary's format (`STATE_VERSION`, whatever format it was read in).
     pub fn save(&self) -> Result<(), StateError> {
         let mut st = self.clone();

@@ -136,9 +136,7 @@ pub fn create(a: &CreateOptions) -> Result<Created> {
         user_maps,
         own_netns,
     };
-    finish(a, state, &forked, &mut undo)?;
-    // The container process saved the state with what it learnt (tap, netns).
-    let state = State::load(&a.root, &a.id)?;
+    let state = finish(a, state, &forked, &mut undo)?;
     fault::point("create:done")?;
     undo.armed = false;
     Ok(Created { pid: child, state })
@@ -274,20 +272,21 @@ fn fork_container(
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
     if let Some(maps) = &user_maps {
-        expect(&sync, Sync::UserNs)?;
+        expect(&sync, |m| (m == Sync::UserNs).then_some(()))?;
         maps.write(child).map_err(namespaces::NsError::from)?;
         msg::send(&sync, &Sync::Mapped).map_err(io("sync with the container process"))?;
         fault::point("create:userns-mapped")?;
     }
-    expect(&sync, Sync::NsReady)?;
+    expect(&sync, |m| (m == Sync::NsReady).then_some(()))?;
     fault::point("create:ns-ready")?;
     ts::capture(6);
     Ok((child, sync, user_maps))
 }
 
-/// Records the state and the pid file, notes the network the container process will wire,
-/// runs the hooks, and lets the container process finish its setup.
-fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<()> {
+/// Writes the pid file, notes the network the container process will wire, runs the hooks,
+/// lets the container process finish its setup, and records the state (`state.json`, written
+/// once, from what the container process reported). Until then the journal names everything.
+fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<State> {
     let (child, sync) = (f.child, &f.sync);
     state.pid = child.as_raw();
     state.pid_start = container::process_start_time(child.as_raw())
@@ -295,8 +294,6 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
     if state.urunc.netns.is_none() {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
-    state.save()?;
-    fault::point("create:state")?;
     if let Some(maps) = &f.user_maps {
         userns::chown_dir(&state.dir, maps).map_err(namespaces::NsError::from)?;
         fault::point("create:chown")?;
@@ -329,23 +326,33 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
         undo.note()?;
         fault::point("create:net-noted")?;
     }
-    msg::send(sync, &Sync::Go).map_err(io("sync with the container process"))?;
+    let go = Sync::Go {
+        pid: state.pid,
+        start: state.pid_start,
+    };
+    msg::send(sync, &go).map_err(io("sync with the container process"))?;
     fault::point("create:go")?;
     ts::capture(8);
-    expect(sync, Sync::Ready)?;
+    let tap = expect(sync, |m| match m {
+        Sync::Ready { tap } => Some(tap),
+        _ => None,
+    })?;
     fault::point("create:ready")?;
+    state.urunc.tap = tap;
+    state.save()?;
+    fault::point("create:state")?;
     // the container process holds the devices' fds now
     undo.storage = None;
-    Ok(())
+    Ok(state)
 }
 
-fn expect(sync: &UnixDatagram, want: Sync) -> Result<()> {
+/// What `want` takes from the next message; an error when it is another one.
+fn expect<T>(sync: &UnixDatagram, want: impl FnOnce(Sync) -> Option<T>) -> Result<T> {
+    let exited = || Error::Msg("the container process exited during create".into());
     match msg::recv(sync).map_err(io("sync with the container process"))? {
-        Some(got) if got == want => Ok(()),
         Some(Sync::Error(e)) => Err(Error::Msg(e)),
-        _ => Err(Error::Msg(
-            "the container process exited during create".into(),
-        )),
+        Some(got) => want(got).ok_or_else(exited),
+        None => Err(exited()),
     }
 }
 

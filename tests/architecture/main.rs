@@ -7,6 +7,8 @@
 //! - no monitor name as a string outside `monitor/`, config parsing (`config.rs`) and the
 //!   names of `plan::MonitorKind` (`plan/kinds.rs`); no guest type name outside `guest/` and
 //!   `plan::GuestKind`;
+//! - `state.json` is written once, by `create` (`STATE_WRITER`): no other file saves a
+//!   `State` (the container process reports what it made over the sync socket);
 //! - no file over 400 lines, no function over 80 lines outside tests.
 //!
 //! The last two hold with known exceptions (`ALLOWED_*`, each a ceiling that may only go down):
@@ -44,6 +46,8 @@ const BINARY_MAY_NOT_USE: &[&str] = &[
     "timestamps",
 ];
 const BINARY: &[&str] = &["main", "cli", "cli_usage", "commands"];
+/// The one place that writes `state.json` (`State::save`), and only once.
+const STATE_WRITER: &str = "lifecycle/create.rs";
 const MAX_FILE_LINES: usize = 400;
 const MAX_FN_LINES: usize = 80;
 
@@ -188,6 +192,23 @@ fn guest_name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<Strin
     }
 }
 
+fn state_write_rule(files: &[File], errs: &mut Vec<String>) {
+    for f in files {
+        let n: usize = f
+            .production()
+            .iter()
+            .map(|l| code(l).matches(".save()").count())
+            .sum();
+        let allowed = usize::from(f.rel == STATE_WRITER);
+        if n > allowed {
+            errs.push(format!(
+                "{}: saves the state {n} times (only create writes state.json, once)",
+                f.rel
+            ));
+        }
+    }
+}
+
 fn size_rules(files: &[File], fs: &[(&str, usize)], fns: &[(&str, usize)], errs: &mut Vec<String>) {
     for f in files {
         let n = f.lines.len();
@@ -214,6 +235,7 @@ fn check(
     import_rules(&files, &mut errs);
     name_rule(&files, names, &mut errs);
     guest_name_rule(&files, ALLOWED_GUEST_NAMES, &mut errs);
+    state_write_rule(&files, &mut errs);
     size_rules(&files, fs, fns, &mut errs);
     errs
 }
@@ -262,7 +284,10 @@ fn planted_violations_are_caught() {
         "net.rs",
         &format!("pub fn f() {{\n{body}}}\nconst M: &str = \"hvt\";\n"),
     );
-    put("storage.rs", "const G: &str = \"nanos\";\n");
+    put(
+        "storage.rs",
+        "const G: &str = \"nanos\";\nfn f(s: State) {\n    s.save();\n}\n",
+    );
     let clean = tempfile::tempdir().unwrap();
     std::fs::write(clean.path().join("lib.rs"), "fn f() {}\n").unwrap();
     assert!(check(clean.path(), &[], &[], &[]).is_empty());
@@ -274,6 +299,7 @@ fn planted_violations_are_caught() {
         "guest imports monitor: they meet only in launch",
         "net.rs: 1 monitor names as strings (ask monitor:: instead)",
         "storage.rs: 1 guest type names as strings (use GuestKind)",
+        "storage.rs: saves the state 1 times (only create writes state.json, once)",
         "big.rs: 401 lines (at most 400)",
         "net.rs:f: 82 lines (at most 80)",
     ];
@@ -285,5 +311,5 @@ fn planted_violations_are_caught() {
         &[("big.rs", 401)],
         &[("net.rs:f", 82)],
     );
-    assert_eq!(errs.len(), 5, "{errs:?}");
+    assert_eq!(errs.len(), 6, "{errs:?}");
 }
