@@ -1,7 +1,7 @@
 //! `/etc/urunc/config.toml` (location overridable with `URUNC_CONFIG`, or upstream urunc's
 //! `URUNC_CONFIG_FILE`), urunc's format plus a
-//! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create` and frozen
-//! into the container's state, so later commands see the configuration it was created with.
+//! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create`; of what it
+//! decides, the container's state keeps what later commands use (`[timestamps]`).
 
 pub use crate::plan::MonitorConfig;
 use serde::{Deserialize, Serialize};

@@ -30,6 +30,8 @@ pub struct Setup {
     pub hostname: Option<String>,
     pub rootfs_propagation: Option<String>,
     pub rootless: bool,
+    /// The config file's `[sandbox]` (how the monitor is confined).
+    pub sandbox: crate::config::SandboxConfig,
     pub plan_input: PlanInput,
     /// The pty slave when `process.terminal` is set.
     pub tty: Option<OwnedFd>,
@@ -193,7 +195,7 @@ fn after_network(
     fault::point("container:channel")?;
     let plan = crate::launch::build(&s.plan_input)
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
-    crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
+    crate::sandbox::check_available(&s.sandbox, plan.seccomp)
         .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
     links.keep_used(&plan);
     links
@@ -254,7 +256,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
     let host_uid = crate::sandbox::monitor_host_uid(
         plan,
         &s.plan_input.process,
-        &s.state.urunc.config.sandbox,
+        &s.sandbox,
         &s.state.dir.to_string_lossy(),
     )
     .map_err(|e| Error::Msg(format!("cannot confine the monitor: {e}")))?;
@@ -329,7 +331,7 @@ fn exec_monitor(
         plan,
         &s.plan_input,
         &s.state.dir,
-        &s.state.urunc.config.sandbox,
+        &s.sandbox,
         host_uid,
         deny,
     );

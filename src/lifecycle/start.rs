@@ -10,7 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 /// Starts the created container `st` (`t0`: when the command began, for the timestamps).
 pub fn start(st: &State, t0: std::time::SystemTime) -> Result<()> {
-    crate::timestamps::init(&st.urunc.config.timestamps, &st.id);
+    crate::timestamps::init(&st.urunc.timestamps, &st.id);
     crate::timestamps::capture_at(11, t0);
     crate::timestamps::capture(12);
     match st.status() {
