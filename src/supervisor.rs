@@ -21,6 +21,9 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
+/// The launch plan as JSON in the state directory, written with `--debug` only.
+pub const PLAN_FILE: &str = "plan.json";
+
 /// Everything the container process needs, prepared by `create` before the fork.
 pub struct Setup {
     /// The record `create` will write once the container is ready; the container process
@@ -207,9 +210,12 @@ fn after_network(
     fault::point("container:materialize")?;
     ts::capture(17);
     log::debug!("launch plan: {:?}", plan.argv);
-    let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
-    crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
-    fault::point("container:plan-json")?;
+    if log::log_enabled!(log::Level::Debug) {
+        // `--debug` only: the plan as built, for a person (and the tests) to read
+        let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
+        crate::container::write_atomic(&s.state.dir.join(PLAN_FILE), &plan_json, 0o600)?;
+        fault::point("container:plan-json")?;
+    }
     sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
     fault::point("container:ready")?;
     let tap = s.state.urunc.tap.clone();

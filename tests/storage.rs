@@ -168,7 +168,9 @@ impl Bundle {
     fn create(&self) -> (bool, String) {
         let out = std::fs::File::create(self.path("console")).unwrap();
         let err = std::fs::File::create(self.path("create.err")).unwrap();
+        // --debug: the tests read the launch plan (`plan.json`, written only then)
         let mut c = self.cmd(&[
+            "--debug",
             "create",
             "--bundle",
             &self.dir.path().display().to_string(),

@@ -96,9 +96,19 @@ impl Env {
 
     /// `create` with stdout and stderr going to `<dir>/<id>.out` (the container's console).
     pub fn create(&self, bundle: &Path, id: &str, extra: &[&str]) -> Output {
+        self.create_with(&[], bundle, id, extra)
+    }
+
+    /// `create` with `--debug`, which writes the launch plan to `<root>/<id>/plan.json`.
+    pub fn create_debug(&self, bundle: &Path, id: &str) -> Output {
+        self.create_with(&["--debug"], bundle, id, &[])
+    }
+
+    fn create_with(&self, global: &[&str], bundle: &Path, id: &str, extra: &[&str]) -> Output {
         self.track(id);
         let out = std::fs::File::create(self.console(id)).expect("console file");
         self.cmd()
+            .args(global)
             .arg("create")
             .arg("--bundle")
             .arg(bundle)
