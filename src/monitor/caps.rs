@@ -1,8 +1,9 @@
 //! What each monitor can do, as data: whether it needs KVM or can emulate, how its KVM is
-//! probed (`accel`), what it costs in memory, which control channel it speaks. Code outside
-//! `monitor/` asks these instead of comparing monitor names.
+//! probed (`accel`), what it costs in memory, which control channel it speaks, where its own
+//! data lies. Code outside `monitor/` asks these instead of comparing monitor names.
 
 use crate::plan::SharedFsKind;
+use std::path::{Path, PathBuf};
 
 /// What a monitor can do without KVM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,11 @@ pub struct Declaration {
     /// The shared filesystems it can give the guest (QEMU: 9p and virtio-fs; Cloud
     /// Hypervisor: virtio-fs through virtiofsd).
     pub shared_fs: &'static [SharedFsKind],
+    /// Directories of its own data (firmware, option ROMs) it reads where present; the
+    /// sandbox lets it read them (`LaunchPlan::data_dirs`).
+    pub data_dirs: &'static [&'static str],
+    /// The same, under the config's `data_path` when one is set.
+    pub data_path_dirs: &'static [&'static str],
 }
 
 /// Firecracker and Cloud Hypervisor are KVM-only VMMs (neither has an emulator); solo5-hvt is
@@ -59,6 +65,8 @@ pub const DECLARATIONS: &[Declaration] = &[
         tcg_extra_mib: QEMU_TB_MIB,
         block_fd: true,
         shared_fs: &[SharedFsKind::NineP, SharedFsKind::Virtiofs],
+        data_dirs: QEMU_DATA_DIRS,
+        data_path_dirs: &["qemu", "seabios"],
         ..decl("qemu", Support::Emulates, ProbeKind::QemuBoot, (64, 16))
     },
     decl("firecracker", Support::KvmOnly, ProbeKind::DevKvm, (16, 16)),
@@ -74,6 +82,30 @@ pub const DECLARATIONS: &[Declaration] = &[
     decl("hvt", Support::KvmOnly, ProbeKind::DevKvm, (8, 4)),
     decl("spt", Support::NoKvm, ProbeKind::None, (8, 4)),
 ];
+
+/// Where Debian's packages put what QEMU reads: its own data (`qemu-system-data`, or a build
+/// installed under /usr/local), SeaBIOS (`seabios`: /usr/share/qemu/bios*.bin link there) and
+/// the iPXE option ROMs of its NICs (`ipxe-qemu`).
+const QEMU_DATA_DIRS: &[&str] = &[
+    "/usr/share/qemu",
+    "/usr/share/seabios",
+    "/usr/lib/ipxe/qemu",
+    "/usr/share/ipxe",
+    "/usr/local/share/qemu",
+];
+
+/// The data directories of `d`'s monitor, with those under the config's `data_path`.
+pub fn data_dirs(d: &Declaration, data_path: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = d.data_dirs.iter().map(PathBuf::from).collect();
+    if !data_path.is_empty() {
+        v.extend(
+            d.data_path_dirs
+                .iter()
+                .map(|s| Path::new(data_path).join(s)),
+        );
+    }
+    v
+}
 
 /// QEMU's TCG translation cache size (MiB); QEMU's default would be 1 GiB of address space.
 pub const QEMU_TB_MIB: u64 = 32;
@@ -94,6 +126,8 @@ const fn decl(
         qmp: false,
         block_fd: false,
         shared_fs: &[],
+        data_dirs: &[],
+        data_path_dirs: &[],
     }
 }
 
@@ -103,4 +137,20 @@ pub fn declaration(monitor: &str) -> Declaration {
         .find(|d| d.monitor == monitor)
         .copied()
         .unwrap_or(decl("", Support::KvmOnly, ProbeKind::DevKvm, (8, 4)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dirs_are_declared_and_follow_data_path() {
+        let qemu = declaration("qemu");
+        let d = data_dirs(&qemu, "");
+        assert!(d.contains(&PathBuf::from("/usr/share/seabios")), "{d:?}");
+        let d = data_dirs(&qemu, "/opt/q");
+        assert!(d.contains(&PathBuf::from("/opt/q/seabios")), "{d:?}");
+        assert!(d.contains(&PathBuf::from("/usr/share/qemu")), "{d:?}");
+        assert!(data_dirs(&declaration("firecracker"), "/opt/q").is_empty());
+    }
 }

@@ -216,6 +216,10 @@ fn base_plan(
         argv,
         env: Vec::new(),
         read_paths,
+        data_dirs: caps::data_dirs(
+            &declaration(&input.unikernel.hypervisor),
+            &input.monitor_cfg.data_path,
+        ),
         exec_paths: vec![input.monitor_path.clone()],
         write_paths,
         devices,

@@ -105,8 +105,6 @@ impl Monitor for Qemu {
         }
         plan.argv = a;
         plan.debug_exit = guest.debug_exit;
-        plan.read_paths
-            .extend(firmware_dirs(&input.monitor_cfg.data_path));
         if let Some(s) = &input.shared_fs {
             plan.write_paths.push(s.path.clone());
             plan.write_paths.extend(s.socket.clone());
@@ -172,24 +170,4 @@ fn head(input: &PlanInput, machine: &str, props: &str, mib: u64) -> Vec<String> 
         push(&["-sandbox", SANDBOX]);
     }
     a
-}
-
-/// Firmware and option ROM directories QEMU reads (Debian's layout, or `data_path`'s).
-fn firmware_dirs(data_path: &str) -> Vec<PathBuf> {
-    if data_path.is_empty() {
-        [
-            "/usr/share/qemu",
-            "/usr/share/seabios",
-            "/usr/lib/ipxe/qemu",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
-    } else {
-        let d = data_path.trim_end_matches('/');
-        vec![
-            PathBuf::from(format!("{d}/qemu")),
-            PathBuf::from(format!("{d}/seabios")),
-        ]
-    }
 }

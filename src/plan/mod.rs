@@ -312,8 +312,12 @@ pub struct LaunchPlan {
     /// Full argv, argv[0] included; never a string split on spaces.
     pub argv: Vec<String>,
     pub env: Vec<String>,
-    /// Files the monitor may read (and map): kernel, initrd, firmware, data directories.
+    /// Files the monitor may read (and map): kernel, initrd, read-only images.
     pub read_paths: Vec<PathBuf>,
+    /// The monitor's own data it may read where present (firmware, option ROMs): what it
+    /// declares (`monitor::caps::Declaration::data_dirs`), with the config's `data_path`.
+    #[serde(default)]
+    pub data_dirs: Vec<PathBuf>,
     /// Files and directories the monitor may execute from (its binary and libraries).
     pub exec_paths: Vec<PathBuf>,
     /// Files the monitor may write (writable block images, its work dir).
