@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/urunc/config.toml";
+/// Where monitor uid leases live unless `[sandbox] monitor_uid_registry` says otherwise.
+pub const DEFAULT_UID_REGISTRY: &str = "/run/urunc/monitor-uids";
 pub const MONITORS: &[&str] = &crate::plan::MonitorKind::NAMES;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -25,13 +27,15 @@ pub struct Config {
 /// `[sandbox]`: `allow_unconfined = true` lets monitors start where the kernel lacks Landlock
 /// (otherwise `create` fails rather than run a monitor with less confinement than documented).
 /// The monitor of a uid-0 container runs as a host uid leased from `monitor_uid_start` ..
-/// `+ monitor_uid_count` (`sandbox::monitor_ns`); a count of 0 keeps it uid 0.
+/// `+ monitor_uid_count` (`sandbox::monitor_ns`); a count of 0 keeps it uid 0. The leases are
+/// files in `monitor_uid_registry` (one directory for every state root of the host).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     pub allow_unconfined: bool,
     pub monitor_uid_start: u32,
     pub monitor_uid_count: u32,
+    pub monitor_uid_registry: PathBuf,
 }
 
 impl Default for SandboxConfig {
@@ -41,6 +45,7 @@ impl Default for SandboxConfig {
             // far above distributions' and subuid ranges (0xC0000000)
             monitor_uid_start: 3_221_225_472,
             monitor_uid_count: 65_536,
+            monitor_uid_registry: PathBuf::from(DEFAULT_UID_REGISTRY),
         }
     }
 }
@@ -223,6 +228,12 @@ impl Config {
                 ));
             }
         }
+        if !self.sandbox.monitor_uid_registry.is_absolute() {
+            return Err(format!(
+                "sandbox.monitor_uid_registry must be an absolute path, not {:?}",
+                self.sandbox.monitor_uid_registry
+            ));
+        }
         if !matches!(
             self.log.level.as_str(),
             "trace" | "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "panic"
@@ -283,6 +294,14 @@ mod tests {
         assert!(e.contains("memory"), "{e}");
         let e = Config::parse("[monitors.qemuX]\npath = \"/q\"\n").unwrap_err();
         assert!(e.contains("unknown section [monitors.qemuX]"), "{e}");
+        let e = Config::parse("[sandbox]\nmonitor_uid_registry = \"uids\"\n").unwrap_err();
+        assert!(e.contains("sandbox.monitor_uid_registry"), "{e}");
+        let c = Config::parse("[sandbox]\nmonitor_uid_registry = \"/tmp/u\"\n").unwrap();
+        assert_eq!(c.sandbox.monitor_uid_registry, Path::new("/tmp/u"));
+        assert_eq!(
+            Config::default().sandbox.monitor_uid_registry,
+            Path::new("/run/urunc/monitor-uids")
+        );
         // upstream's [log] syslog is accepted
         assert!(Config::parse("[log]\nsyslog = true\n").unwrap().log.syslog);
     }

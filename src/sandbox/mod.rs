@@ -221,6 +221,7 @@ pub fn monitor_host_uid(
         cfg.monitor_uid_start,
         cfg.monitor_uid_count,
         key,
+        &cfg.monitor_uid_registry,
     )?))
 }
 

@@ -62,7 +62,17 @@ impl Env {
                 fake.display()
             ));
         }
-        text.push_str(extra);
+        // the monitor uid leases go to this test's directory, not the host's /run/urunc
+        let registry = format!(
+            "[sandbox]\nmonitor_uid_registry = \"{}\"\n",
+            dir.path().join("monitor-uids").display()
+        );
+        if extra.contains("[sandbox]\n") {
+            text.push_str(&extra.replacen("[sandbox]\n", &registry, 1));
+        } else {
+            text.push_str(extra);
+            text.push_str(&registry);
+        }
         std::fs::write(&config, text).expect("write config");
         Env {
             dir,
