@@ -37,7 +37,10 @@ pub fn plan_input(
         spec.annotations
             .get(crate::plan::ARCH_ANNOTATION)
             .map(String::as_str),
-        monitor.name(),
+        (
+            monitor.name(),
+            monitor.caps().support == crate::monitor::caps::Support::Emulates,
+        ),
         requested_accel,
     )?;
     let monitor_path = crate::monitor::find_binary(monitor.name(), &mcfg, arch)?;

@@ -22,12 +22,13 @@ use source::{code, functions, load, named_modules, File};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-#[rustfmt::skip]
-const MONITOR_NAMES: &[&str] =
-    &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt", "solo5-hvt", "solo5-spt"];
-const GUEST_NAMES: &[&str] = &[
-    "unikraft", "rumprun", "mirage", "mewz", "hermit", "linux", "nanos", "osv",
-];
+/// Every monitor's name (the kinds' list) and the binaries whose names are not theirs.
+fn monitor_names() -> Vec<&'static str> {
+    let mut v = urunc::plan::MonitorKind::NAMES.to_vec();
+    v.extend(["solo5-hvt", "solo5-spt"]);
+    v
+}
+const GUEST_NAMES: &[&str] = &urunc::plan::GuestKind::NAMES;
 /// Files that name guest types: `spec`'s example annotation, and `"linux"` as the OCI
 /// section's name (in `spec` and `features`), which is no guest type.
 const ALLOWED_GUEST_NAMES: &[(&str, usize)] =
@@ -165,7 +166,7 @@ fn name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<String>) {
         if f.rel.starts_with("monitor/") || f.rel == "config.rs" || f.rel == "plan/kinds.rs" {
             continue;
         }
-        let n = count_names(f, MONITOR_NAMES);
+        let n = count_names(f, &monitor_names());
         if n > allowed(allow, &f.rel) {
             errs.push(format!(
                 "{}: {n} monitor names as strings (ask monitor:: instead)",

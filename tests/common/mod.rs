@@ -56,7 +56,7 @@ impl Env {
         let config = dir.path().join("config.toml");
         let fake = fakevmm_bin();
         let mut text = String::new();
-        for m in ["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"] {
+        for m in urunc::plan::MonitorKind::NAMES {
             text.push_str(&format!(
                 "[monitors.{m}]\npath = \"{}\"\naccel = \"tcg\"\n",
                 fake.display()
