@@ -54,17 +54,16 @@ const MAX_FN_LINES: usize = 80;
 
 /// Files that still name monitors, and how many times: `spec`'s example annotation.
 const ALLOWED_NAMES: &[(&str, usize)] = &[("commands/spec.rs", 1)];
-/// Files over the line limit, with their current length.
-const ALLOWED_FILES: &[(&str, usize)] = &[("cli.rs", 406), ("sandbox/seccomp.rs", 414)];
+/// Files over the line limit, with their current length (none left).
+const ALLOWED_FILES: &[(&str, usize)] = &[];
 /// Functions over the length limit (`file:function`), with their current length.
 const ALLOWED_FNS: &[(&str, usize)] = &[
     ("accel/devkvm.rs:run_guest", 82),
-    ("cli.rs:parse_into", 224),
     ("cli_usage.rs:verb", 125),
     ("commands/check.rs:text", 103),
     ("guest/linux.rs:prepare", 115),
-    ("lifecycle/create_input.rs:plan_input", 171),
-    ("net/mod.rs:setup", 98),
+    ("lifecycle/create_input.rs:plan_input", 167),
+    ("net/mod.rs:setup", 96),
     ("sandbox/limits.rs:apply", 124),
     ("storage/binds.rs:target_in", 82),
     ("storage/bootfs.rs:records", 117),
