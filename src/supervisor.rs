@@ -94,43 +94,7 @@ fn recv(sock: &UnixDatagram) -> crate::error::Result<Option<sync::Sync>> {
 }
 
 fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
-    use crate::error::sys as sys_err;
-    fault::point("container:begin")?;
-    if let Some(tty) = &s.tty {
-        nix::unistd::setsid().map_err(sys_err("setsid"))?;
-        sys::set_controlling_tty(tty.as_raw_fd()).map_err(sys_err("set controlling terminal"))?;
-        for fd in 0..3 {
-            nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(sys_err("dup2 terminal"))?;
-        }
-    }
-    drop(s.tty.take());
-    if let Some(cg) = s.state.cgroup() {
-        cg.enter_self(s.rootless)?;
-    }
-    fault::point("container:cgroup")?;
-    s.ns.enter_others(|| {
-        send(sync, sync::Sync::UserNs)?;
-        match recv(sync)? {
-            Some(sync::Sync::Mapped) => Ok(()),
-            _ => Err(crate::error::Error::Msg(
-                "create did not map the user namespace".into(),
-            )),
-        }
-    })?;
-    fault::point("container:namespaces")?;
-    let own_mount_ns = s.ns.has("mount") && s.ns.path_of("mount").is_none();
-    if own_mount_ns {
-        make_root_private(s.rootfs_propagation.as_deref())?;
-    }
-    // bind mounts inside a rootfs shared with the guest, in the container's namespace only
-    crate::storage::share(&s.plan_input, own_mount_ns).map_err(crate::error::Error::Msg)?;
-    fault::point("container:mounts")?;
-    if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
-        if s.ns.has("uts") {
-            nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
-        }
-    }
-    fault::point("container:hostname")?;
+    enter(&mut s, sync)?;
     ts::capture(5);
     send(sync, sync::Sync::NsReady)?;
     let Some(sync::Sync::Go { pid, start }) = recv(sync)? else {
@@ -183,6 +147,49 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // No network teardown here: the confined supervisor holds no capability. The tap (not
     // persistent) goes with the monitor's fd; `delete` removes the redirect rules.
     Ok(event_loop::run(monitor, &plan, &mut links))
+}
+
+/// Takes the terminal, enters the cgroup and the namespaces (the user namespace mapped by
+/// `create`), makes the mounts and sets the hostname.
+fn enter(s: &mut Setup, sync: &UnixDatagram) -> crate::error::Result<()> {
+    use crate::error::sys as sys_err;
+    fault::point("container:begin")?;
+    if let Some(tty) = &s.tty {
+        nix::unistd::setsid().map_err(sys_err("setsid"))?;
+        sys::set_controlling_tty(tty.as_raw_fd()).map_err(sys_err("set controlling terminal"))?;
+        for fd in 0..3 {
+            nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(sys_err("dup2 terminal"))?;
+        }
+    }
+    drop(s.tty.take());
+    if let Some(cg) = s.state.cgroup() {
+        cg.enter_self(s.rootless)?;
+    }
+    fault::point("container:cgroup")?;
+    s.ns.enter_others(|| {
+        send(sync, sync::Sync::UserNs)?;
+        match recv(sync)? {
+            Some(sync::Sync::Mapped) => Ok(()),
+            _ => Err(crate::error::Error::Msg(
+                "create did not map the user namespace".into(),
+            )),
+        }
+    })?;
+    fault::point("container:namespaces")?;
+    let own_mount_ns = s.ns.has("mount") && s.ns.path_of("mount").is_none();
+    if own_mount_ns {
+        make_root_private(s.rootfs_propagation.as_deref())?;
+    }
+    // bind mounts inside a rootfs shared with the guest, in the container's namespace only
+    crate::storage::share(&s.plan_input, own_mount_ns).map_err(crate::error::Error::Msg)?;
+    fault::point("container:mounts")?;
+    if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if s.ns.has("uts") {
+            nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
+        }
+    }
+    fault::point("container:hostname")?;
+    Ok(())
 }
 
 /// The setup after the network is wired, up to telling `create` the container is ready.

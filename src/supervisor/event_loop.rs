@@ -173,30 +173,35 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
             }
         }
     }
-    // QEMU wrote the guest's last frames before it exited: they wait in our socket
-    if let Some(c) = channel {
-        c.on_readable();
-        facts.channel = Some(c.state);
-        if c.state.rejected > 0 {
-            log::info!("guest channel: {} frames rejected", c.state.rejected);
-        }
-    }
-    if let Some(q) = qmp {
-        q.on_readable();
-        facts.started = Some(q.started());
-        if let Some(r) = q.shutdown_reason() {
-            log::info!("QEMU shut down: {r}");
-        }
-    }
-    if let Some(d) = dhcp {
-        log::info!("dhcp: {} answers sent to the guest", d.answered);
-    }
+    drain(links, &mut facts);
     let ended = ended.unwrap_or(Ended::Exited(status::STATUS_UNKNOWN));
     let out = status::decide(ended, &facts);
     if let Some(r) = &out.reason {
         log::warn!("exit status {}: {r}", out.code);
     }
     out.code
+}
+
+/// Once the monitor is gone: what QEMU wrote last still waits in our sockets (the guest's last
+/// frames, QEMU's shutdown event); read it into `facts` and log what each link saw.
+fn drain(links: &mut Links, facts: &mut Facts) {
+    if let Some(c) = links.channel.as_mut() {
+        c.on_readable();
+        facts.channel = Some(c.state);
+        if c.state.rejected > 0 {
+            log::info!("guest channel: {} frames rejected", c.state.rejected);
+        }
+    }
+    if let Some(q) = links.qmp.as_mut() {
+        q.on_readable();
+        facts.started = Some(q.started());
+        if let Some(r) = q.shutdown_reason() {
+            log::info!("QEMU shut down: {r}");
+        }
+    }
+    if let Some(d) = &links.dhcp {
+        log::info!("dhcp: {} answers sent to the guest", d.answered);
+    }
 }
 
 fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>) {
