@@ -27,6 +27,8 @@ pub enum Error {
     #[error(transparent)]
     Accel(#[from] crate::accel::AccelError),
     #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
     Delegate(#[from] crate::delegate::DelegateError),
     #[error("{what}: {source}")]
     Sys { what: String, source: nix::Error },

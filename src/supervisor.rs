@@ -181,7 +181,7 @@ fn enter(s: &mut Setup, sync: &UnixDatagram) -> crate::error::Result<()> {
         make_root_private(s.rootfs_propagation.as_deref())?;
     }
     // bind mounts inside a rootfs shared with the guest, in the container's namespace only
-    crate::storage::share(&s.plan_input, own_mount_ns).map_err(crate::error::Error::Msg)?;
+    crate::storage::share(&s.plan_input, own_mount_ns)?;
     fault::point("container:mounts")?;
     if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
         if s.ns.has("uts") {

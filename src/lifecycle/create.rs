@@ -115,7 +115,9 @@ pub fn create(a: &CreateOptions) -> Result<Created> {
     fault::point("create:work-dir")?;
     // before the container's mount namespace copies the host's: see storage::takeover
     let pending = std::mem::take(&mut c.pending);
-    undo.storage = Some(crate::storage::prepare(&mut c.input, pending, &dir).map_err(Error::Msg)?);
+    let prepared = crate::storage::prepare(&c.input, pending, &dir)?;
+    prepared.fill(&mut c.input);
+    undo.storage = Some(prepared);
     fault::point("create:storage")?;
     nix::unistd::mkfifo(
         &dir.join(BARRIER),

@@ -188,7 +188,7 @@ fn select_storage(
         virtiofsd,
         mounts,
     })
-    .map_err(Error::Msg)
+    .map_err(Error::from)
 }
 
 /// KVM when it runs this monitor's guests (probed, cached under the root), else TCG where the

@@ -44,7 +44,7 @@ fn dir(name: &str) -> CpioRecord {
 
 /// The records of the boot initrd, or None when the image ships no modules. `init` is urunit
 /// inside the rootfs (the image's init program).
-pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, String> {
+pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, super::StorageError> {
     let Some(names) = crate::bundle::list_dir(rootfs, "/lib/modules") else {
         return Ok(None);
     };
@@ -75,7 +75,7 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
         ) {
             Ok(d) => String::from_utf8_lossy(&d).into_owned(),
             Err(crate::bundle::BundleError::Resolve { .. }) => continue,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let entries: Vec<(String, Vec<String>)> = dep
             .lines()
@@ -125,14 +125,13 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
                 &format!("{prefix}/{m}"),
                 "kernel module",
                 MAX_FILE,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             total = total.saturating_add(contents.len() as u64);
             if total > MAX_FILE {
-                return Err(format!(
+                return Err(super::StorageError::Unsupported(format!(
                     "the modules for the boot initrd exceed {} MiB",
                     MAX_FILE >> 20
-                ));
+                )));
             }
             out.push(CpioRecord {
                 name: format!("lib/modules/{rel}/{m}"),
@@ -151,8 +150,7 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
     if !found {
         return Ok(None);
     }
-    let contents =
-        crate::bundle::read_file(rootfs, init, "init", MAX_FILE).map_err(|e| e.to_string())?;
+    let contents = crate::bundle::read_file(rootfs, init, "init", MAX_FILE)?;
     out.push(CpioRecord {
         name: "init".into(),
         mode: 0o100755,
