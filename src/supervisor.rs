@@ -3,10 +3,13 @@
 //! the monitor, forwards signals to it, reaps, and exits with the workload's status.
 
 mod dhcp_socket;
+mod error;
 mod event_loop;
 mod qmp;
 mod status;
 pub mod sync;
+
+pub use error::SupervisorError;
 
 use crate::container::{State, BARRIER};
 use crate::fault;
@@ -170,9 +173,7 @@ fn enter(s: &mut Setup, sync: &UnixDatagram) -> crate::error::Result<()> {
         send(sync, sync::Sync::UserNs)?;
         match recv(sync)? {
             Some(sync::Sync::Mapped) => Ok(()),
-            _ => Err(crate::error::Error::Msg(
-                "create did not map the user namespace".into(),
-            )),
+            _ => Err(crate::error::Error::from(SupervisorError::NotMapped)),
         }
     })?;
     fault::point("container:namespaces")?;
@@ -205,12 +206,11 @@ fn after_network(
     fault::point("container:channel")?;
     let plan = crate::launch::build(&s.plan_input)
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
-    crate::sandbox::check_available(&s.sandbox, plan.seccomp)
-        .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
+    crate::sandbox::check_available(&s.sandbox, plan.seccomp)?;
     links.keep_used(&plan);
     links
         .open_dhcp(&plan, &s.plan_input)
-        .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
+        .map_err(SupervisorError::from)?;
     fault::point("container:plan")?;
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))?;
@@ -241,11 +241,7 @@ fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
         "shared" => MsFlags::MS_SHARED,
         "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
         "unbindable" => MsFlags::MS_UNBINDABLE,
-        other => {
-            return Err(crate::error::Error::Msg(format!(
-                "rootfsPropagation={other} is not supported"
-            )))
-        }
+        other => return Err(SupervisorError::Propagation(other.to_string()).into()),
     };
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(crate::error::sys("set mount propagation of /"))
@@ -253,7 +249,7 @@ fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
 
 /// Runs startContainer hooks and forks the monitor; returns its pid once execve succeeded.
 fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::Result<Pid> {
-    use crate::error::{sys as sys_err, Error};
+    use crate::error::sys as sys_err;
     let hooks = &s.state.urunc.hooks;
     crate::hooks::run(
         "startContainer",
@@ -272,7 +268,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
         &s.sandbox,
         &s.state.dir.to_string_lossy(),
     )
-    .map_err(|e| Error::Msg(format!("cannot confine the monitor: {e}")))?;
+    .map_err(SupervisorError::ConfineMonitor)?;
     ts::capture(18);
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
     let me = nix::unistd::getpid();
@@ -293,7 +289,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
                 Ok(child)
             } else {
                 let _ = waitpid(child, None);
-                Err(Error::Msg(msg))
+                Err(SupervisorError::MonitorExec(msg).into())
             }
         }
     }
@@ -302,8 +298,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
 /// Starts the monitor and confines the supervisor. The seccomp filter is compiled once, before
 /// the fork: the monitor (deny-list plans) and the supervisor install the same one.
 fn launch(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
-    let deny = crate::sandbox::supervisor_filters()
-        .map_err(|e| crate::error::Error::Msg(format!("cannot compile the seccomp filter: {e}")))?;
+    let deny = crate::sandbox::supervisor_filters().map_err(SupervisorError::SeccompCompile)?;
     let monitor = start_monitor(s, plan, &deny)?;
     confine_self(s, monitor, &deny)
 }
@@ -314,9 +309,7 @@ fn confine_self(s: &Setup, monitor: Pid, deny: &Filters) -> crate::error::Result
     if let Err(e) = crate::sandbox::confine_supervisor(&s.plan_input.process, deny) {
         let _ = kill(monitor, Signal::SIGKILL);
         let _ = waitpid(monitor, None);
-        return Err(crate::error::Error::Msg(format!(
-            "cannot confine the supervisor: {e}"
-        )));
+        return Err(SupervisorError::ConfineSupervisor(e).into());
     }
     Ok(monitor)
 }

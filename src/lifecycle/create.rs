@@ -4,10 +4,10 @@
 
 use super::create_input::plan_input;
 use super::create_undo::Undo;
-use super::CreateOptions;
+use super::{CreateOptions, LifecycleError};
 use crate::config::Config;
 use crate::container::{self, NetIntent, State, BARRIER};
-use crate::error::{io, sys, Error, Result};
+use crate::error::{io, sys, Result};
 use crate::fault;
 use crate::plan::{PlanInput, ProcessParams};
 use crate::sandbox::{cgroups, namespaces, rootless, userns};
@@ -82,9 +82,7 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
     let mounts = mountinfo::Table::lazy();
     let (input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &a.root, &mounts)?;
     if terminal && a.console_socket.is_none() {
-        return Err(Error::Msg(
-            "process.terminal is true but no --console-socket was given".into(),
-        ));
+        return Err(LifecycleError::TerminalWithoutSocket.into());
     }
     fault::point("create:checked")?;
     Ok(Checked {
@@ -288,8 +286,8 @@ fn fork_container(
 fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<State> {
     let (child, sync) = (f.child, &f.sync);
     state.pid = child.as_raw();
-    state.pid_start = container::process_start_time(child.as_raw())
-        .ok_or_else(|| Error::Msg("the container process exited during create".into()))?;
+    state.pid_start =
+        container::process_start_time(child.as_raw()).ok_or(LifecycleError::ExitedDuringCreate)?;
     if state.urunc.netns.is_none() {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
@@ -347,9 +345,9 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
 
 /// What `want` takes from the next message; an error when it is another one.
 fn expect<T>(sync: &UnixDatagram, want: impl FnOnce(Sync) -> Option<T>) -> Result<T> {
-    let exited = || Error::Msg("the container process exited during create".into());
+    let exited = || LifecycleError::ExitedDuringCreate.into();
     match msg::recv(sync).map_err(io("sync with the container process"))? {
-        Some(Sync::Error(e)) => Err(Error::Msg(e)),
+        Some(Sync::Error(e)) => Err(LifecycleError::ContainerProcess(e).into()),
         Some(got) => want(got).ok_or_else(exited),
         None => Err(exited()),
     }

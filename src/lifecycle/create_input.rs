@@ -1,5 +1,6 @@
 //! What `create` knows before it forks: the launch plan's inputs, resolved and validated.
 
+use super::LifecycleError;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::plan::{Accel, MonitorConfig, PlanInput, ProcessParams};
@@ -111,11 +112,11 @@ fn process_params(spec: &Spec) -> Result<ProcessParams> {
 fn sizing(spec: &Spec, monitor: &str, mcfg: &MonitorConfig) -> Result<(u64, Option<u64>, u32)> {
     let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
     let mut memory_bytes = mcfg.default_memory_mb.checked_mul(1 << 20).ok_or_else(|| {
-        Error::Msg(format!(
-            "[monitors.{monitor}] default_memory_mb = {} in the config file is too large (at most {} MiB)",
-            mcfg.default_memory_mb,
-            u64::MAX >> 20
-        ))
+        LifecycleError::MemoryTooLarge {
+            monitor: monitor.to_string(),
+            mb: mcfg.default_memory_mb,
+            max: u64::MAX >> 20,
+        }
     })?;
     let memory_limit = resources
         .and_then(|r| r.memory.as_ref())
@@ -129,9 +130,10 @@ fn sizing(spec: &Spec, monitor: &str, mcfg: &MonitorConfig) -> Result<(u64, Opti
     if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
         if let (Some(q), Some(per)) = (c.quota.filter(|q| *q > 0), c.period.filter(|p| *p > 0)) {
             vcpus = u32::try_from((q as u64).div_ceil(per).max(1)).map_err(|_| {
-                Error::Msg(format!(
-                    "linux.resources.cpu quota {q} / period {per} asks for more vCPUs than a monitor can give"
-                ))
+                LifecycleError::TooManyVcpus {
+                    quota: q,
+                    period: per,
+                }
             })?;
         }
     }
@@ -149,10 +151,11 @@ fn dhcp_requested(spec: &Spec) -> Result<bool> {
             None | Some("false") => false,
             Some("true") => true,
             Some(v) => {
-                return Err(Error::Msg(format!(
-                    "invalid value {v:?} for annotation {}: use true or false",
-                    crate::plan::DHCP_ANNOTATION
-                )))
+                return Err(LifecycleError::NotABool {
+                    key: crate::plan::DHCP_ANNOTATION,
+                    value: v.to_string(),
+                }
+                .into())
             }
         },
     )
@@ -222,8 +225,10 @@ type Kinds = (
 
 /// The guest type and the monitor the annotations name, and that the one runs on the other.
 fn kinds(uk: &UnikernelConfig) -> Result<Kinds> {
-    let from =
-        |key: &str, e: crate::plan::PlanError| Error::Msg(format!("{}: {e}", uk.origin(key)));
+    let from = |key: &str, source| LifecycleError::Annotation {
+        origin: uk.origin(key).to_string(),
+        source,
+    };
     let guest =
         crate::guest::lookup(&uk.unikernel_type).map_err(|e| from(crate::unikernel::TYPE, e))?;
     let monitor = crate::monitor::lookup(&uk.hypervisor)

@@ -26,7 +26,7 @@ use teardown::remove_own;
 pub use teardown::{cleanup, cleanup_intent, teardown_own};
 
 use crate::container::State;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::{NetParams, PlanInput};
 use discover::Iface;
 use nl::{Nl, NlError};
@@ -48,9 +48,9 @@ pub enum NetError {
     Busy { tap: String, id: String },
 }
 
-impl From<NetError> for Error {
-    fn from(e: NetError) -> Error {
-        Error::Msg(e.to_string())
+impl From<NetError> for crate::error::Error {
+    fn from(e: NetError) -> Self {
+        crate::error::Error::Module(Box::new(e))
     }
 }
 
