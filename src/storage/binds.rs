@@ -142,31 +142,33 @@ fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
 }
 
+/// The names of a path inside the container (`None`: empty, or with a `..`).
+fn inside(destination: &str) -> Option<Vec<std::ffi::OsString>> {
+    let rel = Path::new(destination);
+    let mut comps = Vec::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(n) => comps.push(n.to_owned()),
+            std::path::Component::ParentDir => return None,
+            _ => {}
+        }
+    }
+    (!comps.is_empty()).then_some(comps)
+}
+
 /// `destination` inside `root`, created (a directory, or an empty file when `dir` is false)
 /// when missing; every existing component must be a real directory, not a symlink. The walk
 /// goes from fd to fd (`O_PATH|O_NOFOLLOW`), so nothing can be swapped in behind a check.
 pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<Target, StorageError> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::{fstat, mkdirat, Mode};
-    let rel = Path::new(destination);
-    let comps: Vec<_> = rel
-        .components()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(n) => Some(n.to_owned()),
-            _ => None,
-        })
-        .collect();
     let bad = |why: String| StorageError::Destination {
         destination: destination.to_string(),
         why,
     };
-    if comps.is_empty()
-        || rel
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
+    let Some(comps) = inside(destination) else {
         return Err(bad(" is not a path inside the container".into()));
-    }
+    };
     let path_fl = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let err = |what: &str, e: nix::Error| StorageError::Sys {
         what: format!("mount destination {destination:?}: {what}"),

@@ -58,14 +58,11 @@ const ALLOWED_NAMES: &[(&str, usize)] = &[("commands/spec.rs", 1)];
 const ALLOWED_FILES: &[(&str, usize)] = &[];
 /// Functions over the length limit (`file:function`), with their current length.
 const ALLOWED_FNS: &[(&str, usize)] = &[
-    ("accel/devkvm.rs:run_guest", 82),
-    ("cli_usage.rs:verb", 125),
     ("commands/check.rs:text", 103),
     ("guest/linux.rs:prepare", 115),
     ("net/mod.rs:setup", 96),
     ("sandbox/limits.rs:apply", 124),
-    ("storage/binds.rs:target_in", 82),
-    ("storage/bootfs.rs:records", 117),
+    ("storage/bootfs.rs:records", 115),
 ];
 
 /// Edges between top-level modules (a module's own name excluded).
