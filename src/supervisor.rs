@@ -13,7 +13,7 @@ pub use error::SupervisorError;
 
 use crate::container::{State, BARRIER};
 use crate::fault;
-use crate::plan::{LaunchPlan, PlanInput};
+use crate::plan::{LaunchPlan, NetParams, PlanInput};
 use crate::sandbox::{namespaces, Filters};
 use crate::sys;
 use crate::timestamps as ts;
@@ -117,14 +117,14 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     ts::capture(10);
     ts::capture(15);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
-    s.plan_input.net = crate::net::setup(&s.state, &s.plan_input)?;
+    let net = crate::net::setup(&s.state, &s.plan_input)?;
     // what we made, for our own teardown below; `create` records it from `Ready`
-    s.state.urunc.tap = s.plan_input.net.as_ref().map(|n| n.tap.clone());
+    s.state.urunc.tap = net.as_ref().map(|n| n.tap.clone());
     ts::capture(16);
     // create fails from here on, so no delete follows: every error takes the tap and the
     // redirect down (a tap and filters left behind would blackhole the pod)
     let (plan, mut links) =
-        after_network(&mut s, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+        after_network(&mut s, net, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
 
     // The barrier: blocks until `start` opens the fifo for reading.
     let fifo_path = s.state.dir.join(BARRIER);
@@ -193,17 +193,32 @@ fn enter(s: &mut Setup, sync: &UnixDatagram) -> crate::error::Result<()> {
     Ok(())
 }
 
+/// The launch input, complete: what `create` prepared (paths, storage, process, limits) with
+/// what the container process made, the network and the monitor's ends of the links. The one
+/// place the two meet; the plan is built from this.
+fn launch_input(base: &PlanInput, net: Option<NetParams>, links: &event_loop::Links) -> PlanInput {
+    let (guest_channel_fd, qmp_fd) = links.monitor_fds();
+    PlanInput {
+        net,
+        guest_channel_fd,
+        qmp_fd,
+        ..base.clone()
+    }
+}
+
 /// The setup after the network is wired, up to telling `create` the container is ready.
 fn after_network(
     s: &mut Setup,
+    net: Option<NetParams>,
     sync: &UnixDatagram,
 ) -> crate::error::Result<(LaunchPlan, event_loop::Links)> {
     use crate::error::sys as sys_err;
     fault::point("container:network")?;
     // urunit's channel and QEMU's monitor, when the plan may use them (event_loop::Links)
-    let mut links = event_loop::Links::new(&mut s.plan_input)
+    let mut links = event_loop::Links::new(&s.plan_input)
         .map_err(crate::error::io("create the guest channel"))?;
     fault::point("container:channel")?;
+    s.plan_input = launch_input(&s.plan_input, net, &links);
     let plan = crate::launch::build(&s.plan_input)
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
     crate::sandbox::check_available(&s.sandbox, plan.seccomp)?;

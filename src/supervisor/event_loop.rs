@@ -32,8 +32,8 @@ pub struct Links {
 }
 
 impl Links {
-    /// Makes the sockets the plan may use and gives their numbers to the plan input.
-    pub fn new(input: &mut PlanInput) -> std::io::Result<Links> {
+    /// Makes the sockets the plan may use (their monitor ends: `monitor_fds`).
+    pub fn new(input: &PlanInput) -> std::io::Result<Links> {
         let channel = if urunit_channel::wanted(input) {
             Some(HostChannel::new()?)
         } else {
@@ -45,13 +45,19 @@ impl Links {
         } else {
             None
         };
-        input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
-        input.qmp_fd = qmp.as_ref().and_then(|q| q.qemu_fd());
         Ok(Links {
             channel,
             qmp,
             dhcp: None,
         })
+    }
+
+    /// The fd numbers the monitor inherits: urunit's channel, QEMU's QMP socket.
+    pub fn monitor_fds(&self) -> (Option<i32>, Option<i32>) {
+        (
+            self.channel.as_ref().and_then(|c| c.guest_fd()),
+            self.qmp.as_ref().and_then(|q| q.qemu_fd()),
+        )
     }
 
     /// Opens the DHCP server on the tap when the plan asks for one (while still root in the
