@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod verbs;
+
 pub const USAGE: &str = "usage: urunc [global options] COMMAND [options] <container-id>
 
 urunc runs unikernels and Linux guests as OCI containers inside a VM or sandbox monitor.
@@ -141,48 +143,10 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
         a.into_string()
             .map_err(|a| format!("argument {a:?} is not UTF-8"))
     });
-    let mut verb = None;
-    while let Some(arg) = it.next() {
-        let arg = arg?;
-        if !arg.starts_with('-') {
-            verb = Some(arg);
-            break;
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .transpose()?
-                    .ok_or_else(|| format!("flag {flag} needs a value")),
-            }
-        };
-        match flag.as_str() {
-            "--version" | "-v" => return Ok(Command::Version),
-            "--help" | "-h" => return Ok(Command::Help),
-            "--debug" => g.debug = true,
-            "--systemd-cgroup" => g.systemd_cgroup = inline.as_deref() != Some("false"),
-            "--root" => g.root = Some(PathBuf::from(value()?)),
-            "--log" => g.log = Some(PathBuf::from(value()?)).filter(|p| !p.as_os_str().is_empty()),
-            "--log-format" => {
-                g.log_json = match value()?.as_str() {
-                    "json" => true,
-                    "text" | "" => false,
-                    other => return Err(format!("invalid log-format: {other}")),
-                }
-            }
-            "--rootless" => g.rootless = Some(value()?),
-            f if global_takes_value(f) => {
-                value()?;
-            }
-            other => return Err(format!("unknown global option {other}")),
-        }
-    }
-    let verb = verb.ok_or("no command given")?;
+    let verb = match globals(&mut it, g)? {
+        Leading::Verb(v) => v,
+        Leading::Done(c) => return Ok(c),
+    };
     let rest: Vec<String> = it.collect::<Result<Vec<String>, String>>()?;
     if let Some(u) = crate::cli_usage::verb(&verb) {
         if crate::cli_usage::wants_help(&verb, &rest) {
@@ -200,58 +164,16 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
     let rest: Vec<OsString> = rest.into_iter().map(OsString::from).collect();
     let mut a = pico_args::Arguments::from_vec(rest);
     let e = |err: pico_args::Error| err.to_string();
+    use verbs as v;
     let cmd = match verb.as_str() {
-        "create" | "run" => {
-            let c = CreateArgs {
-                bundle: a
-                    .opt_value_from_str(["-b", "--bundle"])
-                    .map_err(e)?
-                    .unwrap_or_else(|| PathBuf::from(".")),
-                pid_file: a.opt_value_from_str("--pid-file").map_err(e)?,
-                console_socket: a.opt_value_from_str("--console-socket").map_err(e)?,
-                preserve_fds: a
-                    .opt_value_from_str("--preserve-fds")
-                    .map_err(e)?
-                    .unwrap_or(0),
-                detach: a.contains(["-d", "--detach"]),
-                id: {
-                    a.contains("--no-pivot");
-                    a.contains("--no-new-keyring");
-                    let _: Option<String> = a.opt_value_from_str("--pidfd-socket").map_err(e)?;
-                    String::new()
-                },
-            };
-            let id = one_id(&mut a, &verb)?;
-            let c = CreateArgs { id, ..c };
-            if verb == "create" {
-                Command::Create(c)
-            } else {
-                Command::Run(c)
-            }
-        }
+        "create" | "run" => v::create_or_run(&mut a, &verb)?,
         "start" => Command::Start {
             id: one_id(&mut a, &verb)?,
         },
         "state" => Command::State {
             id: one_id(&mut a, &verb)?,
         },
-        "kill" => {
-            let all = a.contains(["-a", "--all"]);
-            let mut free = free(a)?;
-            if free.is_empty() || free.len() > 2 {
-                return Err("kill: usage: urunc kill [--all] <container-id> [signal]".into());
-            }
-            let signal = if free.len() == 2 {
-                free.pop().unwrap_or_default()
-            } else {
-                "SIGTERM".into()
-            };
-            Command::Kill {
-                id: free.remove(0),
-                signal,
-                all,
-            }
-        }
+        "kill" => v::kill(a)?,
         "delete" => {
             let force = a.contains(["-f", "--force"]);
             Command::Delete {
@@ -259,68 +181,15 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
                 id: one_id(&mut a, &verb)?,
             }
         }
-        "ps" => {
-            let fmt: String = a
-                .opt_value_from_str(["-f", "--format"])
-                .map_err(e)?
-                .unwrap_or_else(|| "table".into());
-            let json = match fmt.as_str() {
-                "json" => true,
-                "table" => false,
-                other => return Err(format!("invalid format option: {other}")),
-            };
-            let free = free(a)?;
-            // `ps` args after the id (runc passes them to ps(1)) are accepted and ignored.
-            let id = free
-                .into_iter()
-                .next()
-                .ok_or("ps: usage: urunc ps [--format table|json] <container-id>")?;
-            Command::Ps { id, json }
-        }
-        "list" => {
-            let fmt: String = a
-                .opt_value_from_str(["-f", "--format"])
-                .map_err(e)?
-                .unwrap_or_else(|| "table".into());
-            let quiet = a.contains(["-q", "--quiet"]);
-            let json = match fmt.as_str() {
-                "json" => true,
-                "table" => false,
-                other => return Err(format!("invalid format option: {other}")),
-            };
-            no_more(a, "list")?;
-            Command::List { json, quiet }
-        }
+        "ps" => v::ps(a)?,
+        "list" => v::list(a)?,
         "pause" => Command::Pause {
             id: one_id(&mut a, &verb)?,
         },
         "resume" => Command::Resume {
             id: one_id(&mut a, &verb)?,
         },
-        "update" => {
-            let resources = a.opt_value_from_str(["-r", "--resources"]).map_err(e)?;
-            let mut flags = Vec::new();
-            for f in [
-                "--memory",
-                "--memory-reservation",
-                "--memory-swap",
-                "--cpu-quota",
-                "--cpu-period",
-                "--cpu-share",
-                "--cpuset-cpus",
-                "--cpuset-mems",
-                "--pids-limit",
-            ] {
-                if let Some(v) = a.opt_value_from_str::<_, String>(f).map_err(e)? {
-                    flags.push((f.to_string(), v));
-                }
-            }
-            Command::Update {
-                resources,
-                flags,
-                id: one_id(&mut a, &verb)?,
-            }
-        }
+        "update" => v::update(&mut a, &verb)?,
         "exec" => {
             // Parse what the shim and conmon pass, so the refusal names the right container.
             let _: Option<String> = a.opt_value_from_str(["-p", "--process"]).map_err(e)?;
@@ -340,25 +209,65 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
             no_more(a, "features")?;
             Command::Features
         }
-        "spec" => {
-            let bundle = a
-                .opt_value_from_str(["-b", "--bundle"])
-                .map_err(e)?
-                .unwrap_or_else(|| PathBuf::from("."));
-            no_more(a, "spec")?;
-            Command::Spec { bundle }
-        }
-        "check" => {
-            let fmt: Option<String> = a.opt_value_from_str(["-f", "--format"]).map_err(e)?;
-            no_more(a, "check")?;
-            Command::Check {
-                json: fmt.as_deref() == Some("json"),
-            }
-        }
+        "spec" => v::spec(a)?,
+        "check" => v::check(a)?,
         "version" => Command::Version,
         other => return Err(format!("unknown command {other:?}")),
     };
     Ok(cmd)
+}
+
+/// What the global options end with: the verb, or a command of their own (`--version`).
+enum Leading {
+    Verb(String),
+    Done(Command),
+}
+
+/// Reads the global options into `g`, up to the verb.
+fn globals(
+    it: &mut impl Iterator<Item = Result<String, String>>,
+    g: &mut Global,
+) -> Result<Leading, String> {
+    while let Some(arg) = it.next() {
+        let arg = arg?;
+        if !arg.starts_with('-') {
+            return Ok(Leading::Verb(arg));
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .transpose()?
+                    .ok_or_else(|| format!("flag {flag} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "--version" | "-v" => return Ok(Leading::Done(Command::Version)),
+            "--help" | "-h" => return Ok(Leading::Done(Command::Help)),
+            "--debug" => g.debug = true,
+            "--systemd-cgroup" => g.systemd_cgroup = inline.as_deref() != Some("false"),
+            "--root" => g.root = Some(PathBuf::from(value()?)),
+            "--log" => g.log = Some(PathBuf::from(value()?)).filter(|p| !p.as_os_str().is_empty()),
+            "--log-format" => {
+                g.log_json = match value()?.as_str() {
+                    "json" => true,
+                    "text" | "" => false,
+                    other => return Err(format!("invalid log-format: {other}")),
+                }
+            }
+            "--rootless" => g.rootless = Some(value()?),
+            f if global_takes_value(f) => {
+                value()?;
+            }
+            other => return Err(format!("unknown global option {other}")),
+        }
+    }
+    Err("no command given".into())
 }
 
 fn free(a: pico_args::Arguments) -> Result<Vec<String>, String> {

@@ -1,11 +1,11 @@
 //! Each verb's usage, printed by `urunc VERB --help` (and `urunc help VERB`) on stdout with
 //! exit status 0, as runc does.
 
-/// The usage text of `verb`, or None for an unknown verb.
-pub fn verb(verb: &str) -> Option<&'static str> {
-    Some(match verb {
-        "create" => {
-            "usage: urunc [global options] create [options] <container-id>
+/// Each verb and its usage text.
+const USAGES: &[(&str, &str)] = &[
+    (
+        "create",
+        "usage: urunc [global options] create [options] <container-id>
 
 create a container from a bundle; `start` then runs it
 
@@ -15,10 +15,11 @@ options:
   --console-socket SOCK   send the pty master to this unix socket (process.terminal)
   --preserve-fds N        pass fds 3..3+N to the monitor
   --no-pivot, --no-new-keyring, --pidfd-socket SOCK
-                          accepted for compatibility"
-        }
-        "run" => {
-            "usage: urunc [global options] run [options] <container-id>
+                          accepted for compatibility",
+    ),
+    (
+        "run",
+        "usage: urunc [global options] run [options] <container-id>
 
 create and start a container; waits for it and exits with its status unless --detach
 
@@ -27,105 +28,123 @@ options:
   -d, --detach            return once the container runs
   --pid-file FILE         write the container process's pid to FILE
   --console-socket SOCK   send the pty master to this unix socket (process.terminal)
-  --preserve-fds N        pass fds 3..3+N to the monitor"
-        }
-        "start" => {
-            "usage: urunc [global options] start <container-id>
+  --preserve-fds N        pass fds 3..3+N to the monitor",
+    ),
+    (
+        "start",
+        "usage: urunc [global options] start <container-id>
 
-start a created container"
-        }
-        "state" => {
-            "usage: urunc [global options] state <container-id>
+start a created container",
+    ),
+    (
+        "state",
+        "usage: urunc [global options] state <container-id>
 
-print the state of a container as JSON (status derived from the kernel)"
-        }
-        "kill" => {
-            "usage: urunc [global options] kill [--all] <container-id> [signal]
+print the state of a container as JSON (status derived from the kernel)",
+    ),
+    (
+        "kill",
+        "usage: urunc [global options] kill [--all] <container-id> [signal]
 
 send a signal (default SIGTERM; a name like KILL or SIGKILL, or a number) to a container
 
 options:
-  -a, --all               accepted for compatibility (the container is one process tree)"
-        }
-        "delete" => {
-            "usage: urunc [global options] delete [--force] <container-id>
+  -a, --all               accepted for compatibility (the container is one process tree)",
+    ),
+    (
+        "delete",
+        "usage: urunc [global options] delete [--force] <container-id>
 
 delete a stopped container and everything it set up
 
 options:
-  -f, --force             kill a running container first; also cleans up a half-made one"
-        }
-        "ps" => {
-            "usage: urunc [global options] ps [--format table|json] <container-id>
+  -f, --force             kill a running container first; also cleans up a half-made one",
+    ),
+    (
+        "ps",
+        "usage: urunc [global options] ps [--format table|json] <container-id>
 
 list the host processes of a container
 
 options:
-  -f, --format FMT        table (default) or json (pids only)"
-        }
-        "list" => {
-            "usage: urunc [global options] list [--format table|json] [--quiet]
+  -f, --format FMT        table (default) or json (pids only)",
+    ),
+    (
+        "list",
+        "usage: urunc [global options] list [--format table|json] [--quiet]
 
 list the containers under --root
 
 options:
   -f, --format FMT        table (default) or json
-  -q, --quiet             ids only"
-        }
-        "pause" => {
-            "usage: urunc [global options] pause <container-id>
+  -q, --quiet             ids only",
+    ),
+    (
+        "pause",
+        "usage: urunc [global options] pause <container-id>
 
-freeze a running container (cgroup freezer)"
-        }
-        "resume" => {
-            "usage: urunc [global options] resume <container-id>
+freeze a running container (cgroup freezer)",
+    ),
+    (
+        "resume",
+        "usage: urunc [global options] resume <container-id>
 
-thaw a paused container"
-        }
-        "update" => {
-            "usage: urunc [global options] update [options] <container-id>
+thaw a paused container",
+    ),
+    (
+        "update",
+        "usage: urunc [global options] update [options] <container-id>
 
 change a container's cgroup limits
 
 options:
   -r, --resources FILE    OCI linux.resources JSON, or - for stdin
   --memory, --memory-reservation, --memory-swap, --cpu-quota, --cpu-period, --cpu-share,
-  --cpuset-cpus, --cpuset-mems, --pids-limit VALUE"
-        }
-        "exec" => {
-            "usage: urunc [global options] exec [options] <container-id> [command]
+  --cpuset-cpus, --cpuset-mems, --pids-limit VALUE",
+    ),
+    (
+        "exec",
+        "usage: urunc [global options] exec [options] <container-id> [command]
 
 run a process in a container: not possible in a unikernel container (it fails at once and
-says so); containers handed to runc are exec'd by runc"
-        }
-        "features" => {
-            "usage: urunc [global options] features
+says so); containers handed to runc are exec'd by runc",
+    ),
+    (
+        "features",
+        "usage: urunc [global options] features
 
-print the features this runtime supports as JSON (OCI runtime features)"
-        }
-        "spec" => {
-            "usage: urunc [global options] spec [--bundle DIR]
+print the features this runtime supports as JSON (OCI runtime features)",
+    ),
+    (
+        "spec",
+        "usage: urunc [global options] spec [--bundle DIR]
 
-write a starting config.json with urunc annotations into DIR (default the current directory)"
-        }
-        "check" => {
-            "usage: urunc [global options] check [--format text|json]
+write a starting config.json with urunc annotations into DIR (default the current directory)",
+    ),
+    (
+        "check",
+        "usage: urunc [global options] check [--format text|json]
 
 tell whether this host can run guests, with which monitors and accelerators;
-exit status 0 when at least one monitor can run guests"
-        }
-        "help" => {
-            "usage: urunc help [COMMAND]
+exit status 0 when at least one monitor can run guests",
+    ),
+    (
+        "help",
+        "usage: urunc help [COMMAND]
 
-print the usage of urunc or of one command"
-        }
-        "version" => {
-            "usage: urunc version
+print the usage of urunc or of one command",
+    ),
+    (
+        "version",
+        "usage: urunc version
 
-print urunc's version and the OCI runtime spec version it implements"
-        }
-        _ => return None,
-    })
+print urunc's version and the OCI runtime spec version it implements",
+    ),
+];
+
+/// The usage text of `verb`, or None for an unknown verb.
+pub fn verb(verb: &str) -> Option<&'static str> {
+    USAGES.iter().find(|(v, _)| *v == verb).map(|(_, u)| *u)
 }
 
 /// Whether `args` (what follows the verb) ask for the verb's help. For `exec`, only options

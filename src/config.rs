@@ -1,7 +1,7 @@
 //! `/etc/urunc/config.toml` (location overridable with `URUNC_CONFIG`, or upstream urunc's
 //! `URUNC_CONFIG_FILE`), urunc's format plus a
-//! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create` and frozen
-//! into the container's state, so later commands see the configuration it was created with.
+//! few keys of ours (`accel`, `kvm_group`, `[delegate]`). Read once by `create`; of what it
+//! decides, the container's state keeps what later commands use (`[timestamps]`).
 
 pub use crate::plan::MonitorConfig;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/urunc/config.toml";
+/// Where monitor uid leases live unless `[sandbox] monitor_uid_registry` says otherwise.
+pub const DEFAULT_UID_REGISTRY: &str = "/run/urunc/monitor-uids";
 pub const MONITORS: &[&str] = &crate::plan::MonitorKind::NAMES;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -25,13 +27,15 @@ pub struct Config {
 /// `[sandbox]`: `allow_unconfined = true` lets monitors start where the kernel lacks Landlock
 /// (otherwise `create` fails rather than run a monitor with less confinement than documented).
 /// The monitor of a uid-0 container runs as a host uid leased from `monitor_uid_start` ..
-/// `+ monitor_uid_count` (`sandbox::monitor_ns`); a count of 0 keeps it uid 0.
+/// `+ monitor_uid_count` (`sandbox::monitor_ns`); a count of 0 keeps it uid 0. The leases are
+/// files in `monitor_uid_registry` (one directory for every state root of the host).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     pub allow_unconfined: bool,
     pub monitor_uid_start: u32,
     pub monitor_uid_count: u32,
+    pub monitor_uid_registry: PathBuf,
 }
 
 impl Default for SandboxConfig {
@@ -41,6 +45,7 @@ impl Default for SandboxConfig {
             // far above distributions' and subuid ranges (0xC0000000)
             monitor_uid_start: 3_221_225_472,
             monitor_uid_count: 65_536,
+            monitor_uid_registry: PathBuf::from(DEFAULT_UID_REGISTRY),
         }
     }
 }
@@ -139,8 +144,29 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("invalid config file {path}: {msg}")]
-    Invalid { path: String, msg: String },
+    #[error("invalid config file {path}: {source}")]
+    Invalid { path: String, source: Invalid },
+}
+
+/// What is wrong in a config file's text.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    #[error("{0}")]
+    Toml(#[from] basic_toml::Error),
+    #[error("unknown section [monitors.{0}] (known monitors: {known})", known = MONITORS.join(", "))]
+    UnknownMonitor(String),
+    #[error("monitors.{0}.default_memory_mb must be at least 1")]
+    ZeroMemory(String),
+    #[error("monitors.{0}.default_vcpus must be at least 1")]
+    ZeroVcpus(String),
+    #[error("monitors.{name}.accel must be \"kvm\" or \"tcg\", not {accel:?}")]
+    Accel { name: String, accel: String },
+    #[error("monitors.{name}.path must be an absolute path, not {path:?}")]
+    RelativePath { name: String, path: String },
+    #[error("sandbox.monitor_uid_registry must be an absolute path, not {0:?}")]
+    RelativeRegistry(PathBuf),
+    #[error("log.level {0:?} is not a log level")]
+    LogLevel(String),
 }
 
 impl Config {
@@ -171,9 +197,9 @@ impl Config {
                 })
             }
         };
-        let cfg = Self::parse(&text).map_err(|msg| ConfigError::Invalid {
+        let cfg = Self::parse(&text).map_err(|source| ConfigError::Invalid {
             path: path.display().to_string(),
-            msg,
+            source,
         })?;
         if cfg.log.syslog {
             log::debug!("[log] syslog = true is accepted for compatibility and has no effect: the log goes to --log");
@@ -181,8 +207,8 @@ impl Config {
         Ok(cfg)
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let mut cfg: Config = basic_toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Config, Invalid> {
+        let mut cfg: Config = basic_toml::from_str(text)?;
         // Monitors the file does not mention keep their defaults.
         for m in MONITORS {
             cfg.monitors.entry(m.to_string()).or_default();
@@ -194,40 +220,36 @@ impl Config {
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Invalid> {
         for (name, m) in &self.monitors {
+            let name = name.clone();
             if !MONITORS.contains(&name.as_str()) {
-                return Err(format!(
-                    "unknown section [monitors.{name}] (known monitors: {})",
-                    MONITORS.join(", ")
-                ));
+                return Err(Invalid::UnknownMonitor(name));
             }
             if m.default_memory_mb == 0 {
-                return Err(format!(
-                    "monitors.{name}.default_memory_mb must be at least 1"
-                ));
+                return Err(Invalid::ZeroMemory(name));
             }
             if m.default_vcpus == 0 {
-                return Err(format!("monitors.{name}.default_vcpus must be at least 1"));
+                return Err(Invalid::ZeroVcpus(name));
             }
             if !matches!(m.accel.as_str(), "" | "kvm" | "tcg") {
-                return Err(format!(
-                    "monitors.{name}.accel must be \"kvm\" or \"tcg\", not {:?}",
-                    m.accel
-                ));
+                let accel = m.accel.clone();
+                return Err(Invalid::Accel { name, accel });
             }
             if !m.path.is_empty() && !m.path.starts_with('/') {
-                return Err(format!(
-                    "monitors.{name}.path must be an absolute path, not {:?}",
-                    m.path
-                ));
+                let path = m.path.clone();
+                return Err(Invalid::RelativePath { name, path });
             }
+        }
+        let registry = &self.sandbox.monitor_uid_registry;
+        if !registry.is_absolute() {
+            return Err(Invalid::RelativeRegistry(registry.clone()));
         }
         if !matches!(
             self.log.level.as_str(),
             "trace" | "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "panic"
         ) {
-            return Err(format!("log.level {:?} is not a log level", self.log.level));
+            return Err(Invalid::LogLevel(self.log.level.clone()));
         }
         Ok(())
     }
@@ -273,16 +295,36 @@ mod tests {
 
     #[test]
     fn invalid_values_are_clear_errors() {
-        let e = Config::parse("[monitors.qemu]\naccel = \"fast\"\n").unwrap_err();
+        let e = Config::parse("[monitors.qemu]\naccel = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("monitors.qemu.accel"), "{e}");
-        let e = Config::parse("[monitors.qemu]\ndefault_memory_mb = \"lots\"\n").unwrap_err();
+        let e = Config::parse("[monitors.qemu]\ndefault_memory_mb = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("default_memory_mb"), "{e}");
-        let e = Config::parse("[monitors.hvt]\npath = \"solo5-hvt\"\n").unwrap_err();
+        let e = Config::parse("[monitors.hvt]\npath = \"solo5-hvt\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absolute"), "{e}");
-        let e = Config::parse("[monitors.qemu]\nmemory = 3\n").unwrap_err();
+        let e = Config::parse("[monitors.qemu]\nmemory = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("memory"), "{e}");
-        let e = Config::parse("[monitors.qemuX]\npath = \"/q\"\n").unwrap_err();
+        let e = Config::parse("[monitors.qemuX]\npath = \"/q\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown section [monitors.qemuX]"), "{e}");
+        let e = Config::parse("[sandbox]\nmonitor_uid_registry = \"uids\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sandbox.monitor_uid_registry"), "{e}");
+        let c = Config::parse("[sandbox]\nmonitor_uid_registry = \"/tmp/u\"\n").unwrap();
+        assert_eq!(c.sandbox.monitor_uid_registry, Path::new("/tmp/u"));
+        assert_eq!(
+            Config::default().sandbox.monitor_uid_registry,
+            Path::new("/run/urunc/monitor-uids")
+        );
         // upstream's [log] syslog is accepted
         assert!(Config::parse("[log]\nsyslog = true\n").unwrap().log.syslog);
     }

@@ -1,4 +1,5 @@
-//! The top-level error: every module's typed error, logged once in `main`.
+//! The top-level error: every module's typed error, logged once in `main`. `Msg` is left for
+//! the command line's own refusals (`commands/`).
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,6 +28,15 @@ pub enum Error {
     #[error(transparent)]
     Accel(#[from] crate::accel::AccelError),
     #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// The typed error of a module that itself returns this `Result` (lifecycle, supervisor,
+    /// net): boxed, so that this module need not import them (no circle); the module gives its
+    /// own `From` impl.
+    #[error(transparent)]
+    Module(Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error(transparent)]
+    Fault(#[from] crate::fault::FaultError),
+    #[error(transparent)]
     Delegate(#[from] crate::delegate::DelegateError),
     #[error("{what}: {source}")]
     Sys { what: String, source: nix::Error },
@@ -49,10 +59,4 @@ pub fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> Error {
 pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
-}
-
-impl From<crate::fault::FaultError> for Error {
-    fn from(e: crate::fault::FaultError) -> Self {
-        Error::Msg(e.to_string())
-    }
 }

@@ -8,12 +8,29 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
-#[error("error running {phase} hook #{index} ({path}): {msg}")]
+#[error("error running {phase} hook #{index} ({path}): {failure}")]
 pub struct HookError {
     pub phase: &'static str,
     pub index: usize,
     pub path: String,
-    pub msg: String,
+    pub failure: Failure,
+}
+
+/// How one hook failed (runc's wording).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot start: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("timed out after {0}s")]
+    Timeout(i64),
+    #[error("{status}, stdout: {stdout}, stderr: {stderr}")]
+    Status {
+        status: std::process::ExitStatus,
+        stdout: String,
+        stderr: String,
+    },
 }
 
 fn capture_file() -> std::io::Result<std::fs::File> {
@@ -37,20 +54,20 @@ pub fn run(
 ) -> Result<(), HookError> {
     let input = serde_json::to_vec(state).expect("state serializes");
     for (index, h) in hooks.iter().enumerate() {
-        let fail = |msg: String| HookError {
+        let fail = |failure| HookError {
             phase,
             index,
             path: h.path.clone(),
-            msg,
+            failure,
         };
         run_one(h, &input).map_err(fail)?;
     }
     Ok(())
 }
 
-fn run_one(h: &Hook, input: &[u8]) -> Result<(), String> {
-    let mut out = capture_file().map_err(|e| e.to_string())?;
-    let mut err = capture_file().map_err(|e| e.to_string())?;
+fn run_one(h: &Hook, input: &[u8]) -> Result<(), Failure> {
+    let mut out = capture_file()?;
+    let mut err = capture_file()?;
     let mut cmd = Command::new(&h.path);
     if let Some(a0) = h.args.first() {
         cmd.arg0(a0);
@@ -59,9 +76,9 @@ fn run_one(h: &Hook, input: &[u8]) -> Result<(), String> {
         .env_clear()
         .envs(h.env.iter().filter_map(|kv| kv.split_once('=')))
         .stdin(Stdio::piped())
-        .stdout(out.try_clone().map_err(|e| e.to_string())?)
-        .stderr(err.try_clone().map_err(|e| e.to_string())?);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+        .stdout(out.try_clone()?)
+        .stderr(err.try_clone()?);
+    let mut child = cmd.spawn().map_err(Failure::Start)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine (EPIPE).
         let _ = stdin.write_all(input);
@@ -74,24 +91,21 @@ fn run_one(h: &Hook, input: &[u8]) -> Result<(), String> {
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "timed out after {}s",
-                h.timeout.unwrap_or_default()
-            ));
+            return Err(Failure::Timeout(h.timeout.unwrap_or_default()));
         }
         std::thread::sleep(Duration::from_millis(2));
     };
     if status.success() {
         return Ok(());
     }
-    Err(format!(
-        "{status}, stdout: {}, stderr: {}",
-        read_back(&mut out),
-        read_back(&mut err)
-    ))
+    Err(Failure::Status {
+        status,
+        stdout: read_back(&mut out),
+        stderr: read_back(&mut err),
+    })
 }

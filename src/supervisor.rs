@@ -3,14 +3,17 @@
 //! the monitor, forwards signals to it, reaps, and exits with the workload's status.
 
 mod dhcp_socket;
+mod error;
 mod event_loop;
 mod qmp;
 mod status;
 pub mod sync;
 
+pub use error::SupervisorError;
+
 use crate::container::{State, BARRIER};
 use crate::fault;
-use crate::plan::{LaunchPlan, PlanInput};
+use crate::plan::{LaunchPlan, NetParams, PlanInput};
 use crate::sandbox::{namespaces, Filters};
 use crate::sys;
 use crate::timestamps as ts;
@@ -21,13 +24,20 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
+/// The launch plan as JSON in the state directory, written with `--debug` only.
+pub const PLAN_FILE: &str = "plan.json";
+
 /// Everything the container process needs, prepared by `create` before the fork.
 pub struct Setup {
+    /// The record `create` will write once the container is ready; the container process
+    /// never reads or writes the file (what it learns and makes travels over `sync`).
     pub state: State,
     pub ns: namespaces::Plan,
     pub hostname: Option<String>,
     pub rootfs_propagation: Option<String>,
     pub rootless: bool,
+    /// The config file's `[sandbox]` (how the monitor is confined).
+    pub sandbox: crate::config::SandboxConfig,
     pub plan_input: PlanInput,
     /// The pty slave when `process.terminal` is set.
     pub tty: Option<OwnedFd>,
@@ -87,52 +97,16 @@ fn recv(sock: &UnixDatagram) -> crate::error::Result<Option<sync::Sync>> {
 }
 
 fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
-    use crate::error::sys as sys_err;
-    fault::point("container:begin")?;
-    if let Some(tty) = &s.tty {
-        nix::unistd::setsid().map_err(sys_err("setsid"))?;
-        sys::set_controlling_tty(tty.as_raw_fd()).map_err(sys_err("set controlling terminal"))?;
-        for fd in 0..3 {
-            nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(sys_err("dup2 terminal"))?;
-        }
-    }
-    drop(s.tty.take());
-    if let Some(cg) = s.state.cgroup() {
-        cg.enter_self(s.rootless)?;
-    }
-    fault::point("container:cgroup")?;
-    s.ns.enter_others(|| {
-        send(sync, sync::Sync::UserNs)?;
-        match recv(sync)? {
-            Some(sync::Sync::Mapped) => Ok(()),
-            _ => Err(crate::error::Error::Msg(
-                "create did not map the user namespace".into(),
-            )),
-        }
-    })?;
-    fault::point("container:namespaces")?;
-    let own_mount_ns = s.ns.has("mount") && s.ns.path_of("mount").is_none();
-    if own_mount_ns {
-        make_root_private(s.rootfs_propagation.as_deref())?;
-    }
-    // bind mounts inside a rootfs shared with the guest, in the container's namespace only
-    crate::storage::share(&s.plan_input, own_mount_ns).map_err(crate::error::Error::Msg)?;
-    fault::point("container:mounts")?;
-    if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
-        if s.ns.has("uts") {
-            nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
-        }
-    }
-    fault::point("container:hostname")?;
+    enter(&mut s, sync)?;
     ts::capture(5);
     send(sync, sync::Sync::NsReady)?;
-    if recv(sync)? != Some(sync::Sync::Go) {
+    let Some(sync::Sync::Go { pid, start }) = recv(sync)? else {
         return Ok(1);
-    }
+    };
     fault::point("container:go")?;
     ts::capture(9);
-    // create recorded our pid in the state file meanwhile
-    s.state.reload()?;
+    // our pid as the host sees it (we may be pid 1 of our own namespace)
+    (s.state.pid, s.state.pid_start) = (pid, start);
     let hooks = s.state.urunc.hooks.clone();
     crate::hooks::run(
         "createContainer",
@@ -143,12 +117,14 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     ts::capture(10);
     ts::capture(15);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
-    s.plan_input.net = crate::net::setup(&mut s.state, &s.plan_input)?;
+    let net = crate::net::setup(&s.state, &s.plan_input)?;
+    // what we made, for our own teardown below; `create` records it from `Ready`
+    s.state.urunc.tap = net.as_ref().map(|n| n.tap.clone());
     ts::capture(16);
     // create fails from here on, so no delete follows: every error takes the tap and the
     // redirect down (a tap and filters left behind would blackhole the pod)
     let (plan, mut links) =
-        after_network(&mut s, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+        after_network(&mut s, net, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
 
     // The barrier: blocks until `start` opens the fifo for reading.
     let fifo_path = s.state.dir.join(BARRIER);
@@ -176,39 +152,96 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     Ok(event_loop::run(monitor, &plan, &mut links))
 }
 
+/// Takes the terminal, enters the cgroup and the namespaces (the user namespace mapped by
+/// `create`), makes the mounts and sets the hostname.
+fn enter(s: &mut Setup, sync: &UnixDatagram) -> crate::error::Result<()> {
+    use crate::error::sys as sys_err;
+    fault::point("container:begin")?;
+    if let Some(tty) = &s.tty {
+        nix::unistd::setsid().map_err(sys_err("setsid"))?;
+        sys::set_controlling_tty(tty.as_raw_fd()).map_err(sys_err("set controlling terminal"))?;
+        for fd in 0..3 {
+            nix::unistd::dup2(tty.as_raw_fd(), fd).map_err(sys_err("dup2 terminal"))?;
+        }
+    }
+    drop(s.tty.take());
+    if let Some(cg) = s.state.cgroup() {
+        cg.enter_self(s.rootless)?;
+    }
+    fault::point("container:cgroup")?;
+    s.ns.enter_others(|| {
+        send(sync, sync::Sync::UserNs)?;
+        match recv(sync)? {
+            Some(sync::Sync::Mapped) => Ok(()),
+            _ => Err(crate::error::Error::from(SupervisorError::NotMapped)),
+        }
+    })?;
+    fault::point("container:namespaces")?;
+    let own_mount_ns = s.ns.has("mount") && s.ns.path_of("mount").is_none();
+    if own_mount_ns {
+        make_root_private(s.rootfs_propagation.as_deref())?;
+    }
+    // bind mounts inside a rootfs shared with the guest, in the container's namespace only
+    crate::storage::share(&s.plan_input, own_mount_ns)?;
+    fault::point("container:mounts")?;
+    if let Some(h) = s.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if s.ns.has("uts") {
+            nix::unistd::sethostname(h).map_err(sys_err("sethostname"))?;
+        }
+    }
+    fault::point("container:hostname")?;
+    Ok(())
+}
+
+/// The launch input, complete: what `create` prepared (paths, storage, process, limits) with
+/// what the container process made, the network and the monitor's ends of the links. The one
+/// place the two meet; the plan is built from this.
+fn launch_input(base: &PlanInput, net: Option<NetParams>, links: &event_loop::Links) -> PlanInput {
+    let (guest_channel_fd, qmp_fd) = links.monitor_fds();
+    PlanInput {
+        net,
+        guest_channel_fd,
+        qmp_fd,
+        ..base.clone()
+    }
+}
+
 /// The setup after the network is wired, up to telling `create` the container is ready.
 fn after_network(
     s: &mut Setup,
+    net: Option<NetParams>,
     sync: &UnixDatagram,
 ) -> crate::error::Result<(LaunchPlan, event_loop::Links)> {
     use crate::error::sys as sys_err;
     fault::point("container:network")?;
     // urunit's channel and QEMU's monitor, when the plan may use them (event_loop::Links)
-    let mut links = event_loop::Links::new(&mut s.plan_input)
+    let mut links = event_loop::Links::new(&s.plan_input)
         .map_err(crate::error::io("create the guest channel"))?;
     fault::point("container:channel")?;
+    s.plan_input = launch_input(&s.plan_input, net, &links);
     let plan = crate::launch::build(&s.plan_input)
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
-    crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
-        .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
+    crate::sandbox::check_available(&s.sandbox, plan.seccomp)?;
     links.keep_used(&plan);
     links
         .open_dhcp(&plan, &s.plan_input)
-        .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
+        .map_err(SupervisorError::from)?;
     fault::point("container:plan")?;
     crate::storage::materialize(&plan, s.plan_input.process.uid, s.plan_input.process.gid)
         .map_err(crate::error::io("prepare the guest's files"))?;
     fault::point("container:materialize")?;
     ts::capture(17);
     log::debug!("launch plan: {:?}", plan.argv);
-    let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
-    crate::container::write_atomic(&s.state.dir.join("plan.json"), &plan_json, 0o600)?;
-    fault::point("container:plan-json")?;
-    s.state.save()?;
-    fault::point("container:state")?;
+    if log::log_enabled!(log::Level::Debug) {
+        // `--debug` only: the plan as built, for a person (and the tests) to read
+        let plan_json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
+        crate::container::write_atomic(&s.state.dir.join(PLAN_FILE), &plan_json, 0o600)?;
+        fault::point("container:plan-json")?;
+    }
     sys::exit_on_signals().map_err(sys_err("install signal handlers"))?;
     fault::point("container:ready")?;
-    send(sync, sync::Sync::Ready)?;
+    let tap = s.state.urunc.tap.clone();
+    send(sync, sync::Sync::Ready { tap })?;
     Ok((plan, links))
 }
 
@@ -223,11 +256,7 @@ fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
         "shared" => MsFlags::MS_SHARED,
         "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
         "unbindable" => MsFlags::MS_UNBINDABLE,
-        other => {
-            return Err(crate::error::Error::Msg(format!(
-                "rootfsPropagation={other} is not supported"
-            )))
-        }
+        other => return Err(SupervisorError::Propagation(other.to_string()).into()),
     };
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(crate::error::sys("set mount propagation of /"))
@@ -235,7 +264,7 @@ fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
 
 /// Runs startContainer hooks and forks the monitor; returns its pid once execve succeeded.
 fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::Result<Pid> {
-    use crate::error::{sys as sys_err, Error};
+    use crate::error::sys as sys_err;
     let hooks = &s.state.urunc.hooks;
     crate::hooks::run(
         "startContainer",
@@ -251,10 +280,10 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
     let host_uid = crate::sandbox::monitor_host_uid(
         plan,
         &s.plan_input.process,
-        &s.state.urunc.config.sandbox,
+        &s.sandbox,
         &s.state.dir.to_string_lossy(),
     )
-    .map_err(|e| Error::Msg(format!("cannot confine the monitor: {e}")))?;
+    .map_err(SupervisorError::ConfineMonitor)?;
     ts::capture(18);
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
     let me = nix::unistd::getpid();
@@ -275,7 +304,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
                 Ok(child)
             } else {
                 let _ = waitpid(child, None);
-                Err(Error::Msg(msg))
+                Err(SupervisorError::MonitorExec(msg).into())
             }
         }
     }
@@ -284,8 +313,7 @@ fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::
 /// Starts the monitor and confines the supervisor. The seccomp filter is compiled once, before
 /// the fork: the monitor (deny-list plans) and the supervisor install the same one.
 fn launch(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
-    let deny = crate::sandbox::supervisor_filters()
-        .map_err(|e| crate::error::Error::Msg(format!("cannot compile the seccomp filter: {e}")))?;
+    let deny = crate::sandbox::supervisor_filters().map_err(SupervisorError::SeccompCompile)?;
     let monitor = start_monitor(s, plan, &deny)?;
     confine_self(s, monitor, &deny)
 }
@@ -296,9 +324,7 @@ fn confine_self(s: &Setup, monitor: Pid, deny: &Filters) -> crate::error::Result
     if let Err(e) = crate::sandbox::confine_supervisor(&s.plan_input.process, deny) {
         let _ = kill(monitor, Signal::SIGKILL);
         let _ = waitpid(monitor, None);
-        return Err(crate::error::Error::Msg(format!(
-            "cannot confine the supervisor: {e}"
-        )));
+        return Err(SupervisorError::ConfineSupervisor(e).into());
     }
     Ok(monitor)
 }
@@ -326,7 +352,7 @@ fn exec_monitor(
         plan,
         &s.plan_input,
         &s.state.dir,
-        &s.state.urunc.config.sandbox,
+        &s.sandbox,
         host_uid,
         deny,
     );

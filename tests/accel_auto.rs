@@ -105,7 +105,7 @@ fn a_guest_boots_with_the_automatic_choice_and_the_verdict_is_cached() {
         .unwrap();
     std::fs::write(
         dir.path().join("urunc.toml"),
-        "[monitors.qemu]\ndefault_memory_mb = 256\n",
+        assets::config_toml(dir.path(), "default_memory_mb = 256\n"),
     )
     .unwrap();
     let id = format!("accel-a-{}", std::process::id());

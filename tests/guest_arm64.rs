@@ -56,7 +56,7 @@ fn aarch64_guest_output_and_exit_status_through_urunit() {
     std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
     std::fs::write(
         dir.path().join("urunc.toml"),
-        "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 256\n",
+        assets::config_toml(dir.path(), "accel = \"tcg\"\ndefault_memory_mb = 256\n"),
     )
     .unwrap();
     let id = format!("arm64-{}", std::process::id());

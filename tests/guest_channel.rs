@@ -133,7 +133,7 @@ fn run_as(
     std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
     std::fs::write(
         dir.path().join("urunc.toml"),
-        "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 256\n",
+        assets::config_toml(dir.path(), "accel = \"tcg\"\ndefault_memory_mb = 256\n"),
     )
     .unwrap();
     let log = dir.path().join("urunc.log");

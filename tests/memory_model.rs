@@ -70,7 +70,7 @@ fn a_guest_filling_its_ram_under_the_tightest_limit_is_not_oom_killed() {
     std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
     std::fs::write(
         dir.path().join("urunc.toml"),
-        "[monitors.qemu]\naccel = \"tcg\"\n",
+        assets::config_toml(dir.path(), "accel = \"tcg\"\n"),
     )
     .unwrap();
     let cmd = |args: &[&str]| {

@@ -219,6 +219,12 @@ fn an_image_block_reaches_qemu_as_an_fd_of_the_checked_file() {
     let id = unique("blk");
     let o = env.create(&b, &id, &[]);
     assert!(o.status.success(), "create {id}: {}", env.console_text(&id));
+    // the plan is written only with --debug
+    assert!(!env.root.join(&id).join("plan.json").exists());
+    assert!(env.urunc(&["delete", "--force", &id]).status.success());
+    let id = unique("blk");
+    let o = env.create_debug(&b, &id);
+    assert!(o.status.success(), "create {id}: {}", env.console_text(&id));
     // the plan hands QEMU an fd (opened by root through the resolved handle), not the path
     let plan = std::fs::read_to_string(env.root.join(&id).join("plan.json")).unwrap();
     let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();

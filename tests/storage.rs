@@ -113,7 +113,7 @@ impl Bundle {
         std::fs::create_dir(dir.path().join("rootfs")).unwrap();
         std::fs::write(
             dir.path().join("urunc.toml"),
-            "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 256\n",
+            assets::config_toml(dir.path(), "accel = \"tcg\"\ndefault_memory_mb = 256\n"),
         )
         .unwrap();
         let id = format!("{name}-{}", std::process::id());
@@ -168,7 +168,9 @@ impl Bundle {
     fn create(&self) -> (bool, String) {
         let out = std::fs::File::create(self.path("console")).unwrap();
         let err = std::fs::File::create(self.path("create.err")).unwrap();
+        // --debug: the tests read the launch plan (`plan.json`, written only then)
         let mut c = self.cmd(&[
+            "--debug",
             "create",
             "--bundle",
             &self.dir.path().display().to_string(),

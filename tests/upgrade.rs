@@ -1,11 +1,12 @@
-//! An edge node upgrades urunc while its containers run: a container whose `state.json` the
+//! An edge node upgrades urunc while its containers run: a container whose `state.json` a
 //! previous release wrote is still managed by this binary (state, start, kill, delete).
 //!
-//! `fixtures/state-v0.json` was written by `urunc create` built from e77226c (the last commit
-//! before `stateVersion`), with the fake monitor as every monitor. The test creates a live
-//! container, then replaces its state file by the fixture carrying that container's own
-//! facts (id, pids, paths, cgroup, netns): everything else, the format above all, is the old
-//! release's.
+//! The fixtures were written by `urunc create` with the fake monitor as every monitor:
+//! `fixtures/state-v0.json` built from e77226c (the last commit before `stateVersion`),
+//! `fixtures/state-v1.json` from 6bc3f46 (format 1: the unikernel config, `pidNs` and the whole
+//! config file still stored). The test creates a live container, then replaces its state file
+//! by a fixture carrying that container's own facts (id, pids, paths, cgroup, netns, tap):
+//! everything else, the format above all, is the old release's.
 
 mod common;
 
@@ -14,25 +15,36 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
-/// The fixture, with the facts of the live container `live` put in (fields both formats have).
-fn old_format_state(live: &serde_json::Value) -> serde_json::Value {
-    let mut old: serde_json::Value =
-        serde_json::from_slice(include_bytes!("fixtures/state-v0.json")).unwrap();
+/// The fixture, with the facts of the live container `live` put in (fields every format has).
+fn old_format_state(fixture: &[u8], live: &serde_json::Value) -> serde_json::Value {
+    let mut old: serde_json::Value = serde_json::from_slice(fixture).unwrap();
     assert!(
-        old.get("stateVersion").is_none(),
-        "the fixture predates stateVersion"
+        old["urunc"]["config"].is_object() && old["urunc"].get("timestamps").is_none(),
+        "the fixture predates format 2"
     );
     for k in ["id", "pid", "pidStart", "bundle", "rootfs", "created"] {
         old[k] = live[k].clone();
     }
-    for k in ["cgroup", "netns", "tap", "config"] {
+    for k in ["cgroup", "netns", "tap"] {
         old["urunc"][k] = live["urunc"][k].clone();
     }
     old
 }
 
 #[test]
-fn a_container_of_the_previous_release_is_still_managed() {
+fn containers_of_the_previous_releases_are_still_managed() {
+    for (fixture, version) in [
+        (&include_bytes!("fixtures/state-v0.json")[..], None),
+        (&include_bytes!("fixtures/state-v1.json")[..], Some(1)),
+    ] {
+        let old: serde_json::Value = serde_json::from_slice(fixture).unwrap();
+        assert_eq!(old["stateVersion"].as_u64(), version, "fixture's format");
+        managed(fixture);
+    }
+}
+
+/// A container whose state file is `fixture`'s format goes through its whole life.
+fn managed(fixture: &[u8]) {
     let env = Env::new();
     let b = env.bundle("b", "print up\nreport\nwait-term 0");
     let id = unique("upgrade");
@@ -40,8 +52,8 @@ fn a_container_of_the_previous_release_is_still_managed() {
     assert!(o.status.success(), "create: {}", env.console_text(&id));
     let path = env.root.join(&id).join("state.json");
     let live: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert!(live["stateVersion"].as_u64().is_some_and(|v| v >= 1));
-    std::fs::write(&path, old_format_state(&live).to_string()).unwrap();
+    assert!(live["stateVersion"].as_u64().is_some_and(|v| v >= 2));
+    std::fs::write(&path, old_format_state(fixture, &live).to_string()).unwrap();
 
     let st = env.state(&id).expect("state of an old-format container");
     assert_eq!(

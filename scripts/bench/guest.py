@@ -39,7 +39,9 @@ def guest_boot(ur, assets, work, runs):
                   "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
     }
     json.dump(spec, open(f"{b}/config.json", "w"))
-    ur.cmd("create", "--bundle", b, "g0")
+    # the exact monitor argv to run by hand: --debug makes create write its launch plan (this
+    # create is not timed; the timed runs below go without --debug)
+    ur.cmd("--debug", "create", "--bundle", b, "g0")
     plan = json.load(open(f"{ur.root}/g0/plan.json"))
     if plan.get("initrd_build"):
         shutil.copy(plan["initrd_build"]["path"], f"{work}/initrd.img")

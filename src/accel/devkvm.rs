@@ -106,6 +106,26 @@ impl Drop for Map {
     }
 }
 
+/// The vCPU `v` in real mode with its code segment at 0, starting at `LOAD`.
+fn real_mode_at_load(v: std::os::fd::RawFd) -> Result<(), String> {
+    let mut sregs = Sregs {
+        cs_base: 0,
+        cs_limit: 0,
+        cs_selector: 0,
+        rest: [0; 298],
+    };
+    ioctl(v, KVM_GET_SREGS, &mut sregs as *mut _ as u64)?;
+    sregs.cs_base = 0;
+    sregs.cs_selector = 0;
+    ioctl(v, KVM_SET_SREGS, &sregs as *const _ as u64)?;
+    let mut regs = Regs::default();
+    ioctl(v, KVM_GET_REGS, &mut regs as *mut _ as u64)?;
+    regs.rip = LOAD;
+    regs.rflags = 2;
+    ioctl(v, KVM_SET_REGS, &regs as *const _ as u64)?;
+    Ok(())
+}
+
 /// Runs the guest to its halt. Ok: the number of port writes seen and the microseconds the
 /// run took. Meant for a disposable child process: a hanging KVM_RUN is the caller's timeout.
 pub fn run_guest() -> Result<(u32, u128), String> {
@@ -147,22 +167,8 @@ pub fn run_guest() -> Result<(u32, u128), String> {
     );
     let run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0)? as usize;
     let run = Map::new(run_size, Some(vcpu.as_raw_fd()))?;
-    let mut sregs = Sregs {
-        cs_base: 0,
-        cs_limit: 0,
-        cs_selector: 0,
-        rest: [0; 298],
-    };
     let v = vcpu.as_raw_fd();
-    ioctl(v, KVM_GET_SREGS, &mut sregs as *mut _ as u64)?;
-    sregs.cs_base = 0;
-    sregs.cs_selector = 0;
-    ioctl(v, KVM_SET_SREGS, &sregs as *const _ as u64)?;
-    let mut regs = Regs::default();
-    ioctl(v, KVM_GET_REGS, &mut regs as *mut _ as u64)?;
-    regs.rip = LOAD;
-    regs.rflags = 2;
-    ioctl(v, KVM_SET_REGS, &regs as *const _ as u64)?;
+    real_mode_at_load(v)?;
     let base = run.0 as *const u8;
     let start = Instant::now();
     let mut writes = 0;

@@ -16,7 +16,7 @@ pub mod probe;
 use crate::plan::{Accel, Arch, GuestKind};
 use std::path::Path;
 
-pub use crate::monitor::caps::{declaration, Declaration, ProbeKind, Support, DECLARATIONS};
+pub use crate::monitor::caps::{declaration, Declaration, ProbeKind, Support};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccelError {

@@ -48,24 +48,7 @@ fn text(r: &Value) -> String {
     let k = &r["kvm"];
     line("kvm", yes(&k["usable"], "usable: ", "") + &s(&k["detail"]));
     for (name, m) in r["monitors"].as_object().into_iter().flatten() {
-        let v = if m["found"] == true {
-            let mut v = format!("{} ({})", s(&m["path"]), s(&m["version"]));
-            v += &yes(
-                &m["usable"],
-                ": usable",
-                &format!(": not usable here (needs {})", s(&m["needs"])),
-            );
-            if m["accel"].is_string() {
-                v += &format!(", accel {}", s(&m["accel"]));
-            }
-            if m["accel_reason"].is_string() {
-                v += &format!(" ({})", s(&m["accel_reason"]));
-            }
-            v
-        } else {
-            format!("not found: {}", s(&m["detail"]))
-        };
-        line(&format!("monitor {name}"), v);
+        line(&format!("monitor {name}"), monitor_line(m));
     }
     let l = &r["landlock"];
     line(
@@ -80,30 +63,18 @@ fn text(r: &Value) -> String {
     line(
         "seccomp",
         if sc["available"] == true {
-            let a: Vec<String> = sc["actions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(s)
-                .collect();
-            format!("filters available ({})", a.join(" "))
+            format!("filters available ({})", words(&sc["actions"]))
         } else {
             s(&sc["detail"])
         },
     );
     let c = &r["cgroup"];
-    let ctrls: Vec<String> = c["controllers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(s)
-        .collect();
     line(
         "cgroup",
         format!(
             "{} [{}]; {}",
             s(&c["version"]),
-            ctrls.join(" "),
+            words(&c["controllers"]),
             s(&c["detail"])
         ),
     );
@@ -136,4 +107,30 @@ fn text(r: &Value) -> String {
         format!("{}: {}", yes(&r["ok"], "OK", "FAIL"), s(&r["verdict"])),
     );
     out
+}
+
+/// A monitor's line: where it is and its version, whether it is usable here, its accelerator.
+fn monitor_line(m: &Value) -> String {
+    if m["found"] != true {
+        return format!("not found: {}", s(&m["detail"]));
+    }
+    let mut v = format!("{} ({})", s(&m["path"]), s(&m["version"]));
+    v += &yes(
+        &m["usable"],
+        ": usable",
+        &format!(": not usable here (needs {})", s(&m["needs"])),
+    );
+    if m["accel"].is_string() {
+        v += &format!(", accel {}", s(&m["accel"]));
+    }
+    if m["accel_reason"].is_string() {
+        v += &format!(" ({})", s(&m["accel_reason"]));
+    }
+    v
+}
+
+/// The strings of a JSON array, space-separated.
+fn words(a: &Value) -> String {
+    let v: Vec<String> = a.as_array().into_iter().flatten().map(s).collect();
+    v.join(" ")
 }

@@ -3,6 +3,7 @@
 mod id;
 mod journal;
 mod state;
+mod state_format;
 mod status;
 
 pub use id::{validate_id, IdError};

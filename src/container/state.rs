@@ -1,9 +1,8 @@
 //! `state.json`: what `create` decided, frozen for the later commands. Written atomically
 //! (temp file, fsync, rename) in `<root>/<id>/`, mode 0700.
 
-use crate::config::Config;
+use crate::config::Timestamps;
 use crate::sandbox::cgroups::Cgroup;
-use crate::unikernel::UnikernelConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,7 +13,9 @@ use std::path::{Path, PathBuf};
 /// releases before the field existed, which this binary still reads; raise it when a change
 /// is not readable by the previous release, and keep reading the older formats (an edge node
 /// upgrades urunc while its containers run: tests/upgrade.rs).
-pub const STATE_VERSION: u32 = 1;
+/// 2: the unikernel config, `pidNs` and the whole config file are no longer stored (only its
+/// `[timestamps]`); formats 0 and 1 are still read (`state_format`).
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -39,13 +40,11 @@ pub struct State {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "super::state_format::AnyFormat")]
 pub struct Extra {
-    pub unikernel: UnikernelConfig,
-    pub config: Config,
+    /// The config file's `[timestamps]` as `create` read it (`start` logs there too).
+    pub timestamps: Timestamps,
     pub cgroup: Option<Cgroup>,
-    /// The container has its own PID namespace (the supervisor is its PID 1).
-    pub pid_ns: bool,
     /// Network namespace path the container's tap lives in (for cleanup).
     pub netns: Option<PathBuf>,
     /// Name of this container's tap, once created.
@@ -172,13 +171,6 @@ impl State {
         }
     }
 
-    /// Re-reads the state file of this container (another process may have written it).
-    pub fn reload(&mut self) -> Result<(), StateError> {
-        let root = self.dir.parent().unwrap_or(Path::new("/"));
-        *self = State::load(root, &self.id)?;
-        Ok(())
-    }
-
     /// Writes the state in this binary's format (`STATE_VERSION`, whatever format it was read in).
     pub fn save(&self) -> Result<(), StateError> {
         let mut st = self.clone();
@@ -282,6 +274,35 @@ mod tests {
         assert!(State::parse(b"{\"urunc\":null}").is_err());
         assert!(State::parse(b"[1]").is_err());
         assert!(State::parse(b"not json").is_err());
+    }
+
+    /// Formats 0 and 1 (tests/fixtures: written by urunc at e77226c and 6bc3f46) stored the whole
+    /// config file: its `[timestamps]` is what is kept; the dropped fields are skipped.
+    #[test]
+    fn older_formats_keep_their_timestamps_config() {
+        for (fixture, version) in [
+            (&include_bytes!("../../tests/fixtures/state-v0.json")[..], 0),
+            (&include_bytes!("../../tests/fixtures/state-v1.json")[..], 1),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_slice(fixture).unwrap();
+            assert!(v["urunc"]["unikernel"].is_object() && v["urunc"]["config"].is_object());
+            v["urunc"]["config"]["timestamps"] =
+                serde_json::json!({"enabled": true, "destination": "/var/log/ts-test.log"});
+            let st = State::parse(v.to_string().as_bytes()).unwrap().unwrap();
+            assert_eq!(st.state_version, version);
+            assert!(st.urunc.timestamps.enabled, "format {version}");
+            assert_eq!(
+                st.urunc.timestamps.destination,
+                Path::new("/var/log/ts-test.log")
+            );
+            assert_eq!(st.urunc.hooks.prestart.len(), 0);
+            // written back in this binary's format: no old field survives
+            let out = serde_json::to_value(&st).unwrap();
+            let keys: Vec<&String> = out["urunc"].as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["cgroup", "hooks", "netns", "tap", "timestamps"]);
+            let again = State::parse(out.to_string().as_bytes()).unwrap().unwrap();
+            assert_eq!(again.urunc.timestamps, st.urunc.timestamps);
+        }
     }
 
     /// A state file of the release before `stateVersion` (tests/fixtures/state-v0.json, written

@@ -69,15 +69,7 @@ impl Guest for Linux {
             "quiet".into(),
             "loglevel=2".into(),
         ];
-        match rootfs {
-            RootfsKind::Block => p.push("root=/dev/vda rw".into()),
-            RootfsKind::Initrd => p.push("root=/dev/ram0 rw".into()),
-            RootfsKind::NineP => p.push(
-                "root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=5000000,cache=mmap,posixacl".into(),
-            ),
-            RootfsKind::Virtiofs => p.push("root=fs0 rw rootfstype=virtiofs".into()),
-            RootfsKind::None => {}
-        }
+        p.extend(root_param(rootfs).map(String::from));
         if let Some(n) = &input.net {
             p.push(format!(
                 "ip={}::{}:{}:urunc:eth0:off",
@@ -97,49 +89,19 @@ impl Guest for Linux {
             ..Default::default()
         };
         if uses_urunit {
-            let volumes: Vec<Volume> = input
-                .blocks
-                .iter()
-                .filter(|b| b.mount_point != "/")
-                .map(|b| Volume {
-                    id: format!("{prefix}{}", b.id),
-                    mount_point: b.mount_point.clone(),
-                })
-                .collect();
-            let extras = urunit::Extras {
-                volumes: &volumes,
-                net: input.net.as_ref(),
-                args: (!on_cmdline).then_some(rest),
-                channel: super::urunit_channel::device(input),
-            };
-            let conf = urunit::config(&input.process, &extras).map_err(PlanError::Invalid)?;
-            if rootfs == RootfsKind::Initrd || input.boot_initrd.is_some() {
-                // in the image's initrd, or in the boot initrd that mounts the real root
-                p.push("URUNIT_CONFIG=/urunit.conf".into());
-                setup.initrd_records.push(CpioRecord {
-                    name: "urunit.conf".into(),
-                    mode: 0o100400,
-                    contents: conf,
-                    ..Default::default()
-                });
-            } else {
-                p.push("retain_initrd URUNIT_CONFIG=/sys/firmware/initrd".into());
-                let path = input.work_dir.join("urunit.conf");
-                setup.extra_initrd = Some(path.clone());
-                setup.files.push(GeneratedFile {
-                    path,
-                    contents: conf,
-                });
-            }
+            urunit_setup(
+                input,
+                (prefix, rootfs),
+                (!on_cmdline).then_some(rest),
+                &mut p,
+                &mut setup,
+            )?;
         } else {
-            for e in &input.process.env {
-                match e.split_once('=') {
-                    Some((k, v)) if v.contains(char::is_whitespace) => {
-                        p.push(format!("{k}=\"{v}\""))
-                    }
-                    _ => p.push(e.clone()),
-                }
-            }
+            // without urunit the kernel hands init its environment from the command line
+            p.extend(input.process.env.iter().map(|e| match e.split_once('=') {
+                Some((k, v)) if v.contains(char::is_whitespace) => format!("{k}=\"{v}\""),
+                _ => e.clone(),
+            }));
         }
         if input.net.as_ref().is_some_and(|n| !gateway_on_link(n)) {
             p.push("URUNIT_DEFROUTE=1".into());
@@ -164,6 +126,64 @@ impl Guest for Linux {
         }
         Ok(setup)
     }
+}
+
+/// The kernel's root parameter for the rootfs kind.
+fn root_param(rootfs: RootfsKind) -> Option<&'static str> {
+    Some(match rootfs {
+        RootfsKind::Block => "root=/dev/vda rw",
+        RootfsKind::Initrd => "root=/dev/ram0 rw",
+        RootfsKind::NineP => "root=fs0 rw rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=5000000,cache=mmap,posixacl",
+        RootfsKind::Virtiofs => "root=fs0 rw rootfstype=virtiofs",
+        RootfsKind::None => return None,
+    })
+}
+
+/// urunit's configuration, and where the guest finds it: in its initrd (the image's, or the
+/// boot initrd), or as an extra initrd the kernel retains. `args`: the program's arguments
+/// when they do not fit on the kernel command line.
+fn urunit_setup(
+    input: &PlanInput,
+    (prefix, rootfs): (&str, RootfsKind),
+    args: Option<&[String]>,
+    p: &mut Vec<String>,
+    setup: &mut GuestSetup,
+) -> Result<(), PlanError> {
+    let volumes: Vec<Volume> = input
+        .blocks
+        .iter()
+        .filter(|b| b.mount_point != "/")
+        .map(|b| Volume {
+            id: format!("{prefix}{}", b.id),
+            mount_point: b.mount_point.clone(),
+        })
+        .collect();
+    let extras = urunit::Extras {
+        volumes: &volumes,
+        net: input.net.as_ref(),
+        args,
+        channel: super::urunit_channel::device(input),
+    };
+    let conf = urunit::config(&input.process, &extras).map_err(PlanError::Invalid)?;
+    if rootfs == RootfsKind::Initrd || input.boot_initrd.is_some() {
+        // in the image's initrd, or in the boot initrd that mounts the real root
+        p.push("URUNIT_CONFIG=/urunit.conf".into());
+        setup.initrd_records.push(CpioRecord {
+            name: "urunit.conf".into(),
+            mode: 0o100400,
+            contents: conf,
+            ..Default::default()
+        });
+    } else {
+        p.push("retain_initrd URUNIT_CONFIG=/sys/firmware/initrd".into());
+        let path = input.work_dir.join("urunit.conf");
+        setup.extra_initrd = Some(path.clone());
+        setup.files.push(GeneratedFile {
+            path,
+            contents: conf,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

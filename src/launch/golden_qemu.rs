@@ -41,7 +41,7 @@ fn unikraft_pc_kvm_net_initrd_env_args_with_spaces() {
     assert!(p
         .read_paths
         .contains(&PathBuf::from("/b/rootfs/unikernel/initrd")));
-    assert!(p.read_paths.contains(&PathBuf::from("/usr/share/qemu")));
+    assert!(p.data_dirs.contains(&PathBuf::from("/usr/share/qemu")));
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn linux_microvm_block_root_volume_urunit_offlink_gateway() {
         ]
     );
     assert!(p
-        .read_paths
+        .data_dirs
         .contains(&PathBuf::from("/opt/urunc/share/seabios")));
     assert_eq!(p.devices, vec![PathBuf::from("/dev/vhost-net")]);
 }

@@ -82,25 +82,28 @@ fn foreign_guest_arch_only_on_qemu_without_kvm() {
         Arch::Aarch64 => ("aarch64", "amd64"),
     };
     assert_eq!(
-        guest_arch(None, "firecracker", "kvm").unwrap(),
+        guest_arch(None, ("firecracker", false), "kvm").unwrap(),
         Arch::host()
     );
     assert_eq!(
-        guest_arch(Some(host), "firecracker", "").unwrap(),
+        guest_arch(Some(host), ("firecracker", false), "").unwrap(),
         Arch::host()
     );
-    let other = guest_arch(Some(foreign), "qemu", "").unwrap();
+    let other = guest_arch(Some(foreign), ("qemu", true), "").unwrap();
     assert_ne!(other, Arch::host());
-    assert_eq!(guest_arch(Some(foreign), "qemu", "tcg").unwrap(), other);
-    let e = guest_arch(Some(foreign), "qemu", "kvm")
+    assert_eq!(
+        guest_arch(Some(foreign), ("qemu", true), "tcg").unwrap(),
+        other
+    );
+    let e = guest_arch(Some(foreign), ("qemu", true), "kvm")
         .unwrap_err()
         .to_string();
     assert!(e.contains("cannot use KVM"), "{e}");
-    let e = guest_arch(Some(foreign), "firecracker", "")
+    let e = guest_arch(Some(foreign), ("firecracker", false), "")
         .unwrap_err()
         .to_string();
     assert!(e.contains("only the qemu monitor"), "{e}");
-    let e = guest_arch(Some("riscv64"), "qemu", "")
+    let e = guest_arch(Some("riscv64"), ("qemu", true), "")
         .unwrap_err()
         .to_string();
     assert!(e.contains("expected x86_64"), "{e}");

@@ -4,10 +4,10 @@
 
 use super::create_input::plan_input;
 use super::create_undo::Undo;
-use super::CreateOptions;
+use super::{CreateOptions, LifecycleError};
 use crate::config::Config;
 use crate::container::{self, NetIntent, State, BARRIER};
-use crate::error::{io, sys, Error, Result};
+use crate::error::{io, sys, Result};
 use crate::fault;
 use crate::plan::{PlanInput, ProcessParams};
 use crate::sandbox::{cgroups, namespaces, rootless, userns};
@@ -49,7 +49,6 @@ struct Checked {
     rootfs: PathBuf,
     spec: Spec,
     cfg: Config,
-    uk: UnikernelConfig,
     linux: crate::spec::Linux,
     terminal: bool,
     ns: namespaces::Plan,
@@ -83,9 +82,7 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
     let mounts = mountinfo::Table::lazy();
     let (input, pending) = plan_input(&a.id, &uk, &cfg, &spec, &rootfs, &bundle, &a.root, &mounts)?;
     if terminal && a.console_socket.is_none() {
-        return Err(Error::Msg(
-            "process.terminal is true but no --console-socket was given".into(),
-        ));
+        return Err(LifecycleError::TerminalWithoutSocket.into());
     }
     fault::point("create:checked")?;
     Ok(Checked {
@@ -93,7 +90,6 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
         rootfs,
         spec,
         cfg,
-        uk,
         linux,
         terminal,
         ns,
@@ -117,7 +113,9 @@ pub fn create(a: &CreateOptions) -> Result<Created> {
     fault::point("create:work-dir")?;
     // before the container's mount namespace copies the host's: see storage::takeover
     let pending = std::mem::take(&mut c.pending);
-    undo.storage = Some(crate::storage::prepare(&mut c.input, pending, &dir).map_err(Error::Msg)?);
+    let prepared = crate::storage::prepare(&c.input, pending, &dir)?;
+    prepared.fill(&mut c.input);
+    undo.storage = Some(prepared);
     fault::point("create:storage")?;
     nix::unistd::mkfifo(
         &dir.join(BARRIER),
@@ -136,9 +134,7 @@ pub fn create(a: &CreateOptions) -> Result<Created> {
         user_maps,
         own_netns,
     };
-    finish(a, state, &forked, &mut undo)?;
-    // The container process saved the state with what it learnt (tap, netns).
-    let state = State::load(&a.root, &a.id)?;
+    let state = finish(a, state, &forked, &mut undo)?;
     fault::point("create:done")?;
     undo.armed = false;
     Ok(Created { pid: child, state })
@@ -185,10 +181,8 @@ fn new_state(a: &CreateOptions, c: &Checked, cg: cgroups::Cgroup, dir: &Path) ->
         annotations: c.spec.annotations.clone(),
         owner: String::new(),
         urunc: container::Extra {
-            unikernel: c.uk.clone(),
-            config: c.cfg.clone(),
+            timestamps: c.cfg.timestamps.clone(),
             cgroup: Some(cg),
-            pid_ns: c.ns.new_pid(),
             netns: c.ns.path_of("network").map(PathBuf::from),
             tap: None,
             hooks: c.spec.hooks(),
@@ -230,6 +224,7 @@ fn fork_container(
         hostname: c.spec.hostname.clone(),
         rootfs_propagation: c.linux.rootfs_propagation.clone(),
         rootless: c.rootless,
+        sandbox: c.cfg.sandbox,
         plan_input: c.input,
         tty,
         preserve_fds: a.preserve_fds,
@@ -274,29 +269,28 @@ fn fork_container(
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
     if let Some(maps) = &user_maps {
-        expect(&sync, Sync::UserNs)?;
+        expect(&sync, |m| (m == Sync::UserNs).then_some(()))?;
         maps.write(child).map_err(namespaces::NsError::from)?;
         msg::send(&sync, &Sync::Mapped).map_err(io("sync with the container process"))?;
         fault::point("create:userns-mapped")?;
     }
-    expect(&sync, Sync::NsReady)?;
+    expect(&sync, |m| (m == Sync::NsReady).then_some(()))?;
     fault::point("create:ns-ready")?;
     ts::capture(6);
     Ok((child, sync, user_maps))
 }
 
-/// Records the state and the pid file, notes the network the container process will wire,
-/// runs the hooks, and lets the container process finish its setup.
-fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<()> {
+/// Writes the pid file, notes the network the container process will wire, runs the hooks,
+/// lets the container process finish its setup, and records the state (`state.json`, written
+/// once, from what the container process reported). Until then the journal names everything.
+fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<State> {
     let (child, sync) = (f.child, &f.sync);
     state.pid = child.as_raw();
-    state.pid_start = container::process_start_time(child.as_raw())
-        .ok_or_else(|| Error::Msg("the container process exited during create".into()))?;
+    state.pid_start =
+        container::process_start_time(child.as_raw()).ok_or(LifecycleError::ExitedDuringCreate)?;
     if state.urunc.netns.is_none() {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
-    state.save()?;
-    fault::point("create:state")?;
     if let Some(maps) = &f.user_maps {
         userns::chown_dir(&state.dir, maps).map_err(namespaces::NsError::from)?;
         fault::point("create:chown")?;
@@ -329,23 +323,33 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
         undo.note()?;
         fault::point("create:net-noted")?;
     }
-    msg::send(sync, &Sync::Go).map_err(io("sync with the container process"))?;
+    let go = Sync::Go {
+        pid: state.pid,
+        start: state.pid_start,
+    };
+    msg::send(sync, &go).map_err(io("sync with the container process"))?;
     fault::point("create:go")?;
     ts::capture(8);
-    expect(sync, Sync::Ready)?;
+    let tap = expect(sync, |m| match m {
+        Sync::Ready { tap } => Some(tap),
+        _ => None,
+    })?;
     fault::point("create:ready")?;
+    state.urunc.tap = tap;
+    state.save()?;
+    fault::point("create:state")?;
     // the container process holds the devices' fds now
     undo.storage = None;
-    Ok(())
+    Ok(state)
 }
 
-fn expect(sync: &UnixDatagram, want: Sync) -> Result<()> {
+/// What `want` takes from the next message; an error when it is another one.
+fn expect<T>(sync: &UnixDatagram, want: impl FnOnce(Sync) -> Option<T>) -> Result<T> {
+    let exited = || LifecycleError::ExitedDuringCreate.into();
     match msg::recv(sync).map_err(io("sync with the container process"))? {
-        Some(got) if got == want => Ok(()),
-        Some(Sync::Error(e)) => Err(Error::Msg(e)),
-        _ => Err(Error::Msg(
-            "the container process exited during create".into(),
-        )),
+        Some(Sync::Error(e)) => Err(LifecycleError::ContainerProcess(e).into()),
+        Some(got) => want(got).ok_or_else(exited),
+        None => Err(exited()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! What `create` knows before it forks: the launch plan's inputs, resolved and validated.
 
+use super::LifecycleError;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::plan::{Accel, PlanInput, ProcessParams};
+use crate::plan::{Accel, MonitorConfig, PlanInput, ProcessParams};
 use crate::spec::Spec;
 use crate::unikernel::UnikernelConfig;
 use std::path::{Path, PathBuf};
@@ -21,23 +22,17 @@ pub fn plan_input(
     root: &Path,
     mounts: &crate::storage::mountinfo::Table,
 ) -> Result<(PlanInput, crate::storage::Pending)> {
-    let from =
-        |key: &str, e: crate::plan::PlanError| Error::Msg(format!("{}: {e}", uk.origin(key)));
-    let guest =
-        crate::guest::lookup(&uk.unikernel_type).map_err(|e| from(crate::unikernel::TYPE, e))?;
-    let monitor = crate::monitor::lookup(&uk.hypervisor)
-        .map_err(|e| from(crate::unikernel::HYPERVISOR, e))?;
-    crate::launch::compatible(&*guest, &*monitor)?;
+    let (guest, monitor) = kinds(uk)?;
     let mcfg = cfg.monitor(monitor.name());
     let requested_accel = match uk.accel.as_str() {
         "" => mcfg.accel.as_str(),
         a => a,
     };
+    let emulates = monitor.caps().support == crate::monitor::caps::Support::Emulates;
+    let arch_asked = spec.annotations.get(crate::plan::ARCH_ANNOTATION);
     let arch = crate::plan::guest_arch(
-        spec.annotations
-            .get(crate::plan::ARCH_ANNOTATION)
-            .map(String::as_str),
-        monitor.name(),
+        arch_asked.map(String::as_str),
+        (monitor.name(), emulates),
         requested_accel,
     )?;
     let monitor_path = crate::monitor::find_binary(monitor.name(), &mcfg, arch)?;
@@ -46,99 +41,21 @@ pub fn plan_input(
         "" => None,
         p => Some(crate::bundle::resolve_file(rootfs, p, "initrd")?),
     };
-    let p = spec.process()?;
-    let process = ProcessParams {
-        args: p.args.clone(),
-        env: p.env.clone(),
-        uid: p.user.uid,
-        gid: p.user.gid,
-        additional_gids: p.user.additional_gids.clone(),
-        cwd: p.cwd.clone(),
-        terminal: p.terminal,
-        hostname: spec.hostname.clone().unwrap_or_default(),
-    };
-    let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
-    let mut memory_bytes = mcfg.default_memory_mb.checked_mul(1 << 20).ok_or_else(|| {
-        Error::Msg(format!(
-            "[monitors.{}] default_memory_mb = {} in the config file is too large (at most {} MiB)",
-            monitor.name(),
-            mcfg.default_memory_mb,
-            u64::MAX >> 20
-        ))
-    })?;
-    let memory_limit = resources
-        .and_then(|r| r.memory.as_ref())
-        .and_then(|m| m.limit)
-        .filter(|l| *l > 0)
-        .map(|l| l as u64);
-    if let Some(limit) = memory_limit {
-        memory_bytes = limit;
-    }
-    let mut vcpus = mcfg.default_vcpus;
-    if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
-        if let (Some(q), Some(per)) = (c.quota.filter(|q| *q > 0), c.period.filter(|p| *p > 0)) {
-            vcpus = u32::try_from((q as u64).div_ceil(per).max(1)).map_err(|_| {
-                Error::Msg(format!(
-                    "linux.resources.cpu quota {q} / period {per} asks for more vCPUs than a monitor can give"
-                ))
-            })?;
-        }
-    }
-    // KVM when it runs this monitor's guests (probed, cached under the root), else TCG where
-    // the monitor emulates; KVM-only monitors fail here with the reason (crate::accel)
-    let accel = crate::accel::choose(&crate::accel::Request {
-        monitor: monitor.name(),
-        binary: &monitor_path,
-        requested: requested_accel,
-        arch,
-        cache_root: Some(root),
-    })?
-    .accel;
+    let process = process_params(spec)?;
+    let (memory_bytes, memory_limit, vcpus) = sizing(spec, monitor.name(), &mcfg)?;
+    let accel = choose_accel(
+        &*monitor,
+        &monitor_path,
+        (requested_accel, arch),
+        root,
+        &mcfg.kvm_group,
+    )?;
     if let Some(w) = crate::accel::tcg_warning(guest.name(), accel) {
         log::warn!("{w}");
     }
     let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
-    let block = match uk.block.as_str() {
-        "" => None,
-        p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
-    };
-    let annotation_blocks = crate::plan::annotation_blocks(uk, block)?;
-    let virtiofsd = cfg
-        .extra_binaries
-        .get("virtiofsd")
-        .map(|b| PathBuf::from(&b.path))
-        .filter(|p| p.is_file());
-    let sel = crate::storage::select::select(crate::storage::select::Request {
-        guest: guest.name(),
-        monitor: monitor.name(),
-        rootfs,
-        initrd: initrd.is_some(),
-        mount_rootfs: uk.mount_rootfs,
-        annotation_blocks,
-        binds: crate::storage::binds::from_spec(&spec.mounts, bundle),
-        virtiofsd,
-        mounts,
-    })
-    .map_err(Error::Msg)?;
-    if accel == Accel::Kvm {
-        // a kvm_group that names no group fails here, not at start
-        crate::sandbox::identity::kvm_gid(&mcfg.kvm_group)
-            .map_err(crate::sandbox::SandboxError::from)?;
-    }
-    let dhcp_requested = match spec
-        .annotations
-        .get(crate::plan::DHCP_ANNOTATION)
-        .map(String::as_str)
-    {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => {
-            return Err(Error::Msg(format!(
-                "invalid value {v:?} for annotation {}: use true or false",
-                crate::plan::DHCP_ANNOTATION
-            )))
-        }
-    };
+    let sel = select_storage(uk, cfg, spec, (rootfs, bundle), initrd.is_some(), mounts)?;
+    let dhcp_requested = dhcp_requested(spec)?;
     let input = PlanInput {
         id: id.to_string(),
         arch,
@@ -174,4 +91,148 @@ pub fn plan_input(
         copy_into_rootfs: sel.copy_into_rootfs,
     };
     Ok((input, pending))
+}
+
+fn process_params(spec: &Spec) -> Result<ProcessParams> {
+    let p = spec.process()?;
+    Ok(ProcessParams {
+        args: p.args.clone(),
+        env: p.env.clone(),
+        uid: p.user.uid,
+        gid: p.user.gid,
+        additional_gids: p.user.additional_gids.clone(),
+        cwd: p.cwd.clone(),
+        terminal: p.terminal,
+        hostname: spec.hostname.clone().unwrap_or_default(),
+    })
+}
+
+/// Guest memory (bytes), the container's memory limit, and vCPUs: the monitor's defaults, or
+/// what `linux.resources` gives (the CPU quota rounded up).
+fn sizing(spec: &Spec, monitor: &str, mcfg: &MonitorConfig) -> Result<(u64, Option<u64>, u32)> {
+    let resources = spec.linux.as_ref().and_then(|l| l.resources.as_ref());
+    let mut memory_bytes = mcfg.default_memory_mb.checked_mul(1 << 20).ok_or_else(|| {
+        LifecycleError::MemoryTooLarge {
+            monitor: monitor.to_string(),
+            mb: mcfg.default_memory_mb,
+            max: u64::MAX >> 20,
+        }
+    })?;
+    let memory_limit = resources
+        .and_then(|r| r.memory.as_ref())
+        .and_then(|m| m.limit)
+        .filter(|l| *l > 0)
+        .map(|l| l as u64);
+    if let Some(limit) = memory_limit {
+        memory_bytes = limit;
+    }
+    let mut vcpus = mcfg.default_vcpus;
+    if let Some(c) = resources.and_then(|r| r.cpu.as_ref()) {
+        if let (Some(q), Some(per)) = (c.quota.filter(|q| *q > 0), c.period.filter(|p| *p > 0)) {
+            vcpus = u32::try_from((q as u64).div_ceil(per).max(1)).map_err(|_| {
+                LifecycleError::TooManyVcpus {
+                    quota: q,
+                    period: per,
+                }
+            })?;
+        }
+    }
+    Ok((memory_bytes, memory_limit, vcpus))
+}
+
+/// The `com.urunc.unikernel.dhcp` annotation.
+fn dhcp_requested(spec: &Spec) -> Result<bool> {
+    Ok(
+        match spec
+            .annotations
+            .get(crate::plan::DHCP_ANNOTATION)
+            .map(String::as_str)
+        {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => {
+                return Err(LifecycleError::NotABool {
+                    key: crate::plan::DHCP_ANNOTATION,
+                    value: v.to_string(),
+                }
+                .into())
+            }
+        },
+    )
+}
+
+/// Where the guest's root filesystem and volumes come from (`storage::select`).
+fn select_storage(
+    uk: &UnikernelConfig,
+    cfg: &Config,
+    spec: &Spec,
+    (rootfs, bundle): (&Path, &Path),
+    has_initrd: bool,
+    mounts: &crate::storage::mountinfo::Table,
+) -> Result<crate::storage::select::Selection> {
+    let block = match uk.block.as_str() {
+        "" => None,
+        p => Some(crate::bundle::resolve_file(rootfs, p, "block image")?),
+    };
+    let annotation_blocks = crate::plan::annotation_blocks(uk, block)?;
+    let virtiofsd = cfg
+        .extra_binaries
+        .get("virtiofsd")
+        .map(|b| PathBuf::from(&b.path))
+        .filter(|p| p.is_file());
+    crate::storage::select::select(crate::storage::select::Request {
+        guest: &uk.unikernel_type,
+        monitor: &uk.hypervisor,
+        rootfs,
+        initrd: has_initrd,
+        mount_rootfs: uk.mount_rootfs,
+        annotation_blocks,
+        binds: crate::storage::binds::from_spec(&spec.mounts, bundle),
+        virtiofsd,
+        mounts,
+    })
+    .map_err(Error::from)
+}
+
+/// KVM when it runs this monitor's guests (probed, cached under the root), else TCG where the
+/// monitor emulates; KVM-only monitors fail here with the reason (`crate::accel`), and so does
+/// a `kvm_group` that names no group.
+fn choose_accel(
+    monitor: &dyn crate::monitor::Monitor,
+    binary: &Path,
+    (requested, arch): (&str, crate::plan::Arch),
+    root: &Path,
+    kvm_group: &str,
+) -> Result<Accel> {
+    let accel = crate::accel::choose(&crate::accel::Request {
+        monitor: monitor.name(),
+        binary,
+        requested,
+        arch,
+        cache_root: Some(root),
+    })?
+    .accel;
+    if accel == Accel::Kvm {
+        crate::sandbox::identity::kvm_gid(kvm_group).map_err(crate::sandbox::SandboxError::from)?;
+    }
+    Ok(accel)
+}
+
+type Kinds = (
+    Box<dyn crate::guest::Guest>,
+    Box<dyn crate::monitor::Monitor>,
+);
+
+/// The guest type and the monitor the annotations name, and that the one runs on the other.
+fn kinds(uk: &UnikernelConfig) -> Result<Kinds> {
+    let from = |key: &str, source| LifecycleError::Annotation {
+        origin: uk.origin(key).to_string(),
+        source,
+    };
+    let guest =
+        crate::guest::lookup(&uk.unikernel_type).map_err(|e| from(crate::unikernel::TYPE, e))?;
+    let monitor = crate::monitor::lookup(&uk.hypervisor)
+        .map_err(|e| from(crate::unikernel::HYPERVISOR, e))?;
+    crate::launch::compatible(&*guest, &*monitor)?;
+    Ok((guest, monitor))
 }

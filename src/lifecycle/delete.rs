@@ -3,9 +3,9 @@
 //! or was killed before `state.json`, recognised by its journal): remove what the journal
 //! names; a create still running is killed first with `--force`, refused without.
 
-use super::remains;
+use super::{remains, LifecycleError};
 use crate::container::{Journal, State, StateError, Status};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -22,10 +22,11 @@ pub fn delete(st: &State, force: bool) -> Result<()> {
             stop(st)?
         }
         s => {
-            return Err(Error::Msg(format!(
-                "cannot delete container {id} that is not stopped: {}",
-                s.as_str()
-            )));
+            return Err(LifecycleError::DeleteRunning {
+                id: id.clone(),
+                status: s.as_str(),
+            }
+            .into());
         }
     }
     destroy(st);
@@ -45,10 +46,7 @@ pub fn stop(st: &State) -> Result<()> {
         }
     }
     if !wait_gone(st, Duration::from_secs(10)) {
-        return Err(Error::Msg(format!(
-            "timeout waiting for pid {} to die",
-            st.pid
-        )));
+        return Err(LifecycleError::KillTimeout(st.pid).into());
     }
     Ok(())
 }
@@ -71,19 +69,21 @@ pub fn delete_half_made(root: &Path, id: &str, force: bool) -> Result<HalfMade> 
     };
     if j.creator.alive() {
         if !force {
-            return Err(Error::Msg(format!(
-                "container {id} is still being created (create is pid {}): wait for it, or use delete --force",
-                j.creator.pid
-            )));
+            return Err(LifecycleError::StillCreating {
+                id: id.to_string(),
+                pid: j.creator.pid,
+            }
+            .into());
         }
         remains::kill_proc(&j.creator);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while j.creator.alive() {
             if std::time::Instant::now() > deadline {
-                return Err(Error::Msg(format!(
-                    "timeout waiting for the create of {id} (pid {}) to die",
-                    j.creator.pid
-                )));
+                return Err(LifecycleError::CreateKillTimeout {
+                    id: id.to_string(),
+                    pid: j.creator.pid,
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -93,7 +93,7 @@ pub fn delete_half_made(root: &Path, id: &str, force: bool) -> Result<HalfMade> 
     if dir.join(crate::container::STATE_FILE).exists() {
         return Ok(HalfMade::Recorded);
     }
-    remains::remove(&dir, &j).map_err(|e| Error::Msg(e.to_string()))?;
+    remains::remove(&dir, &j).map_err(LifecycleError::from)?;
     Ok(HalfMade::Removed)
 }
 

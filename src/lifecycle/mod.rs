@@ -7,11 +7,13 @@ mod create;
 mod create_input;
 mod create_undo;
 mod delete;
+mod error;
 pub mod remains;
 mod start;
 
 pub use create::{create, Created};
 pub use delete::{delete, delete_half_made, destroy, stop, wait_gone, HalfMade};
+pub use error::LifecycleError;
 pub use start::start;
 
 use std::path::PathBuf;

@@ -1,8 +1,9 @@
 //! `start`: opens the barrier, which releases the container process; reads its verdict (the
 //! monitor is running, or why not), then runs poststart hooks.
 
+use super::LifecycleError;
 use crate::container::{State, Status, BARRIER};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -10,28 +11,19 @@ use std::os::unix::fs::OpenOptionsExt;
 
 /// Starts the created container `st` (`t0`: when the command began, for the timestamps).
 pub fn start(st: &State, t0: std::time::SystemTime) -> Result<()> {
-    crate::timestamps::init(&st.urunc.config.timestamps, &st.id);
+    crate::timestamps::init(&st.urunc.timestamps, &st.id);
     crate::timestamps::capture_at(11, t0);
     crate::timestamps::capture(12);
     match st.status() {
         Status::Created => {}
-        Status::Stopped => {
-            return Err(Error::Msg(
-                "cannot start a container that has stopped".into(),
-            ))
-        }
-        s => {
-            return Err(Error::Msg(format!(
-                "cannot start an already {} container",
-                s.as_str()
-            )))
-        }
+        Status::Stopped => return Err(LifecycleError::StartStopped.into()),
+        s => return Err(LifecycleError::StartNotCreated(s.as_str()).into()),
     }
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(st.dir.join(BARRIER))
-        .map_err(|e| Error::Msg(format!("container is not in the created state: {e}")))?;
+        .map_err(LifecycleError::NoBarrier)?;
     crate::timestamps::capture(13);
     let mut verdict = Vec::new();
     loop {
@@ -40,9 +32,7 @@ pub fn start(st: &State, t0: std::time::SystemTime) -> Result<()> {
             .map_err(crate::error::sys("poll the start barrier"))?;
         if n == 0 {
             if !st.is_alive() {
-                return Err(Error::Msg(
-                    "the container process exited before it could start".into(),
-                ));
+                return Err(LifecycleError::ExitedBeforeStart.into());
             }
             continue;
         }
@@ -56,11 +46,12 @@ pub fn start(st: &State, t0: std::time::SystemTime) -> Result<()> {
     }
     if verdict != b"ok" {
         let msg = String::from_utf8_lossy(&verdict).into_owned();
-        return Err(Error::Msg(if msg.is_empty() {
-            "the container process exited before it could start".into()
+        return Err(if msg.is_empty() {
+            LifecycleError::ExitedBeforeStart
         } else {
-            msg
-        }));
+            LifecycleError::StartFailed(msg)
+        }
+        .into());
     }
     if let Err(e) = crate::hooks::run("poststart", &st.urunc.hooks.poststart, &st.oci("running")) {
         log::warn!("{e}");

@@ -1,8 +1,10 @@
-//! What each monitor can do, as data: whether it needs KVM or can emulate, how its KVM is
-//! probed (`accel`), what it costs in memory, which control channel it speaks. Code outside
-//! `monitor/` asks these instead of comparing monitor names.
+//! What a monitor can do, as data: whether it needs KVM or can emulate, how its KVM is probed
+//! (`accel`), what it costs in memory, which control channel it speaks, where its own data
+//! lies. Each monitor declares its own (`Monitor::caps`, in its file); code outside `monitor/`
+//! asks these (`declaration`) instead of comparing monitor names.
 
 use crate::plan::SharedFsKind;
+use std::path::{Path, PathBuf};
 
 /// What a monitor can do without KVM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,16 +32,15 @@ pub enum ProbeKind {
 /// One monitor's capabilities, as data.
 #[derive(Debug, Clone, Copy)]
 pub struct Declaration {
-    pub monitor: &'static str,
     /// What it can do without KVM.
     pub support: Support,
     /// How its KVM is probed.
     pub probe: ProbeKind,
     /// MiB the monitor process needs beside the guest's RAM, and the smallest guest RAM (MiB)
-    /// it is started with (`overhead_mib`).
+    /// it is started with (`overhead_mib`): urunc's own allowances (`monitor::memory_mib`).
     pub overhead_mib: u64,
     pub min_guest_mib: u64,
-    /// Software emulation adds a translation cache (`QEMU_TB_MIB` for QEMU's `tb-size`).
+    /// Software emulation adds a translation cache (QEMU's `tb-size`).
     pub tcg_extra_mib: u64,
     /// It speaks QMP on a socket the supervisor hands it (QEMU).
     pub qmp: bool,
@@ -48,59 +49,72 @@ pub struct Declaration {
     /// The shared filesystems it can give the guest (QEMU: 9p and virtio-fs; Cloud
     /// Hypervisor: virtio-fs through virtiofsd).
     pub shared_fs: &'static [SharedFsKind],
+    /// Directories of its own data (firmware, option ROMs) it reads where present; the
+    /// sandbox lets it read them (`LaunchPlan::data_dirs`).
+    pub data_dirs: &'static [&'static str],
+    /// The same, under the config's `data_path` when one is set.
+    pub data_path_dirs: &'static [&'static str],
 }
 
-/// Firecracker and Cloud Hypervisor are KVM-only VMMs (neither has an emulator); solo5-hvt is
-/// the KVM tender of Solo5 and solo5-spt its seccomp tender (Solo5's docs/building.md).
-/// The memory figures are urunc's own allowances (`monitor::memory_mib`).
-pub const DECLARATIONS: &[Declaration] = &[
-    Declaration {
-        qmp: true,
-        tcg_extra_mib: QEMU_TB_MIB,
-        block_fd: true,
-        shared_fs: &[SharedFsKind::NineP, SharedFsKind::Virtiofs],
-        ..decl("qemu", Support::Emulates, ProbeKind::QemuBoot, (64, 16))
-    },
-    decl("firecracker", Support::KvmOnly, ProbeKind::DevKvm, (16, 16)),
-    Declaration {
-        shared_fs: &[SharedFsKind::Virtiofs],
-        ..decl(
-            "cloud-hypervisor",
-            Support::KvmOnly,
-            ProbeKind::DevKvm,
-            (32, 16),
-        )
-    },
-    decl("hvt", Support::KvmOnly, ProbeKind::DevKvm, (8, 4)),
-    decl("spt", Support::NoKvm, ProbeKind::None, (8, 4)),
-];
-
-/// QEMU's TCG translation cache size (MiB); QEMU's default would be 1 GiB of address space.
-pub const QEMU_TB_MIB: u64 = 32;
-
-const fn decl(
-    monitor: &'static str,
-    support: Support,
-    probe: ProbeKind,
-    (overhead_mib, min_guest_mib): (u64, u64),
-) -> Declaration {
-    Declaration {
-        monitor,
-        support,
-        probe,
-        overhead_mib,
-        min_guest_mib,
-        tcg_extra_mib: 0,
-        qmp: false,
-        block_fd: false,
-        shared_fs: &[],
+impl Declaration {
+    /// A monitor with these basics and nothing more (no QMP, fds, shared filesystems, data).
+    pub const fn new(
+        support: Support,
+        probe: ProbeKind,
+        (overhead, min_guest): (u64, u64),
+    ) -> Self {
+        Declaration {
+            support,
+            probe,
+            overhead_mib: overhead,
+            min_guest_mib: min_guest,
+            tcg_extra_mib: 0,
+            qmp: false,
+            block_fd: false,
+            shared_fs: &[],
+            data_dirs: &[],
+            data_path_dirs: &[],
+        }
     }
 }
 
+/// The data directories of `d`'s monitor, with those under the config's `data_path`.
+pub fn data_dirs(d: &Declaration, data_path: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = d.data_dirs.iter().map(PathBuf::from).collect();
+    if !data_path.is_empty() {
+        v.extend(
+            d.data_path_dirs
+                .iter()
+                .map(|s| Path::new(data_path).join(s)),
+        );
+    }
+    v
+}
+
+/// What the monitor named `monitor` declares; an unknown name gets the strictest answer
+/// (KVM only), though create refuses it before anything asks.
 pub fn declaration(monitor: &str) -> Declaration {
-    DECLARATIONS
-        .iter()
-        .find(|d| d.monitor == monitor)
-        .copied()
-        .unwrap_or(decl("", Support::KvmOnly, ProbeKind::DevKvm, (8, 4)))
+    crate::plan::MonitorKind::from_name(monitor)
+        .map(|k| super::monitor(k).caps())
+        .unwrap_or(Declaration::new(
+            Support::KvmOnly,
+            ProbeKind::DevKvm,
+            (8, 4),
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dirs_are_declared_and_follow_data_path() {
+        let qemu = declaration("qemu");
+        let d = data_dirs(&qemu, "");
+        assert!(d.contains(&PathBuf::from("/usr/share/seabios")), "{d:?}");
+        let d = data_dirs(&qemu, "/opt/q");
+        assert!(d.contains(&PathBuf::from("/opt/q/seabios")), "{d:?}");
+        assert!(d.contains(&PathBuf::from("/usr/share/qemu")), "{d:?}");
+        assert!(data_dirs(&declaration("firecracker"), "/opt/q").is_empty());
+    }
 }

@@ -2,6 +2,7 @@
 //! (`--net fd=N`), block devices for every guest type that has them (urunc passed none for
 //! Linux guests), the serial console on stdio.
 
+use super::caps::{Declaration, ProbeKind, Support};
 use super::{base_plan, memory_mib, require_kvm, Monitor};
 use crate::plan::MonitorKind;
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput, SharedFsKind};
@@ -13,6 +14,15 @@ pub struct CloudHypervisor;
 impl Monitor for CloudHypervisor {
     fn kind(&self) -> MonitorKind {
         MonitorKind::CloudHypervisor
+    }
+
+    /// A KVM-only VMM (it has no emulator), probed on /dev/kvm; 32 MiB for itself; virtio-fs
+    /// through virtiofsd.
+    fn caps(&self) -> Declaration {
+        Declaration {
+            shared_fs: &[SharedFsKind::Virtiofs],
+            ..Declaration::new(Support::KvmOnly, ProbeKind::DevKvm, (32, 16))
+        }
     }
 
     fn binary(&self, _arch: Arch) -> &'static str {

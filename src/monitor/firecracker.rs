@@ -2,6 +2,7 @@
 //! field order, without its always-empty `vsock` object. Firecracker opens the tap by name
 //! (the tap is owned by the container's uid/gid), so it needs `/dev/net/tun` and no tap fd.
 
+use super::caps::{Declaration, ProbeKind, Support};
 use super::{add_file, base_plan, memory_mib, require_kvm, Monitor, TapAccess, TapSpec};
 use crate::plan::MonitorKind;
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
@@ -56,6 +57,11 @@ struct NetIface {
 impl Monitor for Firecracker {
     fn kind(&self) -> MonitorKind {
         MonitorKind::Firecracker
+    }
+
+    /// A KVM-only VMM (it has no emulator), probed on /dev/kvm; 16 MiB for itself.
+    fn caps(&self) -> Declaration {
+        Declaration::new(Support::KvmOnly, ProbeKind::DevKvm, (16, 16))
     }
 
     fn binary(&self, _arch: Arch) -> &'static str {

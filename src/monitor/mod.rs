@@ -29,6 +29,8 @@ pub trait Monitor {
     }
     /// The binary looked up in `$PATH` when the config gives no `path`.
     fn binary(&self, arch: Arch) -> &'static str;
+    /// What it can do, as data (`caps`): asked instead of its name.
+    fn caps(&self) -> caps::Declaration;
     fn plan(&self, input: &PlanInput, guest: &GuestSetup) -> Result<LaunchPlan, PlanError>;
     /// How it takes the container's tap; `net/` creates the tap to match.
     fn tap(&self) -> TapSpec {
@@ -82,7 +84,8 @@ pub fn lookup(name: &str) -> Result<Box<dyn Monitor>, PlanError> {
         .ok_or_else(|| PlanError::UnknownMonitor(name.into(), NAMES.join(", ")))
 }
 
-pub use caps::{declaration, QEMU_TB_MIB};
+pub use caps::declaration;
+pub use qemu::QEMU_TB_MIB;
 
 /// What the monitor process itself needs beside the guest's RAM (MiB), and the smallest guest
 /// RAM it is started with (MiB). QEMU under TCG adds its translation cache (`tb-size=32`).
@@ -216,6 +219,10 @@ fn base_plan(
         argv,
         env: Vec::new(),
         read_paths,
+        data_dirs: caps::data_dirs(
+            &declaration(&input.unikernel.hypervisor),
+            &input.monitor_cfg.data_path,
+        ),
         exec_paths: vec![input.monitor_path.clone()],
         write_paths,
         devices,
@@ -257,7 +264,10 @@ mod registry_tests {
     fn each_kind_has_its_monitor_and_capabilities() {
         for k in MonitorKind::ALL {
             assert_eq!(monitor(k).kind(), k);
-            assert_eq!(declaration(k.name()).monitor, k.name());
+            // its declaration, not the unknown name's fallback
+            let d = declaration(k.name());
+            assert_eq!(d.overhead_mib, monitor(k).caps().overhead_mib);
+            assert!(d.overhead_mib > 0);
         }
     }
 }

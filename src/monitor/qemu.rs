@@ -1,9 +1,11 @@
 //! QEMU (reference 5.4), x86_64 `pc` (default), `q35` or `microvm`, aarch64 `virt`; argv as a
 //! list. Devices are in `qemu_devices.rs`.
 
+use super::caps::{Declaration, ProbeKind, Support};
 use super::qemu_devices::{blocks, net, shared_fs, start_gate, urunit_channel, Bus};
-use super::{base_plan, memory_mib, Monitor, QEMU_TB_MIB};
+use super::{base_plan, memory_mib, Monitor};
 use crate::plan::MonitorKind;
+use crate::plan::SharedFsKind;
 use crate::plan::{Accel, Arch, LaunchPlan, PlanError, PlanInput, Shutdown, MACHINE_ANNOTATION};
 use crate::plan::{Boot, GuestSetup};
 use std::path::PathBuf;
@@ -54,9 +56,37 @@ fn machine(input: &PlanInput, guest: &GuestSetup) -> Result<(String, &'static st
 /// Mewz: the device upstream urunc attaches, reference 4.4).
 pub const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0x501,iosize=2";
 
+/// QEMU's TCG translation cache size (MiB); QEMU's default would be 1 GiB of address space.
+pub const QEMU_TB_MIB: u64 = 32;
+
+/// Where Debian's packages put what QEMU reads: its own data (`qemu-system-data`, or a build
+/// installed under /usr/local), SeaBIOS (`seabios`: /usr/share/qemu/bios*.bin link there) and
+/// the iPXE option ROMs of its NICs (`ipxe-qemu`).
+const DATA_DIRS: &[&str] = &[
+    "/usr/share/qemu",
+    "/usr/share/seabios",
+    "/usr/lib/ipxe/qemu",
+    "/usr/share/ipxe",
+    "/usr/local/share/qemu",
+];
+
 impl Monitor for Qemu {
     fn kind(&self) -> MonitorKind {
         MonitorKind::Qemu
+    }
+
+    /// KVM when it works, else TCG (probed by booting urunc's probe image); 64 MiB for itself
+    /// plus the translation cache under TCG; QMP; block devices as fds; 9p and virtio-fs.
+    fn caps(&self) -> Declaration {
+        Declaration {
+            qmp: true,
+            tcg_extra_mib: QEMU_TB_MIB,
+            block_fd: true,
+            shared_fs: &[SharedFsKind::NineP, SharedFsKind::Virtiofs],
+            data_dirs: DATA_DIRS,
+            data_path_dirs: &["qemu", "seabios"],
+            ..Declaration::new(Support::Emulates, ProbeKind::QemuBoot, (64, 16))
+        }
     }
 
     fn binary(&self, arch: Arch) -> &'static str {
@@ -105,8 +135,6 @@ impl Monitor for Qemu {
         }
         plan.argv = a;
         plan.debug_exit = guest.debug_exit;
-        plan.read_paths
-            .extend(firmware_dirs(&input.monitor_cfg.data_path));
         if let Some(s) = &input.shared_fs {
             plan.write_paths.push(s.path.clone());
             plan.write_paths.extend(s.socket.clone());
@@ -172,24 +200,4 @@ fn head(input: &PlanInput, machine: &str, props: &str, mib: u64) -> Vec<String> 
         push(&["-sandbox", SANDBOX]);
     }
     a
-}
-
-/// Firmware and option ROM directories QEMU reads (Debian's layout, or `data_path`'s).
-fn firmware_dirs(data_path: &str) -> Vec<PathBuf> {
-    if data_path.is_empty() {
-        [
-            "/usr/share/qemu",
-            "/usr/share/seabios",
-            "/usr/lib/ipxe/qemu",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
-    } else {
-        let d = data_path.trim_end_matches('/');
-        vec![
-            PathBuf::from(format!("{d}/qemu")),
-            PathBuf::from(format!("{d}/seabios")),
-        ]
-    }
 }

@@ -11,6 +11,7 @@
 //! persistent, up, without `IFF_VNET_HDR` and owned by the monitor's uid/gid, and the plan
 //! lists `/dev/net/tun` among its devices.
 
+use super::caps::{Declaration, ProbeKind, Support};
 use super::{base_plan, memory_mib, require_kvm, solo5_devices, Monitor, TapAccess, TapSpec};
 use crate::plan::MonitorKind;
 use crate::plan::{Arch, LaunchPlan, PlanError, PlanInput};
@@ -35,6 +36,16 @@ impl Monitor for Solo5 {
             Solo5::Hvt => "solo5-hvt",
             Solo5::Spt => "solo5-spt",
         }
+    }
+
+    /// solo5-hvt is Solo5's KVM tender, solo5-spt its seccomp tender that never uses KVM
+    /// (Solo5's docs/building.md); 8 MiB for the tender.
+    fn caps(&self) -> Declaration {
+        let support = match self {
+            Solo5::Hvt => (Support::KvmOnly, ProbeKind::DevKvm),
+            Solo5::Spt => (Support::NoKvm, ProbeKind::None),
+        };
+        Declaration::new(support.0, support.1, (8, 4))
     }
 
     fn tap(&self) -> TapSpec {

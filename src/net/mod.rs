@@ -26,7 +26,7 @@ use teardown::remove_own;
 pub use teardown::{cleanup, cleanup_intent, teardown_own};
 
 use crate::container::State;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::{NetParams, PlanInput};
 use discover::Iface;
 use nl::{Nl, NlError};
@@ -48,9 +48,9 @@ pub enum NetError {
     Busy { tap: String, id: String },
 }
 
-impl From<NetError> for Error {
-    fn from(e: NetError) -> Error {
-        Error::Msg(e.to_string())
+impl From<NetError> for crate::error::Error {
+    fn from(e: NetError) -> Self {
+        crate::error::Error::Module(Box::new(e))
     }
 }
 
@@ -72,8 +72,9 @@ fn owner_of(state: &State) -> Owner {
 }
 
 /// In the container process, after the createContainer hooks: discover the container's network
-/// and create this container's tap. `None`: no network (the guest boots without one).
-pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> {
+/// and create this container's tap. `None`: no network (the guest boots without one). What it
+/// made is in what it returns (`NetParams::tap`); `state` is only read (the owner, id, bundle).
+pub fn setup(state: &State, input: &PlanInput) -> Result<Option<NetParams>> {
     let spec = crate::spec::Spec::load(&state.bundle)?;
     let own_netns = spec
         .linux
@@ -120,7 +121,6 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         name: name.clone(),
         source,
     })?;
-    state.urunc.tap = Some(name.clone());
     if let Err(e) = wire(&mut nl, state, owner, &iface, &name, static_mode) {
         // We created it a moment ago: remove it even if its alias was not set yet.
         if let Ok(Some(l)) =
@@ -129,7 +129,6 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
             let _ = tap::delete(&mut nl, l.index);
         }
         remove_own(&mut nl, owner, None, static_mode);
-        state.urunc.tap = None;
         return Err(e.into());
     }
     let mut p = NetParams {

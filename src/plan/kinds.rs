@@ -2,117 +2,69 @@
 //! config parsing): the vocabulary guests use to say which monitors they boot on, and how,
 //! and the rest of urunc to name a guest type without comparing strings.
 
-/// A virtual machine monitor urunc drives (its capabilities: `monitor::caps`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MonitorKind {
-    Qemu,
-    Firecracker,
-    CloudHypervisor,
-    /// solo5-hvt, Solo5's KVM tender.
-    Hvt,
-    /// solo5-spt, Solo5's seccomp tender.
-    Spt,
-}
-
-impl MonitorKind {
-    pub const ALL: [MonitorKind; 5] = [
-        MonitorKind::Qemu,
-        MonitorKind::Firecracker,
-        MonitorKind::CloudHypervisor,
-        MonitorKind::Hvt,
-        MonitorKind::Spt,
-    ];
-
-    /// Every name, in the order of `ALL`.
-    pub const NAMES: [&'static str; 5] = {
-        let k = MonitorKind::ALL;
-        [
-            k[0].name(),
-            k[1].name(),
-            k[2].name(),
-            k[3].name(),
-            k[4].name(),
-        ]
-    };
-
-    /// The name in annotations, config.toml sections and messages.
-    pub const fn name(self) -> &'static str {
-        match self {
-            MonitorKind::Qemu => "qemu",
-            MonitorKind::Firecracker => "firecracker",
-            MonitorKind::CloudHypervisor => "cloud-hypervisor",
-            MonitorKind::Hvt => "hvt",
-            MonitorKind::Spt => "spt",
+/// Declares a kind enum whose variants and names are listed once, one line each: `ALL`,
+/// `NAMES` (in the same order), `name` and `from_name` follow from that list.
+macro_rules! kinds {
+    (@one $v:ident) => { 1 };
+    ($(#[$m:meta])* $kind:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $kind {
+            $($(#[$vm])* $v,)+
         }
-    }
 
-    pub fn from_name(name: &str) -> Option<MonitorKind> {
-        MonitorKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-}
+        impl $kind {
+            pub const ALL: [$kind; 0 $(+ kinds!(@one $v))+] = [$($kind::$v,)+];
+            /// Every name, in the order of `ALL`.
+            pub const NAMES: [&'static str; 0 $(+ kinds!(@one $v))+] = [$($s,)+];
 
-impl std::fmt::Display for MonitorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+            /// The name in annotations, config.toml sections and messages.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($kind::$v => $s,)+
+                }
+            }
 
-/// A guest type (what it can take and how it boots: `guest/`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GuestKind {
-    Unikraft,
-    Rumprun,
-    Mirage,
-    Mewz,
-    Hermit,
-    Linux,
-    Nanos,
-    Osv,
-}
-
-impl GuestKind {
-    pub const ALL: [GuestKind; 8] = [
-        GuestKind::Unikraft,
-        GuestKind::Rumprun,
-        GuestKind::Mirage,
-        GuestKind::Mewz,
-        GuestKind::Hermit,
-        GuestKind::Linux,
-        GuestKind::Nanos,
-        GuestKind::Osv,
-    ];
-
-    /// Every name, in the order of `ALL`.
-    pub const NAMES: [&'static str; 8] = {
-        let k = GuestKind::ALL;
-        [
-            k[0].name(),
-            k[1].name(),
-            k[2].name(),
-            k[3].name(),
-            k[4].name(),
-            k[5].name(),
-            k[6].name(),
-            k[7].name(),
-        ]
-    };
-
-    /// The name in the `unikernelType` annotation and in messages.
-    pub const fn name(self) -> &'static str {
-        match self {
-            GuestKind::Unikraft => "unikraft",
-            GuestKind::Rumprun => "rumprun",
-            GuestKind::Mirage => "mirage",
-            GuestKind::Mewz => "mewz",
-            GuestKind::Hermit => "hermit",
-            GuestKind::Linux => "linux",
-            GuestKind::Nanos => "nanos",
-            GuestKind::Osv => "osv",
+            pub fn from_name(name: &str) -> Option<$kind> {
+                match name {
+                    $($s => Some($kind::$v),)+
+                    _ => None,
+                }
+            }
         }
-    }
 
-    pub fn from_name(name: &str) -> Option<GuestKind> {
-        GuestKind::ALL.into_iter().find(|k| k.name() == name)
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+kinds! {
+    /// A virtual machine monitor urunc drives (what it is and can do: `monitor/`).
+    MonitorKind {
+        Qemu = "qemu",
+        Firecracker = "firecracker",
+        CloudHypervisor = "cloud-hypervisor",
+        /// solo5-hvt, Solo5's KVM tender.
+        Hvt = "hvt",
+        /// solo5-spt, Solo5's seccomp tender.
+        Spt = "spt",
+    }
+}
+
+kinds! {
+    /// A guest type (what it can take and how it boots: `guest/`).
+    GuestKind {
+        Unikraft = "unikraft",
+        Rumprun = "rumprun",
+        Mirage = "mirage",
+        Mewz = "mewz",
+        Hermit = "hermit",
+        Linux = "linux",
+        Nanos = "nanos",
+        Osv = "osv",
     }
 }
 
@@ -134,6 +86,8 @@ mod tests {
             assert_eq!(MonitorKind::from_name(k.name()), Some(k));
         }
         assert_eq!(MonitorKind::from_name("solo5-hvt"), None);
+        assert_eq!(MonitorKind::NAMES.len(), MonitorKind::ALL.len());
+        assert_eq!(MonitorKind::CloudHypervisor.to_string(), "cloud-hypervisor");
         for k in GuestKind::ALL {
             assert_eq!(GuestKind::from_name(k.name()), Some(k));
         }

@@ -2,6 +2,7 @@
 //! kernel command line and guest-side devices (`guest/`), monitors turn them into an argv or a
 //! config file (`monitor/`), the sandbox turns the path lists into the Landlock ruleset.
 
+mod arch;
 pub mod channel;
 #[cfg(test)]
 pub mod fixture;
@@ -9,6 +10,7 @@ mod given;
 mod kinds;
 mod setup;
 
+pub use arch::{guest_arch, Arch, ARCH_ANNOTATION};
 pub use given::{
     BindMount, InitrdFile, MonitorConfig, UnikernelConfig, SOLO5_BLK_DEV, SOLO5_NET_DEV,
 };
@@ -17,63 +19,6 @@ use serde::{Deserialize, Serialize};
 pub use setup::{Boot, GuestBlock, GuestSetup};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    pub fn host() -> Arch {
-        if cfg!(target_arch = "aarch64") {
-            Arch::Aarch64
-        } else {
-            Arch::X86_64
-        }
-    }
-
-    /// `x86_64`/`amd64` or `aarch64`/`arm64` (the `com.urunc.unikernel.arch` annotation).
-    pub fn parse(s: &str) -> Option<Arch> {
-        match s {
-            "x86_64" | "amd64" => Some(Arch::X86_64),
-            "aarch64" | "arm64" => Some(Arch::Aarch64),
-            _ => None,
-        }
-    }
-}
-
-/// Annotation asking for a guest architecture other than the host's (ours): QEMU only, and
-/// only under TCG (emulation), e.g. an aarch64 guest on an x86_64 host.
-pub const ARCH_ANNOTATION: &str = "com.urunc.unikernel.arch";
-
-/// The guest's architecture: the host's unless `ARCH_ANNOTATION` asks otherwise; a foreign one
-/// only on QEMU, and never with KVM (`accel`: the annotation's or configured choice, may be "").
-pub fn guest_arch(annotation: Option<&str>, monitor: &str, accel: &str) -> Result<Arch, PlanError> {
-    let host = Arch::host();
-    let arch = match annotation.unwrap_or("") {
-        "" => return Ok(host),
-        a => Arch::parse(a).ok_or_else(|| {
-            PlanError::Invalid(format!(
-                "{ARCH_ANNOTATION}={a:?}: expected x86_64 (amd64) or aarch64 (arm64)"
-            ))
-        })?,
-    };
-    if arch == host {
-        return Ok(arch);
-    }
-    if MonitorKind::from_name(monitor) != Some(MonitorKind::Qemu) {
-        return Err(PlanError::Invalid(format!(
-            "a {arch:?} guest on a {host:?} host needs emulation: only the qemu monitor (TCG) can run it, not {monitor}"
-        )));
-    }
-    if accel == "kvm" {
-        return Err(PlanError::Invalid(format!(
-            "a {arch:?} guest on a {host:?} host cannot use KVM: set accel to tcg"
-        )));
-    }
-    Ok(arch)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Accel {
@@ -312,8 +257,12 @@ pub struct LaunchPlan {
     /// Full argv, argv[0] included; never a string split on spaces.
     pub argv: Vec<String>,
     pub env: Vec<String>,
-    /// Files the monitor may read (and map): kernel, initrd, firmware, data directories.
+    /// Files the monitor may read (and map): kernel, initrd, read-only images.
     pub read_paths: Vec<PathBuf>,
+    /// The monitor's own data it may read where present (firmware, option ROMs): what it
+    /// declares (`monitor::caps::Declaration::data_dirs`), with the config's `data_path`.
+    #[serde(default)]
+    pub data_dirs: Vec<PathBuf>,
     /// Files and directories the monitor may execute from (its binary and libraries).
     pub exec_paths: Vec<PathBuf>,
     /// Files the monitor may write (writable block images, its work dir).

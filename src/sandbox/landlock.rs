@@ -14,7 +14,7 @@
 //! them, and the ruleset is built inside the view, on their view paths. Landlock then still
 //! guards what the view holds but no rule names (the view's own directories, `/proc`).
 
-use crate::plan::{LaunchPlan, PlanInput};
+use crate::plan::LaunchPlan;
 use landlock::{
     Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
@@ -137,38 +137,13 @@ fn lib_dirs(program: &Path) -> Vec<Allow> {
     v
 }
 
-/// Firmware and data QEMU reads (Debian's layout and the config's `data_path`).
-fn qemu_data(program: &Path, data_path: &str) -> Vec<Allow> {
-    let is_qemu = program
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("qemu"));
-    if !is_qemu {
-        return Vec::new();
-    }
-    let mut v: Vec<Allow> = [
-        "/usr/share/qemu",
-        "/usr/share/seabios",
-        "/usr/lib/ipxe/qemu",
-        "/usr/share/ipxe",
-        "/usr/local/share/qemu",
-    ]
-    .iter()
-    .map(|d| allow(*d, read(), false))
-    .collect();
-    if !data_path.is_empty() {
-        for sub in ["qemu", "seabios"] {
-            v.push(allow(Path::new(data_path).join(sub), read(), false));
-        }
-    }
-    v
-}
-
 /// Every allowance of the monitor, before its own `/proc/<pid>` (added by [`prepare`]).
-pub fn monitor_rules(plan: &LaunchPlan, input: &PlanInput) -> Vec<Allow> {
+pub fn monitor_rules(plan: &LaunchPlan) -> Vec<Allow> {
     let mut v = vec![allow(&plan.program, exec(), true)];
     v.extend(plan.exec_paths.iter().map(|p| allow(p, exec(), true)));
     v.extend(lib_dirs(&plan.program));
-    v.extend(qemu_data(&plan.program, &input.monitor_cfg.data_path));
+    // what the monitor declares as its own data (firmware): read where present
+    v.extend(plan.data_dirs.iter().map(|d| allow(d, read(), false)));
     v.extend(
         plan.read_paths
             .iter()
@@ -272,6 +247,25 @@ pub fn confine_supervisor() -> Result<RulesetStatus, LandlockError> {
 mod tests {
     use super::*;
 
+    /// The monitor's declared data directories are readable where present, and never required
+    /// (a host without SeaBIOS still starts a guest that needs none).
+    #[test]
+    fn declared_data_dirs_are_optional_read_rules() {
+        let plan: LaunchPlan = serde_json::from_value(serde_json::json!({
+            "program": "/usr/bin/m", "argv": ["m"], "env": [], "read_paths": [],
+            "data_dirs": ["/usr/share/seabios", "/opt/q/qemu"], "exec_paths": [],
+            "write_paths": [], "devices": [], "files": [], "keep_fds": [],
+            "shutdown": "Signal", "needs_kvm": false, "guest_cmdline": "",
+            "initrd_build": null
+        }))
+        .unwrap();
+        let rules = monitor_rules(&plan);
+        for d in ["/usr/share/seabios", "/opt/q/qemu"] {
+            let r = rules.iter().find(|a| a.path == Path::new(d)).expect(d);
+            assert!(!r.required && r.access == read(), "{d}: {r:?}");
+        }
+    }
+
     #[test]
     fn finds_the_interpreter_of_dynamic_binaries_only() {
         let me = std::env::current_exe().unwrap();
@@ -285,13 +279,5 @@ mod tests {
         assert!(lib_dirs(&me)
             .iter()
             .any(|a| a.path == Path::new("/etc/ld.so.cache")));
-    }
-
-    #[test]
-    fn qemu_data_only_for_qemu() {
-        assert!(qemu_data(Path::new("/usr/bin/firecracker"), "").is_empty());
-        let q = qemu_data(Path::new("/usr/bin/qemu-system-x86_64"), "/opt/q");
-        assert!(q.iter().any(|a| a.path == Path::new("/usr/share/qemu")));
-        assert!(q.iter().any(|a| a.path == Path::new("/opt/q/seabios")));
     }
 }

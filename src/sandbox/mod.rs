@@ -161,7 +161,7 @@ pub fn confine_monitor<'a>(
     deny_list: &'a Filters,
 ) -> Result<Pending<'a>, SandboxError> {
     let mut id = Identity::monitor(&input.process, plan.needs_kvm, &input.monitor_cfg.kvm_group)?;
-    let allows = landlock::monitor_rules(plan, input);
+    let allows = landlock::monitor_rules(plan);
     let view = View::layout(&input.rootfs, &allows, is_char_device)?;
     let filters = match plan.seccomp {
         SeccompPolicy::DenyList => Pending::Shared(deny_list),
@@ -221,6 +221,7 @@ pub fn monitor_host_uid(
         cfg.monitor_uid_start,
         cfg.monitor_uid_count,
         key,
+        &cfg.monitor_uid_registry,
     )?))
 }
 
@@ -275,6 +276,7 @@ mod tests {
             ],
             env: vec![],
             read_paths: vec!["/b/rootfs/unikernel/k".into()],
+            data_dirs: vec![],
             exec_paths: vec![],
             write_paths: vec![],
             devices: vec![],

@@ -9,7 +9,8 @@
 //! are idmapped through its namespace (on-disk uid 0 appears as `H` there only). The supervisor
 //! (uid 0 in the parent namespace, which owns the monitor's) keeps the right to signal it.
 //!
-//! `H` is leased in [`REGISTRY`] (one file per uid, naming the supervisor's pid and start time,
+//! `H` is leased in a registry directory (`[sandbox] monitor_uid_registry`, by default
+//! `/run/urunc/monitor-uids`: one file per uid, naming the supervisor's pid and start time,
 //! under an exclusive lock); a lease whose supervisor is gone is stale and reused.
 
 use nix::fcntl::{Flock, FlockArg};
@@ -18,9 +19,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Where leases live: independent of `--root`, since engines use several state roots.
-pub const REGISTRY: &str = "/run/urunc/monitor-uids";
-/// The container's record of its lease, in its state directory (read by `delete`).
+/// The container's record of its lease, in its state directory (read by `delete`): the uid,
+/// then the registry it was leased in (records without it name the default registry).
 pub const RECORD: &str = "monitor-uid";
 /// Ranges larger than this are refused (each allocation may scan the range).
 const MAX_COUNT: u32 = 1 << 20;
@@ -93,13 +93,13 @@ fn spread(key: &str) -> u32 {
     })
 }
 
-/// Leases a host uid for the monitor of the container `key` (its state directory), held for
-/// as long as the calling supervisor lives.
-pub fn lease(start: u32, count: u32, key: &str) -> Result<u32, MonitorNsError> {
+/// Leases a host uid for the monitor of the container `key` (its state directory) in the
+/// registry directory `dir` (independent of `--root`: engines use several state roots), held
+/// for as long as the calling supervisor lives.
+pub fn lease(start: u32, count: u32, key: &str, dir: &Path) -> Result<u32, MonitorNsError> {
     if start == 0 || count == 0 || count > MAX_COUNT || start.checked_add(count).is_none() {
         return Err(MonitorNsError::BadRange { start, count });
     }
-    let dir = Path::new(REGISTRY);
     std::fs::DirBuilder::new()
         .recursive(true)
         .create(dir)
@@ -140,14 +140,14 @@ pub fn lease(start: u32, count: u32, key: &str) -> Result<u32, MonitorNsError> {
             .open(&path)
             .map_err(reg_err(&path))?;
         f.write_all(mine.as_bytes()).map_err(reg_err(&path))?;
-        record(Path::new(key), uid)?;
+        record(Path::new(key), uid, dir)?;
         return Ok(uid);
     }
     Err(MonitorNsError::Exhausted { start, count })
 }
 
 /// Records the lease in the container's state directory `dir` (root's: no link to follow).
-fn record(dir: &Path, uid: u32) -> Result<(), MonitorNsError> {
+fn record(dir: &Path, uid: u32, registry: &Path) -> Result<(), MonitorNsError> {
     let path = dir.join(RECORD);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -157,20 +157,26 @@ fn record(dir: &Path, uid: u32) -> Result<(), MonitorNsError> {
         .mode(0o600)
         .open(&path)
         .map_err(reg_err(&path))?;
-    f.write_all(uid.to_string().as_bytes())
-        .map_err(reg_err(&path))
+    let text = format!("{uid}\n{}\n", registry.display());
+    f.write_all(text.as_bytes()).map_err(reg_err(&path))
 }
 
 /// Ends the lease of the container whose state directory is `dir`, if it still holds one
 /// (`delete`); best effort: a lease left behind is stale once its supervisor is gone.
 pub fn release(dir: &Path) {
-    let Some(uid) = std::fs::read_to_string(dir.join(RECORD))
-        .ok()
-        .and_then(|t| t.trim().parse::<u32>().ok())
-    else {
+    let Ok(text) = std::fs::read_to_string(dir.join(RECORD)) else {
         return;
     };
-    let reg = Path::new(REGISTRY);
+    let mut lines = text.lines();
+    let Some(uid) = lines.next().and_then(|t| t.trim().parse::<u32>().ok()) else {
+        return;
+    };
+    let reg = Path::new(
+        lines
+            .next()
+            .filter(|r| r.starts_with('/'))
+            .unwrap_or(crate::config::DEFAULT_UID_REGISTRY),
+    );
     let Ok(lock) = std::fs::File::open(reg.join(".lock")) else {
         return;
     };
@@ -266,9 +272,39 @@ mod tests {
     fn ranges_are_checked() {
         for (s, c) in [(0, 10), (100, 0), (u32::MAX - 1, 10), (100, MAX_COUNT + 1)] {
             assert!(matches!(
-                lease(s, c, "k"),
+                lease(s, c, "k", Path::new("/nonexistent")),
                 Err(MonitorNsError::BadRange { .. })
             ));
         }
+    }
+
+    /// The registry is where the config says (tests keep theirs out of /run/urunc), and the
+    /// container's record names it for `delete`.
+    #[test]
+    fn leases_live_in_the_configured_registry_and_release_finds_it() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: the registry must be root's");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let reg = t.path().join("reg/monitor-uids");
+        let state = t.path().join("c1");
+        std::fs::create_dir(&state).unwrap();
+        let key = state.to_str().unwrap();
+        let uid = lease(70_000, 16, key, &reg).unwrap();
+        assert!((70_000..70_016).contains(&uid));
+        let lease_file = reg.join(uid.to_string());
+        let text = std::fs::read_to_string(&lease_file).unwrap();
+        assert_eq!(text.lines().nth(1), Some(key), "{text}");
+        let rec = std::fs::read_to_string(state.join(RECORD)).unwrap();
+        assert_eq!(rec, format!("{uid}\n{}\n", reg.display()));
+        // held while this process lives: a second container gets another uid
+        let other = t.path().join("c2");
+        std::fs::create_dir(&other).unwrap();
+        let uid2 = lease(70_000, 16, other.to_str().unwrap(), &reg).unwrap();
+        assert_ne!(uid, uid2);
+        release(&state);
+        assert!(!lease_file.exists(), "delete ends the lease");
+        assert!(reg.join(uid2.to_string()).exists(), "and only its own");
     }
 }

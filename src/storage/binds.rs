@@ -2,6 +2,7 @@
 //! option), as the guest receives them: files (and directories) appended to the initrd copy,
 //! bind mounts inside a shared rootfs, or block devices (see `select`).
 
+use super::error::{sys, StorageError};
 pub use crate::plan::{BindMount, InitrdFile};
 use crate::spec::Mount;
 
@@ -46,7 +47,7 @@ pub fn from_spec(mounts: &[Mount], bundle: &Path) -> Vec<(usize, BindMount)> {
 /// a shared filesystem), in the current mount namespace. Mount points that do not exist are
 /// created; a symlink on the way is refused (it could lead out of the rootfs). The mount goes
 /// onto the checked mount point by its fd, never by its path again.
-pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), String> {
+pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), StorageError> {
     use nix::mount::{mount, MsFlags};
     for b in binds {
         let target = target_in(root, &b.destination, b.source.is_dir())?;
@@ -62,13 +63,11 @@ pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), String> {
             flags,
             None::<&str>,
         )
-        .map_err(|e| {
-            format!(
-                "bind mount {} on {}: {e}",
-                b.source.display(),
-                b.destination
-            )
-        })?;
+        .map_err(sys(format!(
+            "bind mount {} on {}",
+            b.source.display(),
+            b.destination
+        )))?;
         let mut extra = MsFlags::empty();
         for (on, f) in [
             (b.read_only, MsFlags::MS_RDONLY),
@@ -86,10 +85,10 @@ pub fn mount_into(root: &Path, binds: &[BindMount]) -> Result<(), String> {
             let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
             let top = target
                 .mounted()
-                .map_err(|e| format!("open the mount on {}: {e}", b.destination))?;
+                .map_err(sys(format!("open the mount on {}", b.destination)))?;
             let top = format!("/proc/self/fd/{}", top.as_raw_fd());
             mount(None::<&str>, top.as_str(), None::<&str>, f, None::<&str>)
-                .map_err(|e| format!("remount {} with its options: {e}", b.destination))?;
+                .map_err(sys(format!("remount {} with its options", b.destination)))?;
         }
     }
     Ok(())
@@ -143,31 +142,38 @@ fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
 }
 
+/// The names of a path inside the container (`None`: empty, or with a `..`).
+fn inside(destination: &str) -> Option<Vec<std::ffi::OsString>> {
+    let rel = Path::new(destination);
+    let mut comps = Vec::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(n) => comps.push(n.to_owned()),
+            std::path::Component::ParentDir => return None,
+            _ => {}
+        }
+    }
+    (!comps.is_empty()).then_some(comps)
+}
+
 /// `destination` inside `root`, created (a directory, or an empty file when `dir` is false)
 /// when missing; every existing component must be a real directory, not a symlink. The walk
 /// goes from fd to fd (`O_PATH|O_NOFOLLOW`), so nothing can be swapped in behind a check.
-pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<Target, String> {
+pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<Target, StorageError> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::{fstat, mkdirat, Mode};
-    let rel = Path::new(destination);
-    let comps: Vec<_> = rel
-        .components()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(n) => Some(n.to_owned()),
-            _ => None,
-        })
-        .collect();
-    if comps.is_empty()
-        || rel
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
-        return Err(format!(
-            "mount destination {destination:?} is not a path inside the container"
-        ));
-    }
+    let bad = |why: String| StorageError::Destination {
+        destination: destination.to_string(),
+        why,
+    };
+    let Some(comps) = inside(destination) else {
+        return Err(bad(" is not a path inside the container".into()));
+    };
     let path_fl = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let err = |what: &str, e: nix::Error| format!("mount destination {destination:?}: {what}: {e}");
+    let err = |what: &str, e: nix::Error| StorageError::Sys {
+        what: format!("mount destination {destination:?}: {what}"),
+        source: e,
+    };
     let mut cur = nix::fcntl::open(
         root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -207,15 +213,10 @@ pub fn target_in(root: &Path, destination: &str, dir: bool) -> Result<Target, St
         };
         let kind = fstat(fd.as_raw_fd()).map_err(|e| err("stat", e))?.st_mode & libc::S_IFMT;
         if kind == libc::S_IFLNK {
-            return Err(format!(
-                "mount destination {destination:?} goes through a symlink in the container rootfs"
-            ));
+            return Err(bad(" goes through a symlink in the container rootfs".into()));
         }
         if !last && kind != libc::S_IFDIR {
-            return Err(format!(
-                "mount destination {destination:?}: {} is not a directory",
-                c.to_string_lossy()
-            ));
+            return Err(bad(format!(": {} is not a directory", c.to_string_lossy())));
         }
         if last {
             return Ok(Target {

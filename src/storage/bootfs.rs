@@ -42,9 +42,52 @@ fn dir(name: &str) -> CpioRecord {
     }
 }
 
+/// `modules.dep`: each module and the modules it depends on.
+fn parse_dep(dep: &str) -> Vec<(String, Vec<String>)> {
+    dep.lines()
+        .filter_map(|l| {
+            let (m, d) = l.split_once(':')?;
+            Some((
+                m.trim().to_string(),
+                d.split_whitespace().map(String::from).collect(),
+            ))
+        })
+        .collect()
+}
+
+/// The modules the boot initrd takes: the wanted ones and what they depend on.
+fn kept(entries: &[(String, Vec<String>)]) -> Vec<&str> {
+    let mut keep: Vec<&str> = Vec::new();
+    for (m, deps) in entries.iter().filter(|(m, _)| wanted(m)) {
+        for x in std::iter::once(m).chain(deps) {
+            if !keep.contains(&x.as_str()) {
+                keep.push(x);
+            }
+        }
+    }
+    keep
+}
+
+/// The directories above a module's relative path, outermost first (`a`, `a/b` for `a/b/m.ko`).
+fn parents(m: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in Path::new(m)
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.components())
+    {
+        let c = c.as_os_str().to_string_lossy();
+        out.push(match out.last() {
+            Some(d) => format!("{d}/{c}"),
+            None => c.into_owned(),
+        });
+    }
+    out
+}
+
 /// The records of the boot initrd, or None when the image ships no modules. `init` is urunit
 /// inside the rootfs (the image's init program).
-pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, String> {
+pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, super::StorageError> {
     let Some(names) = crate::bundle::list_dir(rootfs, "/lib/modules") else {
         return Ok(None);
     };
@@ -75,84 +118,20 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
         ) {
             Ok(d) => String::from_utf8_lossy(&d).into_owned(),
             Err(crate::bundle::BundleError::Resolve { .. }) => continue,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
-        let entries: Vec<(String, Vec<String>)> = dep
-            .lines()
-            .filter_map(|l| {
-                let (m, d) = l.split_once(':')?;
-                Some((
-                    m.trim().to_string(),
-                    d.split_whitespace().map(String::from).collect(),
-                ))
-            })
-            .collect();
-        let mut keep: Vec<&str> = Vec::new();
-        for (m, deps) in entries.iter().filter(|(m, _)| wanted(m)) {
-            for x in std::iter::once(m).chain(deps) {
-                if !keep.contains(&x.as_str()) {
-                    keep.push(x);
-                }
-            }
-        }
+        let entries = parse_dep(&dep);
+        let keep = kept(&entries);
         if keep.is_empty() {
             continue;
         }
         found = true;
-        out.push(dir(&format!("lib/modules/{rel}")));
-        let mut dirs: Vec<String> = Vec::new();
-        let mut new_dep = String::new();
-        for (m, deps) in entries.iter().filter(|(m, _)| keep.contains(&m.as_str())) {
-            new_dep.push_str(&format!("{m}: {}\n", deps.join(" ")));
-            let mut d = String::new();
-            for c in Path::new(m)
-                .parent()
-                .into_iter()
-                .flat_map(|p| p.components())
-            {
-                d = if d.is_empty() {
-                    c.as_os_str().to_string_lossy().into_owned()
-                } else {
-                    format!("{d}/{}", c.as_os_str().to_string_lossy())
-                };
-                if !dirs.contains(&d) {
-                    dirs.push(d.clone());
-                    out.push(dir(&format!("lib/modules/{rel}/{d}")));
-                }
-            }
-            let contents = crate::bundle::read_file(
-                rootfs,
-                &format!("{prefix}/{m}"),
-                "kernel module",
-                MAX_FILE,
-            )
-            .map_err(|e| e.to_string())?;
-            total = total.saturating_add(contents.len() as u64);
-            if total > MAX_FILE {
-                return Err(format!(
-                    "the modules for the boot initrd exceed {} MiB",
-                    MAX_FILE >> 20
-                ));
-            }
-            out.push(CpioRecord {
-                name: format!("lib/modules/{rel}/{m}"),
-                mode: 0o100644,
-                contents,
-                ..Default::default()
-            });
-        }
-        out.push(CpioRecord {
-            name: format!("lib/modules/{rel}/modules.dep"),
-            mode: 0o100644,
-            contents: new_dep.into_bytes(),
-            ..Default::default()
-        });
+        version_records(rootfs, &rel, (&entries, &keep), &mut out, &mut total)?;
     }
     if !found {
         return Ok(None);
     }
-    let contents =
-        crate::bundle::read_file(rootfs, init, "init", MAX_FILE).map_err(|e| e.to_string())?;
+    let contents = crate::bundle::read_file(rootfs, init, "init", MAX_FILE)?;
     out.push(CpioRecord {
         name: "init".into(),
         mode: 0o100755,
@@ -160,6 +139,55 @@ pub fn records(rootfs: &Path, init: &str) -> Result<Option<Vec<CpioRecord>>, Str
         ..Default::default()
     });
     Ok(Some(out))
+}
+
+/// The records of one kernel version's kept modules (`total`: the bytes read so far, bounded
+/// by `MAX_FILE`), its directories and a `modules.dep` naming only them.
+fn version_records(
+    rootfs: &Path,
+    rel: &str,
+    (entries, keep): (&[(String, Vec<String>)], &[&str]),
+    out: &mut Vec<CpioRecord>,
+    total: &mut u64,
+) -> Result<(), super::StorageError> {
+    out.push(dir(&format!("lib/modules/{rel}")));
+    let mut dirs: Vec<String> = Vec::new();
+    let mut new_dep = String::new();
+    for (m, deps) in entries.iter().filter(|(m, _)| keep.contains(&m.as_str())) {
+        new_dep.push_str(&format!("{m}: {}\n", deps.join(" ")));
+        for d in parents(m) {
+            if !dirs.contains(&d) {
+                out.push(dir(&format!("lib/modules/{rel}/{d}")));
+                dirs.push(d);
+            }
+        }
+        let contents = crate::bundle::read_file(
+            rootfs,
+            &format!("/lib/modules/{rel}/{m}"),
+            "kernel module",
+            MAX_FILE,
+        )?;
+        *total = total.saturating_add(contents.len() as u64);
+        if *total > MAX_FILE {
+            return Err(super::StorageError::Unsupported(format!(
+                "the modules for the boot initrd exceed {} MiB",
+                MAX_FILE >> 20
+            )));
+        }
+        out.push(CpioRecord {
+            name: format!("lib/modules/{rel}/{m}"),
+            mode: 0o100644,
+            contents,
+            ..Default::default()
+        });
+    }
+    out.push(CpioRecord {
+        name: format!("lib/modules/{rel}/modules.dep"),
+        mode: 0o100644,
+        contents: new_dep.into_bytes(),
+        ..Default::default()
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -142,11 +142,11 @@ impl Table {
     }
 
     /// The mountinfo text, read on first use.
-    pub fn text(&self) -> Result<&str, String> {
+    pub fn text(&self) -> Result<&str, super::StorageError> {
         self.text
-            .get_or_init(|| read_text().map_err(|e| format!("read /proc/self/mountinfo: {e}")))
+            .get_or_init(|| read_text().map_err(|e| e.to_string()))
             .as_deref()
-            .map_err(Clone::clone)
+            .map_err(|e| super::StorageError::MountTable(e.clone()))
     }
 }
 

@@ -55,7 +55,7 @@ pub struct Request<'a> {
 const NO_ROOTFS: &str =
     "can not use the container rootfs as the sandbox's guest rootfs through block or shared-fs";
 
-pub fn select(r: Request) -> Result<Selection, String> {
+pub fn select(r: Request) -> Result<Selection, super::StorageError> {
     let caps = caps(r.guest);
     let mut s = Selection::default();
     if r.initrd {
@@ -72,10 +72,10 @@ pub fn select(r: Request) -> Result<Selection, String> {
     let root_image = r.annotation_blocks.iter().any(|b| b.mount_point == "/");
     if root_image {
         if !caps.block {
-            return Err(format!(
+            return Err(super::StorageError::Unsupported(format!(
                 "unikernel type {} cannot boot from a block image (block annotation with blkMntPoint \"/\")",
                 r.guest
-            ));
+            )));
         }
         s.blocks = r.annotation_blocks;
         volumes(&mut s, &r.binds, r.mounts.text()?, &caps);
@@ -110,10 +110,10 @@ pub fn select(r: Request) -> Result<Selection, String> {
         let fs = crate::monitor::declaration(r.monitor).shared_fs;
         let virtio = fs.contains(&SharedFsKind::Virtiofs);
         if caps.fs.contains(&"virtiofs") && virtio && r.virtiofsd.is_some() {
-            return Err(format!(
+            return Err(super::StorageError::Unsupported(format!(
                 "virtio-fs rootfs: urunc does not start virtiofsd yet; uninstall {} or use qemu (9p)",
                 r.virtiofsd.unwrap_or_default().display()
-            ));
+            )));
         }
         if caps.fs.contains(&"9pfs") && fs.contains(&SharedFsKind::NineP) {
             s.shared_fs = Some(SharedFs {
@@ -124,7 +124,7 @@ pub fn select(r: Request) -> Result<Selection, String> {
             });
             return Ok(s);
         }
-        return Err(NO_ROOTFS.into());
+        return Err(super::StorageError::Unsupported(NO_ROOTFS.into()));
     }
     s.blocks = r.annotation_blocks;
     Ok(s)
@@ -216,7 +216,10 @@ mod tests {
         let fs = s.shared_fs.unwrap();
         assert_eq!((fs.kind, fs.binds.len()), (SharedFsKind::NineP, 1));
         let e = select(req("linux", "firecracker", &table(&[]))).unwrap_err();
-        assert!(e.contains("can not use the container rootfs"), "{e}");
+        assert!(
+            e.to_string().contains("can not use the container rootfs"),
+            "{e}"
+        );
         // a block image at / wins over mountRootfs
         let img = BlockDev {
             id: "rootfs".into(),

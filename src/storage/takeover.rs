@@ -7,6 +7,7 @@
 //! needs neither access to the device node nor a Landlock rule for it. `delete` mounts the
 //! filesystem back where it was (`storage.json` in the state directory records it).
 
+use super::error::{io, sys, StorageError};
 use super::mountinfo::{self, MountEntry};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -61,14 +62,14 @@ fn mount_args(r: &Restore) -> (nix::mount::MsFlags, String) {
     (flags, data.join(","))
 }
 
-pub fn remount(r: &Restore) -> Result<(), String> {
+pub fn remount(r: &Restore) -> Result<(), StorageError> {
     let mounts = mountinfo::Table::lazy();
     let text = mounts.text().unwrap_or("");
     if mountinfo::at(text, Path::new(&r.target)).is_some_and(|m| m.source() == r.source) {
         return Ok(());
     }
     let (flags, data) = mount_args(r);
-    let mut last = String::new();
+
     // the monitor may take a moment to release the device after it is killed
     for _ in 0..50 {
         match nix::mount::mount(
@@ -79,32 +80,32 @@ pub fn remount(r: &Restore) -> Result<(), String> {
             Some(data.as_str()),
         ) {
             Ok(()) => return Ok(()),
-            Err(nix::Error::EBUSY) => last = "device busy".into(),
-            Err(e) => return Err(format!("mount {} back on {}: {e}", r.source, r.target)),
+            Err(nix::Error::EBUSY) => {}
+            Err(e) => return Err(sys(format!("mount {} back on {}", r.source, r.target))(e)),
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Err(format!("mount {} back on {}: {last}", r.source, r.target))
+    Err(StorageError::StillBusy {
+        source_dev: r.source.clone(),
+        target: r.target.clone(),
+    })
 }
 
 /// Unmounts `m` and opens its device exclusively (read-only when `read_only`).
-pub fn take(m: &MountEntry, read_only: bool) -> Result<OwnedFd, String> {
-    nix::mount::umount(&m.mount_point).map_err(|e| {
-        format!(
-            "cannot unmount {} ({}) to give it to the guest: {e}",
-            m.mount_point.display(),
-            m.source
-        )
-    })?;
+pub fn take(m: &MountEntry, read_only: bool) -> Result<OwnedFd, StorageError> {
+    nix::mount::umount(&m.mount_point).map_err(sys(format!(
+        "cannot unmount {} ({}) to give it to the guest",
+        m.mount_point.display(),
+        m.source
+    )))?;
     open_device(&m.source, read_only, true).map_err(|e| {
         let _ = remount(&Restore::from(m));
         if e.raw_os_error() == Some(libc::EBUSY) {
-            format!(
-                "{} is still mounted elsewhere (another mount namespace?): the guest cannot take it over",
-                m.source
-            )
+            StorageError::StillMounted {
+                device: m.source.clone(),
+            }
         } else {
-            format!("open {}: {e}", m.source)
+            io(format!("open {}", m.source))(e)
         }
     })
 }
@@ -123,15 +124,14 @@ pub fn open_device(path: &str, read_only: bool, excl: bool) -> std::io::Result<O
 }
 
 /// Writes the record of what delete must mount back.
-pub fn record(dir: &Path, list: &[Restore]) -> Result<(), String> {
+pub fn record(dir: &Path, list: &[Restore]) -> Result<(), StorageError> {
     let data = serde_json::to_vec(list).unwrap_or_default();
-    crate::container::write_atomic(&dir.join(RECORD), &data, 0o600)
-        .map_err(|e| format!("record the storage state: {e}"))
+    crate::container::write_atomic(&dir.join(RECORD), &data, 0o600).map_err(StorageError::Record)
 }
 
-/// At delete: mounts back every filesystem the guest took over. Errors are returned as text
-/// for the log; the remaining entries are still tried.
-pub fn release(dir: &Path) -> Vec<String> {
+/// At delete: mounts back every filesystem the guest took over. Errors are returned for the
+/// log; the remaining entries are still tried.
+pub fn release(dir: &Path) -> Vec<StorageError> {
     let Ok(data) = std::fs::read(dir.join(RECORD)) else {
         return Vec::new();
     };

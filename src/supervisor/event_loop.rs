@@ -32,8 +32,8 @@ pub struct Links {
 }
 
 impl Links {
-    /// Makes the sockets the plan may use and gives their numbers to the plan input.
-    pub fn new(input: &mut PlanInput) -> std::io::Result<Links> {
+    /// Makes the sockets the plan may use (their monitor ends: `monitor_fds`).
+    pub fn new(input: &PlanInput) -> std::io::Result<Links> {
         let channel = if urunit_channel::wanted(input) {
             Some(HostChannel::new()?)
         } else {
@@ -45,13 +45,19 @@ impl Links {
         } else {
             None
         };
-        input.guest_channel_fd = channel.as_ref().and_then(|c| c.guest_fd());
-        input.qmp_fd = qmp.as_ref().and_then(|q| q.qemu_fd());
         Ok(Links {
             channel,
             qmp,
             dhcp: None,
         })
+    }
+
+    /// The fd numbers the monitor inherits: urunit's channel, QEMU's QMP socket.
+    pub fn monitor_fds(&self) -> (Option<i32>, Option<i32>) {
+        (
+            self.channel.as_ref().and_then(|c| c.guest_fd()),
+            self.qmp.as_ref().and_then(|q| q.qemu_fd()),
+        )
     }
 
     /// Opens the DHCP server on the tap when the plan asks for one (while still root in the
@@ -173,30 +179,35 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
             }
         }
     }
-    // QEMU wrote the guest's last frames before it exited: they wait in our socket
-    if let Some(c) = channel {
-        c.on_readable();
-        facts.channel = Some(c.state);
-        if c.state.rejected > 0 {
-            log::info!("guest channel: {} frames rejected", c.state.rejected);
-        }
-    }
-    if let Some(q) = qmp {
-        q.on_readable();
-        facts.started = Some(q.started());
-        if let Some(r) = q.shutdown_reason() {
-            log::info!("QEMU shut down: {r}");
-        }
-    }
-    if let Some(d) = dhcp {
-        log::info!("dhcp: {} answers sent to the guest", d.answered);
-    }
+    drain(links, &mut facts);
     let ended = ended.unwrap_or(Ended::Exited(status::STATUS_UNKNOWN));
     let out = status::decide(ended, &facts);
     if let Some(r) = &out.reason {
         log::warn!("exit status {}: {r}", out.code);
     }
     out.code
+}
+
+/// Once the monitor is gone: what QEMU wrote last still waits in our sockets (the guest's last
+/// frames, QEMU's shutdown event); read it into `facts` and log what each link saw.
+fn drain(links: &mut Links, facts: &mut Facts) {
+    if let Some(c) = links.channel.as_mut() {
+        c.on_readable();
+        facts.channel = Some(c.state);
+        if c.state.rejected > 0 {
+            log::info!("guest channel: {} frames rejected", c.state.rejected);
+        }
+    }
+    if let Some(q) = links.qmp.as_mut() {
+        q.on_readable();
+        facts.started = Some(q.started());
+        if let Some(r) = q.shutdown_reason() {
+            log::info!("QEMU shut down: {r}");
+        }
+    }
+    if let Some(d) = &links.dhcp {
+        log::info!("dhcp: {} answers sent to the guest", d.answered);
+    }
 }
 
 fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>) {

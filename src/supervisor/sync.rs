@@ -1,7 +1,9 @@
 //! The create <-> container process sync socket (a SOCK_SEQPACKET pair): one typed message per
-//! datagram. The bytes are those of earlier releases (a container process and a `create` of
-//! the same binary talk, so only readability matters, but the log of a failed create quotes
-//! them).
+//! datagram, in text (a container process and a `create` of the same binary talk, so only
+//! readability matters: the log of a failed create quotes them). What each side learns from
+//! the other travels here, never through `state.json`: `create` tells the container process
+//! its pid as the host sees it (`Go`), the container process tells `create` what it made
+//! (`Ready`), and `create` writes the state file once, from these.
 
 use std::os::unix::net::UnixDatagram;
 
@@ -17,10 +19,18 @@ pub enum Sync {
     Mapped,
     /// The container process is in its namespaces, its mounts made.
     NsReady,
-    /// `create` recorded the state and ran its hooks: go on.
-    Go,
-    /// The monitor is set up; the container waits for `start`.
-    Ready,
+    /// `create` ran its hooks: go on. The container process's pid and its start time as the
+    /// host sees them (in a PID namespace of its own it is pid 1), for the hooks' state and
+    /// as the owner marked on the network wiring.
+    Go {
+        pid: i32,
+        start: u64,
+    },
+    /// The monitor is set up; the container waits for `start`. `tap`: the tap the container
+    /// process made (none: the guest has no network).
+    Ready {
+        tap: Option<String>,
+    },
     /// The container process failed, and why.
     Error(String),
 }
@@ -31,8 +41,9 @@ impl Sync {
             Sync::UserNs => b"userns".to_vec(),
             Sync::Mapped => b"mapped".to_vec(),
             Sync::NsReady => b"ns-ready".to_vec(),
-            Sync::Go => b"go".to_vec(),
-            Sync::Ready => b"ready".to_vec(),
+            Sync::Go { pid, start } => format!("go {pid} {start}").into_bytes(),
+            Sync::Ready { tap: None } => b"ready".to_vec(),
+            Sync::Ready { tap: Some(t) } => format!("ready {t}").into_bytes(),
             Sync::Error(e) => [ERROR, e.as_bytes()].concat(),
         }
     }
@@ -42,15 +53,26 @@ impl Sync {
         if let Some(e) = b.strip_prefix(ERROR) {
             return Some(Sync::Error(String::from_utf8_lossy(e).into_owned()));
         }
-        [
-            Sync::UserNs,
-            Sync::Mapped,
-            Sync::NsReady,
-            Sync::Go,
-            Sync::Ready,
-        ]
-        .into_iter()
-        .find(|m| m.encode() == b)
+        let text = std::str::from_utf8(b).ok()?;
+        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+        match (word, rest) {
+            ("userns", "") => Some(Sync::UserNs),
+            ("mapped", "") => Some(Sync::Mapped),
+            ("ns-ready", "") => Some(Sync::NsReady),
+            ("go", r) => {
+                let (pid, start) = r.split_once(' ')?;
+                Some(Sync::Go {
+                    pid: pid.parse().ok()?,
+                    start: start.parse().ok()?,
+                })
+            }
+            ("ready", "") => Some(Sync::Ready { tap: None }),
+            // a tap name is one word (`net::tap_name`)
+            ("ready", t) if !t.contains(' ') => Some(Sync::Ready {
+                tap: Some(t.to_string()),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -75,8 +97,14 @@ mod tests {
             Sync::UserNs,
             Sync::Mapped,
             Sync::NsReady,
-            Sync::Go,
-            Sync::Ready,
+            Sync::Go {
+                pid: 4242,
+                start: 987654321,
+            },
+            Sync::Ready { tap: None },
+            Sync::Ready {
+                tap: Some("tap1a2b3c4d_urunc".into()),
+            },
             Sync::Error("cannot open /dev/kvm: no such file".into()),
             Sync::Error(String::new()),
         ];
@@ -87,6 +115,10 @@ mod tests {
         }
         assert_eq!(Sync::decode(b""), None);
         assert_eq!(Sync::decode(b"gone"), None);
+        assert_eq!(Sync::decode(b"go"), None, "go without its pid");
+        assert_eq!(Sync::decode(b"go 12 x"), None);
+        assert_eq!(Sync::decode(b"ready a b"), None);
+        assert_eq!(Sync::decode(b"userns x"), None);
         assert_eq!(Sync::Error("x".into()).encode(), b"error:x");
     }
 }

@@ -7,6 +7,8 @@
 //! - no monitor name as a string outside `monitor/`, config parsing (`config.rs`) and the
 //!   names of `plan::MonitorKind` (`plan/kinds.rs`); no guest type name outside `guest/` and
 //!   `plan::GuestKind`;
+//! - `state.json` is written once, by `create` (`STATE_WRITER`): no other file saves a
+//!   `State` (the container process reports what it made over the sync socket);
 //! - no file over 400 lines, no function over 80 lines outside tests.
 //!
 //! The last two hold with known exceptions (`ALLOWED_*`, each a ceiling that may only go down):
@@ -20,12 +22,13 @@ use source::{code, functions, load, named_modules, File};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-#[rustfmt::skip]
-const MONITOR_NAMES: &[&str] =
-    &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt", "solo5-hvt", "solo5-spt"];
-const GUEST_NAMES: &[&str] = &[
-    "unikraft", "rumprun", "mirage", "mewz", "hermit", "linux", "nanos", "osv",
-];
+/// Every monitor's name (the kinds' list) and the binaries whose names are not theirs.
+fn monitor_names() -> Vec<&'static str> {
+    let mut v = urunc::plan::MonitorKind::NAMES.to_vec();
+    v.extend(["solo5-hvt", "solo5-spt"]);
+    v
+}
+const GUEST_NAMES: &[&str] = &urunc::plan::GuestKind::NAMES;
 /// Files that name guest types: `spec`'s example annotation, and `"linux"` as the OCI
 /// section's name (in `spec` and `features`), which is no guest type.
 const ALLOWED_GUEST_NAMES: &[(&str, usize)] =
@@ -44,31 +47,18 @@ const BINARY_MAY_NOT_USE: &[&str] = &[
     "timestamps",
 ];
 const BINARY: &[&str] = &["main", "cli", "cli_usage", "commands"];
+/// The one place that writes `state.json` (`State::save`), and only once.
+const STATE_WRITER: &str = "lifecycle/create.rs";
 const MAX_FILE_LINES: usize = 400;
 const MAX_FN_LINES: usize = 80;
 
-/// Files that still name monitors, and how many times: `spec`'s example annotation, and
-/// Landlock's QEMU data directories (it knows the monitor by its binary only; to go once the
-/// firmware paths are a capability in `monitor::caps`).
-const ALLOWED_NAMES: &[(&str, usize)] = &[("commands/spec.rs", 1), ("sandbox/landlock.rs", 2)];
-/// Files over the line limit, with their current length.
-const ALLOWED_FILES: &[(&str, usize)] = &[("cli.rs", 406), ("sandbox/seccomp.rs", 414)];
+/// Files that still name monitors, and how many times: `spec`'s example annotation.
+const ALLOWED_NAMES: &[(&str, usize)] = &[("commands/spec.rs", 1)];
+/// Files over the line limit, with their current length (none left).
+const ALLOWED_FILES: &[(&str, usize)] = &[];
 /// Functions over the length limit (`file:function`), with their current length.
-const ALLOWED_FNS: &[(&str, usize)] = &[
-    ("accel/devkvm.rs:run_guest", 82),
-    ("cli.rs:parse_into", 224),
-    ("cli_usage.rs:verb", 125),
-    ("commands/check.rs:text", 103),
-    ("guest/linux.rs:prepare", 115),
-    ("lifecycle/create_input.rs:plan_input", 171),
-    ("net/mod.rs:setup", 98),
-    ("sandbox/limits.rs:apply", 124),
-    ("storage/binds.rs:target_in", 82),
-    ("storage/bootfs.rs:records", 117),
-    ("storage/mod.rs:prepare", 86),
-    ("supervisor.rs:run", 91),
-    ("supervisor/event_loop.rs:run", 92),
-];
+/// `net::setup` is being rewritten by the pods branch, which owns net/'s internals.
+const ALLOWED_FNS: &[(&str, usize)] = &[("net/mod.rs:setup", 96)];
 
 /// Edges between top-level modules (a module's own name excluded).
 fn graph(files: &[File]) -> BTreeMap<String, BTreeSet<String>> {
@@ -163,7 +153,7 @@ fn name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<String>) {
         if f.rel.starts_with("monitor/") || f.rel == "config.rs" || f.rel == "plan/kinds.rs" {
             continue;
         }
-        let n = count_names(f, MONITOR_NAMES);
+        let n = count_names(f, &monitor_names());
         if n > allowed(allow, &f.rel) {
             errs.push(format!(
                 "{}: {n} monitor names as strings (ask monitor:: instead)",
@@ -182,6 +172,23 @@ fn guest_name_rule(files: &[File], allow: &[(&str, usize)], errs: &mut Vec<Strin
         if n > allowed(allow, &f.rel) {
             errs.push(format!(
                 "{}: {n} guest type names as strings (use GuestKind)",
+                f.rel
+            ));
+        }
+    }
+}
+
+fn state_write_rule(files: &[File], errs: &mut Vec<String>) {
+    for f in files {
+        let n: usize = f
+            .production()
+            .iter()
+            .map(|l| code(l).matches(".save()").count())
+            .sum();
+        let allowed = usize::from(f.rel == STATE_WRITER);
+        if n > allowed {
+            errs.push(format!(
+                "{}: saves the state {n} times (only create writes state.json, once)",
                 f.rel
             ));
         }
@@ -214,6 +221,7 @@ fn check(
     import_rules(&files, &mut errs);
     name_rule(&files, names, &mut errs);
     guest_name_rule(&files, ALLOWED_GUEST_NAMES, &mut errs);
+    state_write_rule(&files, &mut errs);
     size_rules(&files, fs, fns, &mut errs);
     errs
 }
@@ -262,7 +270,10 @@ fn planted_violations_are_caught() {
         "net.rs",
         &format!("pub fn f() {{\n{body}}}\nconst M: &str = \"hvt\";\n"),
     );
-    put("storage.rs", "const G: &str = \"nanos\";\n");
+    put(
+        "storage.rs",
+        "const G: &str = \"nanos\";\nfn f(s: State) {\n    s.save();\n}\n",
+    );
     let clean = tempfile::tempdir().unwrap();
     std::fs::write(clean.path().join("lib.rs"), "fn f() {}\n").unwrap();
     assert!(check(clean.path(), &[], &[], &[]).is_empty());
@@ -274,6 +285,7 @@ fn planted_violations_are_caught() {
         "guest imports monitor: they meet only in launch",
         "net.rs: 1 monitor names as strings (ask monitor:: instead)",
         "storage.rs: 1 guest type names as strings (use GuestKind)",
+        "storage.rs: saves the state 1 times (only create writes state.json, once)",
         "big.rs: 401 lines (at most 400)",
         "net.rs:f: 82 lines (at most 80)",
     ];
@@ -285,5 +297,5 @@ fn planted_violations_are_caught() {
         &[("big.rs", 401)],
         &[("net.rs:f", 82)],
     );
-    assert_eq!(errs.len(), 5, "{errs:?}");
+    assert_eq!(errs.len(), 6, "{errs:?}");
 }

@@ -10,6 +10,15 @@ pub fn guest_assets(files: &[&str]) -> Option<PathBuf> {
     guest_assets_for("qemu-system-x86_64", files)
 }
 
+/// The config file's `[monitors.qemu]` section (`qemu`: its keys) and a `[sandbox]` section
+/// that keeps the monitor uid leases in `dir` (not in the host's /run/urunc).
+pub fn config_toml(dir: &Path, qemu: &str) -> String {
+    format!(
+        "[monitors.qemu]\n{qemu}[sandbox]\nmonitor_uid_registry = \"{}\"\n",
+        dir.join("monitor-uids").display()
+    )
+}
+
 /// The assets directory (`$URUNC_TEST_ASSETS`, else `assets/`).
 pub fn assets_dir() -> PathBuf {
     std::env::var_os("URUNC_TEST_ASSETS")

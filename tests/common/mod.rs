@@ -56,13 +56,23 @@ impl Env {
         let config = dir.path().join("config.toml");
         let fake = fakevmm_bin();
         let mut text = String::new();
-        for m in ["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"] {
+        for m in urunc::plan::MonitorKind::NAMES {
             text.push_str(&format!(
                 "[monitors.{m}]\npath = \"{}\"\naccel = \"tcg\"\n",
                 fake.display()
             ));
         }
-        text.push_str(extra);
+        // the monitor uid leases go to this test's directory, not the host's /run/urunc
+        let registry = format!(
+            "[sandbox]\nmonitor_uid_registry = \"{}\"\n",
+            dir.path().join("monitor-uids").display()
+        );
+        if extra.contains("[sandbox]\n") {
+            text.push_str(&extra.replacen("[sandbox]\n", &registry, 1));
+        } else {
+            text.push_str(extra);
+            text.push_str(&registry);
+        }
         std::fs::write(&config, text).expect("write config");
         Env {
             dir,
@@ -96,9 +106,19 @@ impl Env {
 
     /// `create` with stdout and stderr going to `<dir>/<id>.out` (the container's console).
     pub fn create(&self, bundle: &Path, id: &str, extra: &[&str]) -> Output {
+        self.create_with(&[], bundle, id, extra)
+    }
+
+    /// `create` with `--debug`, which writes the launch plan to `<root>/<id>/plan.json`.
+    pub fn create_debug(&self, bundle: &Path, id: &str) -> Output {
+        self.create_with(&["--debug"], bundle, id, &[])
+    }
+
+    fn create_with(&self, global: &[&str], bundle: &Path, id: &str, extra: &[&str]) -> Output {
         self.track(id);
         let out = std::fs::File::create(self.console(id)).expect("console file");
         self.cmd()
+            .args(global)
             .arg("create")
             .arg("--bundle")
             .arg(bundle)

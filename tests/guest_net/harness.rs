@@ -234,9 +234,9 @@ impl Guest {
         std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
         std::fs::write(
             dir.path().join("urunc.toml"),
-            format!(
-                "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = {}\n",
-                g.memory_mb
+            assets::config_toml(
+                dir.path(),
+                &format!("accel = \"tcg\"\ndefault_memory_mb = {}\n", g.memory_mb),
             ),
         )
         .unwrap();

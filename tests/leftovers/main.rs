@@ -310,8 +310,8 @@ fn a_state_root_that_fills_up_after_network_setup_leaves_the_pod_reachable() {
     env.root = tiny.0.join("root");
     let filler = tiny.0.join("filler");
     // a createContainer hook (it runs right before the network is wired) fills the tmpfs, so
-    // the first write after the wiring (plan.json: a Unikraft guest has no generated files)
-    // fails with ENOSPC
+    // the first write after the wiring (state.json, which create writes once the container
+    // process reports ready: a Unikraft guest has no generated files) fails with ENOSPC
     let b = bundle(&env, "b", &net, |spec| {
         spec["annotations"]["com.urunc.unikernel.unikernelType"] = "unikraft".into();
         spec["process"]["args"] = serde_json::json!(["/kernel"]);

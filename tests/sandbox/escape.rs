@@ -304,7 +304,7 @@ fn a_root_containers_monitor_is_an_unprivileged_host_uid_unique_per_container() 
         let host = host_uid_of(monitor_pid(sup));
         assert!(host.iter().all(|u| *u == host[0]), "{host:?}");
         assert!((start..start + count).contains(&host[0]), "{host:?}");
-        let lease = PathBuf::from(format!("/run/urunc/monitor-uids/{}", host[0]));
+        let lease = env.dir.path().join(format!("monitor-uids/{}", host[0]));
         let text = std::fs::read_to_string(&lease).unwrap();
         assert!(text.contains(&id), "the lease names its container: {text}");
         uids.push(host[0]);

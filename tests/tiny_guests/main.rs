@@ -39,7 +39,7 @@ impl Bundle {
         std::fs::create_dir(dir.path().join("rootfs")).unwrap();
         std::fs::write(
             dir.path().join("urunc.toml"),
-            "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 64\n",
+            assets::config_toml(dir.path(), "accel = \"tcg\"\ndefault_memory_mb = 64\n"),
         )
         .unwrap();
         let id = format!("tiny-{name}-{}", std::process::id());
