@@ -20,6 +20,24 @@ pub struct Config {
     pub extra_binaries: BTreeMap<String, ExtraBinary>,
     pub delegate: Delegate,
     pub sandbox: SandboxConfig,
+    pub network: NetworkConfig,
+}
+
+/// `[network]`: `mode` is the default network mode of containers without the
+/// `com.urunc.network.mode` annotation, `redirect` (the guest takes the pod's interface) or
+/// `pod` (the pod keeps its interface; the guest's ports are forwarded to it, `net::pod`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub mode: String,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            mode: "redirect".into(),
+        }
+    }
 }
 
 /// `[sandbox]`: `allow_unconfined = true` lets monitors start where the kernel lacks Landlock
@@ -128,6 +146,7 @@ impl Default for Config {
             extra_binaries,
             delegate: Delegate::default(),
             sandbox: SandboxConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -229,6 +248,12 @@ impl Config {
         ) {
             return Err(format!("log.level {:?} is not a log level", self.log.level));
         }
+        if !matches!(self.network.mode.as_str(), "redirect" | "pod") {
+            return Err(format!(
+                "network.mode must be \"redirect\" or \"pod\", not {:?}",
+                self.network.mode
+            ));
+        }
         Ok(())
     }
 
@@ -283,6 +308,16 @@ mod tests {
         assert!(e.contains("memory"), "{e}");
         let e = Config::parse("[monitors.qemuX]\npath = \"/q\"\n").unwrap_err();
         assert!(e.contains("unknown section [monitors.qemuX]"), "{e}");
+        let e = Config::parse("[network]\nmode = \"bridge\"\n").unwrap_err();
+        assert!(e.contains("network.mode must be"), "{e}");
+        assert_eq!(Config::default().network.mode, "redirect");
+        assert_eq!(
+            Config::parse("[network]\nmode = \"pod\"\n")
+                .unwrap()
+                .network
+                .mode,
+            "pod"
+        );
         // upstream's [log] syslog is accepted
         assert!(Config::parse("[log]\nsyslog = true\n").unwrap().log.syslog);
     }

@@ -139,6 +139,8 @@ pub fn plan_input(
             )))
         }
     };
+    // a bad network mode or port list fails here, before anything is made
+    crate::net::mode_of(&spec.annotations, cfg).map_err(|e| Error::Msg(e.to_string()))?;
     let input = PlanInput {
         id: id.to_string(),
         arch,

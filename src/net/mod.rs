@@ -15,7 +15,11 @@
 
 mod discover;
 pub mod dns;
+pub mod mode;
+mod nft;
+mod nft_expr;
 mod nl;
+mod pod;
 pub mod probe;
 mod static_mode;
 pub mod tap;
@@ -44,6 +48,10 @@ pub enum NetError {
     },
     #[error(transparent)]
     Fault(#[from] crate::fault::FaultError),
+    #[error(transparent)]
+    Pod(#[from] pod::PodError),
+    #[error(transparent)]
+    Mode(#[from] mode::ModeError),
     #[error("unsupported operation: can't spawn multiple unikernels in the same network namespace (tap {tap} belongs to the running container {id})")]
     Busy { tap: String, id: String },
 }
@@ -59,9 +67,18 @@ pub fn tap_name(id: &str) -> String {
     tap::name_for(id)
 }
 
-/// Whether the guest sits on a private subnet behind the tap (Knative's `user-container`).
+/// Whether the guest sits on a private subnet behind the tap (Knative's `user-container`
+/// without a `com.urunc.network.mode` annotation).
 pub fn static_mode_wanted(annotations: &std::collections::BTreeMap<String, String>) -> bool {
-    static_mode::wanted(annotations)
+    matches!(mode::of(annotations, "redirect"), Ok(mode::Mode::Static))
+}
+
+/// The container's network mode (`mode`), checked by `create` before anything is made.
+pub fn mode_of(
+    annotations: &std::collections::BTreeMap<String, String>,
+    cfg: &crate::config::Config,
+) -> std::result::Result<mode::Mode, mode::ModeError> {
+    mode::of(annotations, &cfg.network.mode)
 }
 
 fn owner_of(state: &State) -> Owner {
@@ -93,7 +110,8 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
     };
     let dns = dns::for_container(&spec.mounts);
     let owner = owner_of(state);
-    let static_mode = static_mode::wanted(&state.annotations);
+    let mode = mode_of(&state.annotations, &state.urunc.config).map_err(NetError::from)?;
+    let static_mode = mode == mode::Mode::Static;
     // what the monitor declares: by fd (we keep the queue open for it) or by name
     let spec = crate::monitor::tap_spec(&input.unikernel.hypervisor)?;
     let opts = tap::TapOptions {
@@ -103,7 +121,11 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         gid: input.process.gid,
     };
     let name = tap::name_for(&state.id);
-    clear_stale(&mut nl, owner, &iface)?;
+    let pod_ports = match &mode {
+        mode::Mode::Pod(p) => Some(p),
+        _ => None,
+    };
+    clear_stale(&mut nl, owner, &iface, pod_ports.is_some())?;
     // A link of that name that survived `clear_stale` is not ours to attach to.
     if discover::links(&mut nl)
         .map_err(NetError::from)?
@@ -121,17 +143,21 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         source,
     })?;
     state.urunc.tap = Some(name.clone());
-    if let Err(e) = wire(&mut nl, state, owner, &iface, &name, static_mode) {
-        // We created it a moment ago: remove it even if its alias was not set yet.
-        if let Ok(Some(l)) =
-            discover::links(&mut nl).map(|v| v.into_iter().find(|l| l.name == name))
-        {
-            let _ = tap::delete(&mut nl, l.index);
+    let wired = wire(&mut nl, state, owner, &iface, &name, &mode);
+    let slot = match wired {
+        Ok(s) => s,
+        Err(e) => {
+            // We created it a moment ago: remove it even if its alias was not set yet.
+            if let Ok(Some(l)) =
+                discover::links(&mut nl).map(|v| v.into_iter().find(|l| l.name == name))
+            {
+                let _ = tap::delete(&mut nl, l.index);
+            }
+            remove_own(&mut nl, owner, None, static_mode);
+            state.urunc.tap = None;
+            return Err(e.into());
         }
-        remove_own(&mut nl, owner, None, static_mode);
-        state.urunc.tap = None;
-        return Err(e.into());
-    }
+    };
     let mut p = NetParams {
         tap: name.clone(),
         tap_fd: fd.map(|f| f.into_raw_fd()),
@@ -153,12 +179,20 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         p.ipv6.clear();
         p.ipv6_gateway = None;
     }
+    if let Some(slot) = slot {
+        p.ip = slot.guest_ip();
+        p.prefix = pod::PREFIX;
+        p.gateway = Some(slot.tap_ip());
+        p.mac = pod::guest_mac(&state.id);
+        p.ipv6.clear();
+        p.ipv6_gateway = None;
+    }
     log::info!(
         "network: tap {name} {} {} (guest {}/{} gateway {:?} mac {} mtu {} dns {:?} ipv6 {:?})",
-        if static_mode {
-            "routes for"
-        } else {
-            "redirects"
+        match (&mode, pod_ports) {
+            (_, Some(p)) => format!("forwards ports {} of", p.encode()),
+            (mode::Mode::Static, _) => "routes for".into(),
+            _ => "redirects".into(),
         },
         iface.link.name,
         p.ip,
@@ -172,15 +206,16 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
     Ok(Some(p))
 }
 
-/// Configures the new tap and connects it to the container interface.
+/// Configures the new tap and connects it to the container interface; in pod mode, returns
+/// the guest link's slot.
 fn wire(
     nl: &mut Nl,
     state: &State,
     owner: Owner,
     iface: &Iface,
     name: &str,
-    static_mode: bool,
-) -> std::result::Result<(), NetError> {
+    mode: &mode::Mode,
+) -> std::result::Result<Option<pod::Slot>, NetError> {
     crate::fault::point("net:tap")?;
     let tap = discover::links(nl)?
         .into_iter()
@@ -193,9 +228,18 @@ fn wire(
     tap::configure(nl, tap.index, iface.link.mtu, &owner.alias(&state.id))?;
     // Another container may have set up in this namespace at the same time: both see the
     // other's tap now, and both refuse, rather than both redirecting the same interface.
-    clear_stale(nl, owner, iface)?;
-    if static_mode {
-        return Ok(static_mode::setup(nl, tap.index, &iface.link.name)?);
+    let pod_ports = match mode {
+        mode::Mode::Pod(p) => Some(p),
+        _ => None,
+    };
+    clear_stale(nl, owner, iface, pod_ports.is_some())?;
+    if let Some(ports) = pod_ports {
+        let slot = pod::wire(nl, owner, &state.id, iface, (tap.index, name), ports)?;
+        return Ok(Some(slot));
+    }
+    if *mode == mode::Mode::Static {
+        static_mode::setup(nl, tap.index, &iface.link.name)?;
+        return Ok(None);
     }
     let prio = tap::prio_for(&state.id);
     let cookie = owner.cookie();
@@ -207,11 +251,17 @@ fn wire(
     if !iface.link.up {
         tap::set_up(nl, iface.link.index)?;
     }
-    Ok(())
+    Ok(None)
 }
 
-/// Removes taps and redirect filters of dead containers; refuses when a live one is there.
-fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(), NetError> {
+/// Removes taps and redirect filters of dead containers; refuses when a live one is there
+/// (`pod`: live taps are other pod-mode guests, which coexist; a live redirect still refuses).
+fn clear_stale(
+    nl: &mut Nl,
+    me: Owner,
+    iface: &Iface,
+    pod: bool,
+) -> std::result::Result<(), NetError> {
     for l in discover::links(nl)? {
         let Some(alias) = l.alias.as_deref() else {
             continue;
@@ -219,7 +269,7 @@ fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(),
         let Some(o) = Owner::from_alias(alias) else {
             continue;
         };
-        if o == me {
+        if o == me || (pod && o.alive()) {
             continue;
         }
         if o.alive() {
@@ -258,3 +308,5 @@ fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(),
 
 #[cfg(test)]
 mod ns_tests;
+#[cfg(test)]
+mod pod_ns_tests;

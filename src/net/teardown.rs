@@ -1,12 +1,12 @@
 //! Taking a container's network wiring down: its tap (only when its alias names the container
 //! process) and every redirect filter carrying that process's cookie, then the ingress qdisc
-//! those filters leave empty. Used by a failing container process (`teardown_own`), by a
+//! those filters leave empty, and its pod-mode nf_tables table (named by its user data). Used by a failing container process (`teardown_own`), by a
 //! failed or killed create and by `delete` (`cleanup`, `cleanup_intent`, from the state file
 //! or the create journal).
 
 use super::nl::Nl;
 use super::tap::Owner;
-use super::{discover, static_mode, tap, tc};
+use super::{discover, pod, static_mode, tap, tc};
 use crate::container::{NetIntent, Proc, State};
 use std::path::Path;
 
@@ -53,6 +53,7 @@ pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_
             static_mode::teardown(&iface.link.name);
         }
     }
+    pod::teardown(me);
 }
 
 /// What a setup cut short leaves before its marks are on: a tap of the container's name that
@@ -88,7 +89,7 @@ fn remove_own_here(state: &State) {
             &mut nl,
             super::owner_of(state),
             state.urunc.tap.as_deref(),
-            static_mode::wanted(&state.annotations),
+            super::static_mode_wanted(&state.annotations),
         ),
         Err(e) => log::warn!("network cleanup: {e}"),
     }
@@ -116,7 +117,7 @@ pub fn cleanup(state: &State) {
             .tap
             .clone()
             .unwrap_or_else(|| tap::name_for(&state.id)),
-        static_mode: static_mode::wanted(&state.annotations),
+        static_mode: super::static_mode_wanted(&state.annotations),
     };
     let owner = Proc {
         pid: state.pid,
