@@ -139,8 +139,8 @@ impl Pod<'_> {
         annotations: HashMap<String, String>,
         command: Vec<String>,
         args: Vec<String>,
-    ) -> Result<String, tonic::Status> {
-        let r = self
+    ) -> (Option<String>, Result<(), tonic::Status>) {
+        let created = self
             .rt
             .create_container(CreateContainerRequest {
                 pod_sandbox_id: self.id.clone(),
@@ -161,16 +161,33 @@ impl Pod<'_> {
                 }),
                 sandbox_config: Some(self.config.clone()),
             })
-            .await?
-            .into_inner()
-            .container_id;
-        self.rt
+            .await;
+        let id = match created {
+            Ok(r) => r.into_inner().container_id,
+            Err(e) => return (None, Err(e)),
+        };
+        // the shim runs `urunc create` here
+        let started = self
+            .rt
             .start_container(StartContainerRequest {
-                container_id: r.clone(),
+                container_id: id.clone(),
             })
-            .await
-            .unwrap_or_else(|e| panic!("StartContainer {name}: {e}\n{}", self.ctd.daemon.tail()));
-        Ok(r)
+            .await;
+        (Some(id), started.map(|_| ()))
+    }
+
+    /// A container that must start.
+    async fn run(
+        &mut self,
+        name: &str,
+        image: &str,
+        annotations: HashMap<String, String>,
+        cmd: (Vec<String>, Vec<String>),
+    ) -> String {
+        match self.create(name, image, annotations, cmd.0, cmd.1).await {
+            (Some(id), Ok(())) => id,
+            (_, r) => panic!("{name}: {r:?}\n{}", self.ctd.daemon.tail()),
+        }
     }
 
     /// The pod's network namespace path, from the sandbox's runtime spec.
@@ -220,6 +237,8 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
     cni_config(work.path(), &bridge, "10.213.78.0/24");
     let extra = format!(
         r#"  sandbox_image = "{PAUSE}"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc]
     runtime_type = "io.containerd.runc.v2"
     pod_annotations = ["com.urunc.*"]
@@ -302,36 +321,31 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
 
     let none = Vec::new;
     let a = pod
-        .create(
+        .run(
             "guest-a",
             IMAGE,
             guest_annotations("8080"),
-            none(),
-            serve("pong-a", 8080),
+            (none(), serve("pong-a", 8080)),
         )
-        .await
-        .unwrap_or_else(|e| panic!("guest-a: {e}\n{}", ctd.daemon.tail()));
+        .await;
     let b = pod
-        .create(
+        .run(
             "guest-b",
             IMAGE,
             guest_annotations("8090"),
-            none(),
-            serve("pong-b", 8090),
+            (none(), serve("pong-b", 8090)),
         )
-        .await
-        .unwrap_or_else(|e| panic!("guest-b: {e}\n{}", ctd.daemon.tail()));
+        .await;
     let sidecar_cmd = vec!["/bin/sh".into(), "-c".into(), SIDECAR.into()];
     let side = pod
-        .create("sidecar", BUSYBOX, HashMap::new(), sidecar_cmd, none())
-        .await
-        .unwrap_or_else(|e| panic!("sidecar: {e}\n{}", ctd.daemon.tail()));
+        .run("sidecar", BUSYBOX, HashMap::new(), (sidecar_cmd, none()))
+        .await;
 
     let from_host_a = get(&ip, 8080, "pong-a");
     let from_host_b = get(&ip, 8090, "pong-b");
     let from_host_side = get(&ip, 8081, "hello-from-the-sidecar");
     let port_forward = get_inside(&netns, "127.0.0.1", 8080, "pong-a");
-    let clash = pod
+    let (c, clash) = pod
         .create(
             "guest-c",
             IMAGE,
@@ -346,7 +360,10 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
     });
 
     let mut rt = pod.rt.clone();
-    for c in [&a, &b, &side] {
+    for c in [Some(&a), Some(&b), Some(&side), c.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         let _ = rt
             .stop_container(StopContainerRequest {
                 container_id: c.to_string(),
