@@ -153,7 +153,7 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
             {
                 let _ = tap::delete(&mut nl, l.index);
             }
-            remove_own(&mut nl, owner, None, static_mode);
+            remove_own(&mut nl, owner, None);
             state.urunc.tap = None;
             return Err(e.into());
         }
@@ -238,7 +238,8 @@ fn wire(
         return Ok(Some(slot));
     }
     if *mode == mode::Mode::Static {
-        static_mode::setup(nl, tap.index, &iface.link.name)?;
+        let owner = (owner, state.id.as_str());
+        static_mode::setup(nl, (tap.index, name), iface.link.index, owner)?;
         return Ok(None);
     }
     let prio = tap::prio_for(&state.id);

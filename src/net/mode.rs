@@ -62,10 +62,11 @@ pub enum Ports {
 }
 
 impl Ports {
-    /// Compact form kept in the table's user data: `*` or `t80,u53`.
+    /// Compact form kept in the table's user data: `*`, `t80,u53`, or `-` for none.
     pub fn encode(&self) -> String {
         match self {
             Ports::Unbound => "*".into(),
+            Ports::Listed(v) if v.is_empty() => "-".into(),
             Ports::Listed(v) => v
                 .iter()
                 .map(|p| format!("{}{}", p.proto.letter(), p.port))
@@ -77,6 +78,9 @@ impl Ports {
     pub fn decode(s: &str) -> Option<Ports> {
         if s == "*" {
             return Some(Ports::Unbound);
+        }
+        if s == "-" {
+            return Some(Ports::Listed(Vec::new()));
         }
         let mut v = Vec::new();
         for item in s.split(',').filter(|i| !i.is_empty()) {
@@ -253,6 +257,9 @@ mod tests {
         let c = Ports::decode("u53").unwrap();
         assert_eq!(a.overlap(&c).as_deref(), Some("53/udp"));
         assert!(Ports::Unbound.overlap(&a).is_some());
+        let none = Ports::Listed(Vec::new());
+        assert_eq!(Ports::decode(&none.encode()), Some(none.clone()));
+        assert_eq!(none.overlap(&a), None);
     }
 
     #[test]

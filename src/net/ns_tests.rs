@@ -111,9 +111,9 @@ fn persistent_tap_outlives_its_fd_and_the_owner_marker_decides_stale_or_live() {
         assert!(find(&mut nl, "tap0").is_some(), "foreign tap kept");
 
         // remove_own touches only the tap whose alias names its owner.
-        remove_own(&mut nl, me, Some(&live), false);
+        remove_own(&mut nl, me, Some(&live));
         assert!(find(&mut nl, &live).is_some(), "someone else's tap kept");
-        remove_own(&mut nl, init, Some(&live), false);
+        remove_own(&mut nl, init, Some(&live));
         assert!(find(&mut nl, &live).is_none(), "own tap removed");
         clear_stale(&mut nl, me, &iface, false).unwrap();
     });

@@ -280,6 +280,29 @@ fn address(nl: &mut Nl, index: u32, ip: Ipv4Addr, add: bool) -> Result<(), NlErr
     }
 }
 
+/// Static mode's NAT: a table holding one postrouting rule that masquerades `subnet` leaving
+/// through `out_index` (`ip saddr SUBNET oif OUT masquerade`), owned like pod mode's tables
+/// (no ports: it claims none) and removed by `teardown`.
+pub fn masquerade_only(
+    table: &str,
+    subnet: (Ipv4Addr, u8),
+    out_index: u32,
+    owner: (Owner, &str),
+) -> Result<(), PodError> {
+    let mut nft = Nft::open()?;
+    remove_stale(&mut nft)?;
+    let none = Ports::Listed(Vec::new());
+    let mut b = Batch::new(FAMILY_IP);
+    b.add_table(table, &userdata(owner.0, &none, owner.1));
+    b.add_chain(table, "post", "nat", NAT_HOOK_POST, SRCNAT);
+    let mut r = x::addr_in(true, subnet.0, subnet.1);
+    r.extend(x::ifindex(x::META_OIF, x::Cmp::Eq, out_index));
+    r.push(x::masquerade());
+    b.add_rule(table, "post", r);
+    nft.commit(&b, "add the static-mode masquerade table")?;
+    Ok(())
+}
+
 /// The table, its three chains and their rules, in one batch.
 fn batch(
     tap: (u32, &str),

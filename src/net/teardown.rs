@@ -6,13 +6,14 @@
 
 use super::nl::Nl;
 use super::tap::Owner;
-use super::{discover, pod, static_mode, tap, tc};
+use super::{discover, pod, tap, tc};
 use crate::container::{NetIntent, Proc, State};
 use std::path::Path;
 
 /// Removes `me`'s tap (only if its alias names `me`) and every redirect filter carrying `me`'s
-/// cookie, and an ingress qdisc left empty by that. Best effort: failures are logged.
-pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_mode: bool) {
+/// cookie, an ingress qdisc left empty by that, and `me`'s nf_tables tables (pod mode's
+/// forwarding, static mode's masquerade). Best effort: failures are logged.
+pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>) {
     let links = match discover::links(nl) {
         Ok(l) => l,
         Err(e) => {
@@ -48,11 +49,6 @@ pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_
             }
         }
     }
-    if static_mode {
-        if let Ok(Ok(iface)) = discover::container_iface(nl) {
-            static_mode::teardown(&iface.link.name);
-        }
-    }
     pod::teardown(me);
 }
 
@@ -85,12 +81,7 @@ fn remove_unmarked(nl: &mut Nl, tap_name: &str) {
 
 fn remove_own_here(state: &State) {
     match Nl::open() {
-        Ok(mut nl) => remove_own(
-            &mut nl,
-            super::owner_of(state),
-            state.urunc.tap.as_deref(),
-            super::static_mode_wanted(&state.annotations),
-        ),
+        Ok(mut nl) => remove_own(&mut nl, super::owner_of(state), state.urunc.tap.as_deref()),
         Err(e) => log::warn!("network cleanup: {e}"),
     }
 }
@@ -142,7 +133,7 @@ pub fn cleanup_intent(intent: &NetIntent, owner: Proc, unfinished: bool) {
     };
     let r = in_netns(&intent.netns, || match Nl::open() {
         Ok(mut nl) => {
-            remove_own(&mut nl, me, Some(&intent.tap), intent.static_mode);
+            remove_own(&mut nl, me, Some(&intent.tap));
             if unfinished {
                 remove_unmarked(&mut nl, &intent.tap);
             }
