@@ -97,13 +97,18 @@ impl Ports {
         Some(Ports::Listed(v))
     }
 
-    /// A port both claim (`None`: no overlap). Unbound claims everything.
+    /// What both claim, as the subject of a sentence (`None`: no overlap). `Unbound` claims
+    /// every port; an empty list (static mode's masquerade) claims none.
     pub fn overlap(&self, other: &Ports) -> Option<String> {
         match (self, other) {
-            (Ports::Unbound, _) | (_, Ports::Unbound) => Some("every unbound port".into()),
-            (Ports::Listed(a), Ports::Listed(b)) => {
-                a.iter().find(|p| b.contains(p)).map(|p| p.to_string())
+            (Ports::Listed(v), _) | (_, Ports::Listed(v)) if v.is_empty() => None,
+            (Ports::Unbound, _) | (_, Ports::Unbound) => {
+                Some("every port (no com.urunc.network.ports list) is".into())
             }
+            (Ports::Listed(a), Ports::Listed(b)) => a
+                .iter()
+                .find(|p| b.contains(p))
+                .map(|p| format!("port {p} is")),
         }
     }
 }
@@ -255,11 +260,12 @@ mod tests {
         let b = Ports::decode("t53,t81").unwrap();
         assert_eq!(a.overlap(&b), None, "53/udp and 53/tcp are different ports");
         let c = Ports::decode("u53").unwrap();
-        assert_eq!(a.overlap(&c).as_deref(), Some("53/udp"));
+        assert_eq!(a.overlap(&c).as_deref(), Some("port 53/udp is"));
         assert!(Ports::Unbound.overlap(&a).is_some());
         let none = Ports::Listed(Vec::new());
         assert_eq!(Ports::decode(&none.encode()), Some(none.clone()));
         assert_eq!(none.overlap(&a), None);
+        assert_eq!(none.overlap(&Ports::Unbound), None);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub enum PodError {
     Netlink(#[from] NlError),
     #[error("pod network: {0}")]
     Nft(#[from] NftError),
-    #[error("pod network: port {port} is already forwarded to the guest of container {id} in this pod: give each guest its own ports (annotation com.urunc.network.ports)")]
+    #[error("pod network: {port} already forwarded to the guest of container {id} in this pod: give each guest its own ports (annotation com.urunc.network.ports)")]
     PortTaken { port: String, id: String },
     #[error("pod network: all {SLOTS} guest subnets of 198.18.0.0/24 are in use in this network namespace")]
     NoSlot,

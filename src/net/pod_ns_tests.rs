@@ -100,7 +100,7 @@ fn tables_claims_slots_and_teardown() {
         let clash = Ports::decode("t9090,t8080").unwrap();
         match pod::wire(&mut nl, init, "api", &iface, (i2, &t2), &clash) {
             Err(PodError::PortTaken { port, id }) => {
-                assert_eq!((port.as_str(), id.as_str()), ("8080/tcp", "web"))
+                assert_eq!((port.as_str(), id.as_str()), ("port 8080/tcp is", "web"))
             }
             other => panic!("expected PortTaken, got {other:?}"),
         }

@@ -7,6 +7,7 @@
 //! at create; after delete, nothing is left (links, tc, nf_tables). Needs root,
 //! `scripts/prepare-assets.sh` and QEMU (else SKIPPED, or a failure with `CI` set).
 
+mod bench;
 #[path = "../guest_net/harness.rs"]
 #[allow(dead_code)]
 mod harness;
