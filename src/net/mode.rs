@@ -1,6 +1,7 @@
 //! Which network mode a container gets, and the ports a pod-mode guest serves.
 //!
-//! `com.urunc.network.mode` (`redirect` or `pod`) chooses per container; without it the
+//! `com.urunc.network.mode` (`redirect` or `pod`) chooses per container (`KEY.<name>`, with
+//! the CRI container name, before `KEY`, for both annotations); without it the
 //! config file's `[network] mode` does (default `redirect`), except that Knative's
 //! `user-container` keeps its static mode. `com.urunc.network.ports` lists the pod-mode
 //! guest's ports (`80`, `8080/tcp`, `53/udp`, comma-separated); without it the guest gets
@@ -133,22 +134,34 @@ pub enum ModeError {
     PortsWithoutPod,
 }
 
+/// The container's own value of `key`: `KEY.<container name>` (Kubernetes users can set only
+/// pod annotations, which containerd passes to every container of the pod; the CRI container
+/// name tells them apart), else `KEY`.
+fn lookup<'a>(annotations: &'a BTreeMap<String, String>, key: &str) -> Option<&'a String> {
+    annotations
+        .get(CONTAINER_NAME)
+        .and_then(|name| annotations.get(&format!("{key}.{name}")))
+        .or_else(|| annotations.get(key))
+}
+
+const CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
+
 /// `default`: the config file's `[network] mode` (already validated, `redirect` or `pod`).
 pub fn of(annotations: &BTreeMap<String, String>, default: &str) -> Result<Mode, ModeError> {
-    let chosen = annotations.get(MODE_ANNOTATION).map(String::as_str);
+    let chosen = lookup(annotations, MODE_ANNOTATION).map(String::as_str);
     let pod = match chosen {
         Some("pod") => true,
         Some("redirect") => false,
         Some(v) => return Err(ModeError::BadMode(v.into())),
         None if super::static_mode::wanted(annotations) => {
-            if annotations.contains_key(PORTS_ANNOTATION) {
+            if lookup(annotations, PORTS_ANNOTATION).is_some() {
                 return Err(ModeError::PortsWithoutPod);
             }
             return Ok(Mode::Static);
         }
         None => default == "pod",
     };
-    let ports = annotations.get(PORTS_ANNOTATION);
+    let ports = lookup(annotations, PORTS_ANNOTATION);
     if !pod {
         return match ports {
             Some(_) => Err(ModeError::PortsWithoutPod),
@@ -212,6 +225,25 @@ mod tests {
         assert_eq!(of(&r, "pod").unwrap(), Mode::Redirect);
         let k = ann(&[("io.kubernetes.cri.container-name", "user-container")]);
         assert_eq!(of(&k, "pod").unwrap(), Mode::Static);
+    }
+
+    #[test]
+    fn a_container_named_key_wins_over_the_pod_wide_one() {
+        let pod = [
+            (MODE_ANNOTATION, "pod"),
+            (PORTS_ANNOTATION, "80"),
+            ("com.urunc.network.ports.api", "9090/udp"),
+        ];
+        let mut a = ann(&pod);
+        a.insert(CONTAINER_NAME.into(), "api".into());
+        let want = Ports::decode("u9090").unwrap();
+        assert_eq!(of(&a, "redirect").unwrap(), Mode::Pod(want));
+        a.insert(CONTAINER_NAME.into(), "web".into());
+        let want = Ports::decode("t80").unwrap();
+        assert_eq!(of(&a, "redirect").unwrap(), Mode::Pod(want));
+        a.insert("com.urunc.network.mode.web".into(), "redirect".into());
+        a.remove(PORTS_ANNOTATION);
+        assert_eq!(of(&a, "redirect").unwrap(), Mode::Redirect);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Pod network mode through containerd's CRI plugin (issue 18), driven by the CRI client: one
 //! pod (CNI bridge address) holding two Linux guests in pod mode (ports 8080 and 8090, set by
-//! container annotations) and a busybox sidecar that runc runs (port 8081) and that fetches
+//! pod annotations keyed by container name, as Kubernetes users can write them) and a busybox sidecar that runc runs (port 8081) and that fetches
 //! from a guest over `localhost`. From the host (another network namespace) all three ports
 //! answer on the pod IP; a connection to `localhost:8080` made inside the pod's namespace (what
 //! containerd does for PortForward) reaches the guest; a third guest claiming 8080 fails at
@@ -98,14 +98,25 @@ fn get_inside(netns: &str, ip: &str, port: u16, want: &str) -> Option<String> {
     })
 }
 
-fn guest_annotations(ports: &str) -> HashMap<String, String> {
-    let mut a: HashMap<String, String> = h::guest_annotations()
+fn guest_annotations() -> HashMap<String, String> {
+    h::guest_annotations()
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    a.insert("com.urunc.network.mode".into(), "pod".into());
-    a.insert("com.urunc.network.ports".into(), ports.into());
-    a
+        .collect()
+}
+
+/// The network settings as a Kubernetes user writes them: pod annotations (containerd passes
+/// them to every container), one port list per container name.
+fn pod_annotations() -> HashMap<String, String> {
+    [
+        ("com.urunc.network.mode", "pod"),
+        ("com.urunc.network.ports.guest-a", "8080"),
+        ("com.urunc.network.ports.guest-b", "8090"),
+        ("com.urunc.network.ports.guest-c", "8080"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn serve(body: &str, port: u16) -> Vec<String> {
@@ -281,6 +292,7 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
             attempt: 0,
         }),
         hostname: "pods-pod".into(),
+        annotations: pod_annotations(),
         log_directory: logs.display().to_string(),
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: parent.clone(),
@@ -324,7 +336,7 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
         .run(
             "guest-a",
             IMAGE,
-            guest_annotations("8080"),
+            guest_annotations(),
             (none(), serve("pong-a", 8080)),
         )
         .await;
@@ -332,7 +344,7 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
         .run(
             "guest-b",
             IMAGE,
-            guest_annotations("8090"),
+            guest_annotations(),
             (none(), serve("pong-b", 8090)),
         )
         .await;
@@ -349,7 +361,7 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
         .create(
             "guest-c",
             IMAGE,
-            guest_annotations("8080"),
+            guest_annotations(),
             none(),
             serve("pong-c", 9000),
         )
