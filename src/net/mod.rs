@@ -20,6 +20,7 @@ mod nft;
 mod nft_expr;
 mod nl;
 mod pod;
+mod pod_rules;
 pub mod probe;
 mod static_mode;
 pub mod tap;
@@ -147,13 +148,7 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
     let slot = match wired {
         Ok(s) => s,
         Err(e) => {
-            // We created it a moment ago: remove it even if its alias was not set yet.
-            if let Ok(Some(l)) =
-                discover::links(&mut nl).map(|v| v.into_iter().find(|l| l.name == name))
-            {
-                let _ = tap::delete(&mut nl, l.index);
-            }
-            remove_own(&mut nl, owner, None);
+            undo_tap(&mut nl, owner, &name);
             state.urunc.tap = None;
             return Err(e.into());
         }
@@ -172,28 +167,14 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         ipv6: iface.ipv6.clone(),
         ipv6_gateway: iface.ipv6_gateway,
     };
-    if static_mode {
-        p.ip = static_mode::GUEST_IP;
-        p.prefix = static_mode::PREFIX;
-        p.gateway = Some(static_mode::TAP_IP);
-        p.ipv6.clear();
-        p.ipv6_gateway = None;
-    }
-    if let Some(slot) = slot {
-        p.ip = slot.guest_ip();
-        p.prefix = pod::PREFIX;
-        p.gateway = Some(slot.tap_ip());
-        p.mac = pod::guest_mac(&state.id);
-        p.ipv6.clear();
-        p.ipv6_gateway = None;
-    }
+    private_link(&mut p, static_mode, slot, &state.id);
+    let how = match (&mode, pod_ports) {
+        (_, Some(p)) => format!("forwards ports {} of", p.encode()),
+        (mode::Mode::Static, _) => "routes for".into(),
+        _ => "redirects".into(),
+    };
     log::info!(
-        "network: tap {name} {} {} (guest {}/{} gateway {:?} mac {} mtu {} dns {:?} ipv6 {:?})",
-        match (&mode, pod_ports) {
-            (_, Some(p)) => format!("forwards ports {} of", p.encode()),
-            (mode::Mode::Static, _) => "routes for".into(),
-            _ => "redirects".into(),
-        },
+        "network: tap {name} {how} {} (guest {}/{} gateway {:?} mac {} mtu {} dns {:?} ipv6 {:?})",
         iface.link.name,
         p.ip,
         p.prefix,
@@ -204,6 +185,35 @@ pub fn setup(state: &mut State, input: &PlanInput) -> Result<Option<NetParams>> 
         p.ipv6
     );
     Ok(Some(p))
+}
+
+/// A setup that failed after creating the tap `name`: remove it (even if its alias was not
+/// set yet) and whatever `owner` made.
+fn undo_tap(nl: &mut Nl, owner: Owner, name: &str) {
+    if let Ok(Some(l)) = discover::links(nl).map(|v| v.into_iter().find(|l| l.name == name)) {
+        let _ = tap::delete(nl, l.index);
+    }
+    remove_own(nl, owner, None);
+}
+
+/// Static and pod mode: the guest is on a private link behind the tap, IPv4 only (pod mode:
+/// with a MAC of its own, as it no longer stands in for the container interface).
+fn private_link(p: &mut NetParams, static_mode: bool, slot: Option<pod::Slot>, id: &str) {
+    let (ip, prefix, gateway) = match (static_mode, slot) {
+        (_, Some(s)) => (s.guest_ip(), pod::PREFIX, s.tap_ip()),
+        (true, None) => (
+            static_mode::GUEST_IP,
+            static_mode::PREFIX,
+            static_mode::TAP_IP,
+        ),
+        (false, None) => return,
+    };
+    (p.ip, p.prefix, p.gateway) = (ip, prefix, Some(gateway));
+    p.ipv6.clear();
+    p.ipv6_gateway = None;
+    if slot.is_some() {
+        p.mac = pod::guest_mac(id);
+    }
 }
 
 /// Configures the new tap and connects it to the container interface; in pod mode, returns

@@ -25,8 +25,9 @@
 use super::discover::{self, Iface};
 use super::mode::Ports;
 use super::nft::{Batch, Nft, NftError, FAMILY_IP};
-use super::nft_expr as x;
 use super::nl::{Nl, NlError};
+use super::pod_rules::batch;
+pub use super::pod_rules::masquerade_only;
 use super::tap::Owner;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -34,12 +35,6 @@ use std::net::{IpAddr, Ipv4Addr};
 
 pub const PREFIX: u8 = 30;
 const SLOTS: u8 = 64;
-const NAT_HOOK_PRE: u32 = 0;
-const NAT_HOOK_OUT: u32 = 3;
-const NAT_HOOK_POST: u32 = 4;
-/// `NF_IP_PRI_NAT_DST`, `NF_IP_PRI_NAT_SRC`.
-const DSTNAT: i32 = -100;
-const SRCNAT: i32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PodError {
@@ -86,7 +81,7 @@ pub fn guest_mac(id: &str) -> String {
 }
 
 /// What the table's user data says: `urunc <pid> <start> <ports> <id>`.
-fn userdata(me: Owner, ports: &Ports, id: &str) -> Vec<u8> {
+pub(super) fn userdata(me: Owner, ports: &Ports, id: &str) -> Vec<u8> {
     let mut s = format!("urunc {} {} {} {id}", me.pid, me.start, ports.encode());
     let mut cut = s.len().min(super::nft::USERDATA_MAX - 1);
     while !s.is_char_boundary(cut) {
@@ -129,7 +124,7 @@ fn claims(nft: &mut Nft) -> Result<Vec<Claim>, NftError> {
 }
 
 /// Deletes the tables whose owner is gone.
-fn remove_stale(nft: &mut Nft) -> Result<(), NftError> {
+pub(super) fn remove_stale(nft: &mut Nft) -> Result<(), NftError> {
     for c in claims(nft)?.into_iter().filter(|c| !c.owner.alive()) {
         log::info!(
             "removing the stale pod-network table {} of a container that is gone",
@@ -278,95 +273,6 @@ fn address(nl: &mut Nl, index: u32, ip: Ipv4Addr, add: bool) -> Result<(), NlErr
             "remove an address from the tap",
         )
     }
-}
-
-/// Static mode's NAT: a table holding one postrouting rule that masquerades `subnet` leaving
-/// through `out_index` (`ip saddr SUBNET oif OUT masquerade`), owned like pod mode's tables
-/// (no ports: it claims none) and removed by `teardown`.
-pub fn masquerade_only(
-    table: &str,
-    subnet: (Ipv4Addr, u8),
-    out_index: u32,
-    owner: (Owner, &str),
-) -> Result<(), PodError> {
-    let mut nft = Nft::open()?;
-    remove_stale(&mut nft)?;
-    let none = Ports::Listed(Vec::new());
-    let mut b = Batch::new(FAMILY_IP);
-    b.add_table(table, &userdata(owner.0, &none, owner.1));
-    b.add_chain(table, "post", "nat", NAT_HOOK_POST, SRCNAT);
-    let mut r = x::addr_in(true, subnet.0, subnet.1);
-    r.extend(x::ifindex(x::META_OIF, x::Cmp::Eq, out_index));
-    r.push(x::masquerade());
-    b.add_rule(table, "post", r);
-    nft.commit(&b, "add the static-mode masquerade table")?;
-    Ok(())
-}
-
-/// The table, its three chains and their rules, in one batch.
-fn batch(
-    tap: (u32, &str),
-    iface: &Iface,
-    lo: u32,
-    slot: Slot,
-    ports: &Ports,
-    userdata: Vec<u8>,
-) -> Batch {
-    let t = tap.1;
-    let guest = slot.guest_ip();
-    let mut b = Batch::new(FAMILY_IP);
-    b.add_table(t, &userdata);
-    b.add_chain(t, "pre", "nat", NAT_HOOK_PRE, DSTNAT);
-    b.add_chain(t, "out", "nat", NAT_HOOK_OUT, DSTNAT);
-    b.add_chain(t, "post", "nat", NAT_HOOK_POST, SRCNAT);
-    let from_outside = || {
-        let mut r = x::ifindex(x::META_IIF, x::Cmp::Neq, tap.0);
-        r.extend(x::addr_in(false, iface.ip, 32));
-        r
-    };
-    let port_match = |proto: u8, port: Option<u16>| {
-        let mut r = x::l4proto(proto);
-        if let Some(p) = port {
-            r.extend([x::th_dport(), x::cmp(x::Cmp::Eq, &p.to_be_bytes())]);
-        }
-        r
-    };
-    match ports {
-        Ports::Listed(list) => {
-            for p in list {
-                let mut pre = from_outside();
-                pre.extend(port_match(p.proto.number(), Some(p.port)));
-                pre.extend(x::dnat(guest, None));
-                b.add_rule(t, "pre", pre);
-                let mut out = x::ifindex(x::META_OIF, x::Cmp::Eq, lo);
-                out.extend(port_match(p.proto.number(), Some(p.port)));
-                out.extend(x::dnat(guest, None));
-                b.add_rule(t, "out", out);
-            }
-        }
-        Ports::Unbound => {
-            // a sidecar's socket takes its packets; the rest go to the guest
-            let mut sidecar = from_outside();
-            sidecar.extend(x::socket_exists());
-            sidecar.push(x::accept());
-            b.add_rule(t, "pre", sidecar);
-            for proto in [6u8, 17] {
-                let mut pre = from_outside();
-                pre.extend(port_match(proto, None));
-                pre.extend(x::dnat(guest, None));
-                b.add_rule(t, "pre", pre);
-            }
-        }
-    }
-    let mut local = x::ifindex(x::META_OIF, x::Cmp::Eq, tap.0);
-    local.extend(x::addr_in(true, Ipv4Addr::new(127, 0, 0, 0), 8));
-    local.push(x::masquerade());
-    b.add_rule(t, "post", local);
-    let mut egress = x::addr_in(true, guest, 32);
-    egress.extend(x::ifindex(x::META_OIF, x::Cmp::Neq, tap.0));
-    egress.push(x::masquerade());
-    b.add_rule(t, "post", egress);
-    b
 }
 
 #[cfg(test)]
