@@ -5,16 +5,16 @@
 //! answer on the pod IP; a connection to `localhost:8080` made inside the pod's namespace (what
 //! containerd does for PortForward) reaches the guest; a third guest claiming 8080 fails at
 //! CreateContainer; after the pod is removed nothing is left (processes, state, netns, taps).
-//! `connect` and `cni_config` follow `cri.rs`.
+//! `connect` and `cri_net::cni_config` follow `cri.rs`.
 
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::*;
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint, Uri};
+use urunc_engines_tests::cri_net::{cni_config, get, get_inside, netns_entries};
 use urunc_engines_tests::{self as h, containerd::Containerd, leftovers};
 
 const IMAGE: &str = "localhost/urunc-cri-pod-guest:test";
@@ -34,68 +34,6 @@ async fn connect(sock: &Path) -> Channel {
         }))
         .await
         .expect("connect to the CRI socket")
-}
-
-fn cni_config(dir: &Path, bridge: &str, subnet: &str) {
-    let conf = dir.join("cni");
-    std::fs::create_dir_all(&conf).expect("cni dir");
-    let list = serde_json::json!({
-        "cniVersion": "0.4.0",
-        "name": "urunc-cri-pods-test",
-        "plugins": [{
-            "type": "bridge",
-            "bridge": bridge,
-            "isGateway": true,
-            "ipMasq": false,
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{"subnet": subnet}]],
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": dir.join("cni-ipam"),
-            },
-        }],
-    });
-    std::fs::write(conf.join("10-urunc-test.conflist"), list.to_string()).expect("conflist");
-}
-
-fn netns_entries() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/var/run/netns")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// `GET /` on ip:port until the body contains `want` (or the deadline).
-fn get(ip: &str, port: u16, want: &str) -> Option<String> {
-    let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
-    h::wait_for(Duration::from_secs(90), || {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-        let mut body = String::new();
-        s.read_to_string(&mut body).ok()?;
-        body.contains(want).then_some(body)
-    })
-}
-
-/// `get` from a thread inside the network namespace at `netns`.
-fn get_inside(netns: &str, ip: &str, port: u16, want: &str) -> Option<String> {
-    let ns = std::fs::File::open(netns).expect("the pod's netns");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns on this thread only, with an fd we hold open
-            let r =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "enter the pod's netns");
-            get(ip, port, want)
-        })
-        .join()
-        .expect("thread")
-    })
 }
 
 fn guest_annotations() -> HashMap<String, String> {
