@@ -23,8 +23,9 @@ pub enum Cmp {
     Neq = 1,
 }
 
-/// `NFPROTO_IPV4`, `NF_ACCEPT`.
+/// `NFPROTO_IPV4`, `NF_DROP`, `NF_ACCEPT`.
 const NFPROTO_IPV4: u32 = 2;
+const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 
 /// `enum nft_payload_bases`.
@@ -107,13 +108,21 @@ pub fn socket_exists() -> Vec<Attrs> {
     ]
 }
 
-/// The `accept` verdict (`NFTA_DATA_VERDICT` 2 { `NFTA_VERDICT_CODE` 1 }).
-pub fn accept() -> Attrs {
-    let verdict = Attrs::new().nest(2, Attrs::new().u32(1, NF_ACCEPT));
+/// A verdict (`NFTA_DATA_VERDICT` 2 { `NFTA_VERDICT_CODE` 1 }).
+fn verdict(code: u32) -> Attrs {
+    let verdict = Attrs::new().nest(2, Attrs::new().u32(1, code));
     expr(
         "immediate",
         Attrs::new().u32(1, REG_VERDICT).nest(2, verdict),
     )
+}
+
+pub fn accept() -> Attrs {
+    verdict(NF_ACCEPT)
+}
+
+pub fn drop() -> Attrs {
+    verdict(NF_DROP)
 }
 
 fn load(reg: u32, v: &[u8]) -> Attrs {

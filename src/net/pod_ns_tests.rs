@@ -89,6 +89,9 @@ fn tables_claims_slots_and_teardown() {
             "ip saddr 127.0.0.0/8 masquerade",
             &format!("ip saddr 198.18.0.2 oif != \"{t1}\" masquerade"),
             &format!("iif != \"{t1}\" ip daddr 10.77.0.5 tcp dport 8080"),
+            "type filter hook prerouting priority raw",
+            &format!("iif \"{t1}\" ip daddr 127.0.0.0/8 drop"),
+            &format!("iif \"{t1}\" ip saddr != 198.18.0.2 drop"),
         ] {
             assert!(table.contains(want), "{want:?} missing from\n{table}");
         }

@@ -16,6 +16,8 @@ const NAT_HOOK_OUT: u32 = 3;
 const NAT_HOOK_POST: u32 = 4;
 const DSTNAT: i32 = -100;
 const SRCNAT: i32 = 100;
+/// `NF_IP_PRI_RAW`: before connection tracking and NAT.
+const RAW: i32 = -300;
 
 /// Static mode's NAT: a table holding one postrouting rule that masquerades `subnet` leaving
 /// through `out_index` (`ip saddr SUBNET oif OUT masquerade`), owned like pod mode's tables
@@ -56,6 +58,19 @@ pub(super) fn batch(
     b.add_chain(t, "pre", "nat", NAT_HOOK_PRE, DSTNAT);
     b.add_chain(t, "out", "nat", NAT_HOOK_OUT, DSTNAT);
     b.add_chain(t, "post", "nat", NAT_HOOK_POST, SRCNAT);
+    // `route_localnet` on the tap lets 127.0.0.0/8 cross it: only the replies to connections
+    // made from the pod may (their address is the tap's until NAT restores it, after this
+    // chain); like kube-proxy's guard, nothing the guest sends to 127.0.0.0/8 gets in, nor
+    // anything with a source other than its own address
+    b.add_chain(t, "guard", "filter", NAT_HOOK_PRE, RAW);
+    let mut lo_in = x::ifindex(x::META_IIF, x::Cmp::Eq, tap.0);
+    lo_in.extend(x::addr_in(false, Ipv4Addr::new(127, 0, 0, 0), 8));
+    lo_in.push(x::drop());
+    b.add_rule(t, "guard", lo_in);
+    let mut spoof = x::ifindex(x::META_IIF, x::Cmp::Eq, tap.0);
+    spoof.extend([x::ip_saddr(), x::cmp(x::Cmp::Neq, &guest.octets())]);
+    spoof.push(x::drop());
+    b.add_rule(t, "guard", spoof);
     let from_outside = || {
         let mut r = x::ifindex(x::META_IIF, x::Cmp::Neq, tap.0);
         r.extend(x::addr_in(false, iface.ip, 32));
