@@ -321,3 +321,63 @@ fn bad_mode_or_ports_fail_at_create_and_leave_nothing() {
     }
     net.assert_clean();
 }
+
+/// The guard chain drops what the guest sends from an address not its own: a spoofed ping to
+/// the tap's address gets no answer while the guard is there (the pod routes the spoofed
+/// address back through the tap, so only the guard stops it), and gets one once the test
+/// deletes the guard chain (the control that the setup would otherwise deliver it).
+#[test]
+fn the_guard_drops_what_the_guest_sends_from_a_foreign_address() {
+    let Some(assets) = assets() else { return };
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let net = TestNet::new("grd", Addressing::SubnetDualStack);
+    let script = format!(
+        "ip addr add 10.99.99.99/32 dev eth0; echo READY; i=0; while [ $i -lt 120 ]; do \
+         ping -c 1 -W 1 -I 10.99.99.99 {FIRST_TAP_IP} > /dev/null 2>&1 \
+         && {{ echo SPOOF-ANSWERED; break; }}; i=$((i+1)); done; echo SPOOF-DONE; \
+         sleep 1000 & wait"
+    );
+    let g = Guest::new(&assets, &net, &spec("pod-guard", &script));
+    annotate(
+        &g,
+        &[
+            ("com.urunc.network.mode", "pod"),
+            ("com.urunc.network.ports", "8080"),
+        ],
+    );
+    let (mut child, rx) = g.spawn(true);
+    lines_until(&rx, "READY", BOOT);
+    let tap = g.tap();
+    sh(&[
+        "ip",
+        "-n",
+        &net.ns,
+        "route",
+        "add",
+        "10.99.99.99/32",
+        "dev",
+        &tap,
+    ]);
+    // a few seconds of spoofed pings, each of which would be answered without the guard
+    let end = Instant::now() + Duration::from_secs(8);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        if let Ok(l) = rx.recv_timeout(left) {
+            assert!(
+                !l.contains("SPOOF-ANSWERED"),
+                "the guard let a spoofed ping in"
+            );
+            assert!(!l.contains("SPOOF-DONE"), "the guest stopped pinging early");
+        }
+    }
+    sh(&[
+        "ip", "netns", "exec", &net.ns, "nft", "delete", "chain", "ip", &tap, "guard",
+    ]);
+    let out = lines_until(&rx, "SPOOF-", Duration::from_secs(150)).join("\n");
+    assert!(
+        out.contains("SPOOF-ANSWERED"),
+        "without the guard the spoofed ping must be answered: {out}"
+    );
+    g.stop(&mut child, true);
+    net.assert_clean();
+    assert_no_tables(&net);
+}
