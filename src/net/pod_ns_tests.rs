@@ -156,3 +156,14 @@ fn all_ports_mode_skips_local_sockets() {
         assert_eq!(nft(&["list", "tables"]).unwrap().trim(), "");
     });
 }
+
+#[test]
+fn the_check_probe_commits_every_kind_of_rule() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // `pod_nat` moves its caller to a namespace of its own: a thread of its own here
+    let r = std::thread::spawn(super::probe::pod_nat).join().unwrap();
+    assert_eq!(r, Ok(()));
+}
