@@ -28,7 +28,7 @@ pub fn setup(
     tap: (u32, &str),
     out_index: u32,
     owner: (super::tap::Owner, &str),
-) -> Result<(), super::NetError> {
+) -> Result<(), super::nl::NlError> {
     let mut m = AddressMessage::default();
     m.header.family = AddressFamily::Inet;
     m.header.prefix_len = PREFIX;
@@ -45,6 +45,9 @@ pub fn setup(
         log::warn!("static network: cannot enable IPv4 forwarding: {e}");
     }
     let subnet = (Ipv4Addr::from(u32::from(TAP_IP) & !0xff), PREFIX);
-    super::pod::masquerade_only(tap.1, subnet, out_index, owner)?;
+    // as before (Go urunc's iptables call), the guest stays reachable from the pod without it
+    if let Err(e) = super::pod::masquerade_only(tap.1, subnet, out_index, owner) {
+        log::warn!("static network: {e}: the guest cannot reach beyond the pod");
+    }
     Ok(())
 }
