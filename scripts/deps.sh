@@ -12,7 +12,8 @@ set_name=${1:-all}
 run_pkgs=(runc busybox-static qemu-system-x86 iproute2 cpio lz4 xz-utils zstd kmod)
 test_pkgs=(qemu-system-arm qemu-user-static binutils-aarch64-linux-gnu strace podman uidmap slirp4netns
       containerd docker.io containernetworking-plugins catatonit protobuf-compiler conmon
-      g++)  # g++: libfuzzer-sys builds libFuzzer for scripts/fuzz.sh
+      g++ nftables)  # g++: libfuzzer-sys builds libFuzzer for scripts/fuzz.sh; nftables: the tests
+                     # read pod mode's rules back with nft (the runtime speaks netlink itself)
 case $set_name in
   run) pkgs=("${run_pkgs[@]}"); targets=("$(uname -m)-unknown-linux-musl") ;;
   all) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}"); targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl) ;;

@@ -22,6 +22,24 @@ pub struct Config {
     pub extra_binaries: BTreeMap<String, ExtraBinary>,
     pub delegate: Delegate,
     pub sandbox: SandboxConfig,
+    pub network: NetworkConfig,
+}
+
+/// `[network]`: `mode` is the default network mode of containers without the
+/// `com.urunc.network.mode` annotation, `redirect` (the guest takes the pod's interface) or
+/// `pod` (the pod keeps its interface; the guest's ports are forwarded to it, `net::pod`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub mode: String,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            mode: "redirect".into(),
+        }
+    }
 }
 
 /// `[sandbox]`: `allow_unconfined = true` lets monitors start where the kernel lacks Landlock
@@ -133,6 +151,7 @@ impl Default for Config {
             extra_binaries,
             delegate: Delegate::default(),
             sandbox: SandboxConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -167,6 +186,8 @@ pub enum Invalid {
     RelativeRegistry(PathBuf),
     #[error("log.level {0:?} is not a log level")]
     LogLevel(String),
+    #[error("network.mode must be \"redirect\" or \"pod\", not {0:?}")]
+    NetworkMode(String),
 }
 
 impl Config {
@@ -251,6 +272,9 @@ impl Config {
         ) {
             return Err(Invalid::LogLevel(self.log.level.clone()));
         }
+        if !matches!(self.network.mode.as_str(), "redirect" | "pod") {
+            return Err(Invalid::NetworkMode(self.network.mode.clone()));
+        }
         Ok(())
     }
 
@@ -324,6 +348,18 @@ mod tests {
         assert_eq!(
             Config::default().sandbox.monitor_uid_registry,
             Path::new("/run/urunc/monitor-uids")
+        );
+        let e = Config::parse("[network]\nmode = \"bridge\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("network.mode must be"), "{e}");
+        assert_eq!(Config::default().network.mode, "redirect");
+        assert_eq!(
+            Config::parse("[network]\nmode = \"pod\"\n")
+                .unwrap()
+                .network
+                .mode,
+            "pod"
         );
         // upstream's [log] syslog is accepted
         assert!(Config::parse("[log]\nsyslog = true\n").unwrap().log.syslog);

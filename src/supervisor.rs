@@ -38,6 +38,8 @@ pub struct Setup {
     pub rootless: bool,
     /// The config file's `[sandbox]` (how the monitor is confined).
     pub sandbox: crate::config::SandboxConfig,
+    /// The config file's `[network]` (the default network mode).
+    pub network: crate::config::NetworkConfig,
     pub plan_input: PlanInput,
     /// The pty slave when `process.terminal` is set.
     pub tty: Option<OwnedFd>,
@@ -117,7 +119,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     ts::capture(10);
     ts::capture(15);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
-    let net = crate::net::setup(&s.state, &s.plan_input)?;
+    let net = crate::net::setup(&s.state, &s.plan_input, &s.network)?;
     // what we made, for our own teardown below; `create` records it from `Ready`
     s.state.urunc.tap = net.as_ref().map(|n| n.tap.clone());
     ts::capture(16);

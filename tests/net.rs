@@ -601,8 +601,24 @@ fn knative_user_container_gets_the_static_network() {
         log.contains("guest 172.16.1.2/24 gateway Some(172.16.1.1)"),
         "{log}"
     );
+    // the guest's own traffic is masqueraded by an nf_tables table (no iptables binary)
+    let nft = |args: &[&str]| {
+        let mut v = vec!["ip", "netns", "exec", &net.ns, "nft"];
+        v.extend_from_slice(args);
+        sh(&v)
+    };
+    let table = nft(&["list", "table", "ip", &tap]);
+    assert!(
+        table.contains("ip saddr 172.16.1.0/24 oif \"eth0\" masquerade"),
+        "{table}"
+    );
     assert!(env.urunc(&["delete", "--force", &id]).status.success());
     net.assert_clean();
+    assert_eq!(
+        nft(&["list", "tables"]).trim(),
+        "",
+        "the table goes with the container"
+    );
 }
 
 /// Not a test: a figure. ICMP round trip from the host to the container's IP, answered by the

@@ -78,7 +78,7 @@ fn text(r: &Value) -> String {
             s(&c["detail"])
         ),
     );
-    for key in ["tun", "tc"] {
+    for key in ["tun", "tc", "nft"] {
         let t = &r[key];
         let mut v = match &t["available"] {
             Value::Bool(true) => "ok".to_string(),

@@ -179,3 +179,18 @@ pub fn tun_tc() -> (Value, Value) {
         ),
     }
 }
+
+/// Whether pod network mode's nf_tables NAT works here (as root, in a throw-away namespace).
+pub fn nft() -> Value {
+    if !nix::unistd::geteuid().is_root() {
+        return json!({"available": null, "detail": "not probed: needs root"});
+    }
+    match in_child(Duration::from_secs(5), || {
+        crate::net::probe::pod_nat().map(|()| String::new())
+    }) {
+        Ok(_) => {
+            json!({"available": true, "detail": "nat and filter chains, dnat, masquerade, socket lookup (pod network mode)"})
+        }
+        Err(e) => json!({"available": false, "detail": e}),
+    }
+}

@@ -97,6 +97,10 @@ pub fn report() -> Value {
     if tun["available"] == false || tc["available"] == false {
         warnings.push("guests cannot be networked: see tun and tc".into());
     }
+    let nft = host::nft();
+    if nft["available"] == false {
+        warnings.push("pod network mode is unavailable: see nft".into());
+    }
     let delegate = match crate::delegate::find(&cfg.delegate.runtime) {
         Some(p) => json!({"found": true, "path": p, "version": host::version(&p)}),
         None => {
@@ -137,6 +141,7 @@ pub fn report() -> Value {
         "cgroup": host::cgroups(),
         "tun": tun,
         "tc": tc,
+        "nft": nft,
         "delegate": delegate,
         "warnings": warnings,
     })

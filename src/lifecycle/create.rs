@@ -225,6 +225,7 @@ fn fork_container(
         rootfs_propagation: c.linux.rootfs_propagation.clone(),
         rootless: c.rootless,
         sandbox: c.cfg.sandbox,
+        network: c.cfg.network,
         plan_input: c.input,
         tty,
         preserve_fds: a.preserve_fds,

@@ -55,7 +55,7 @@ pub fn plan_input(
     }
     let seccomp = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
     let sel = select_storage(uk, cfg, spec, (rootfs, bundle), initrd.is_some(), mounts)?;
-    let dhcp_requested = dhcp_requested(spec)?;
+    let dhcp_requested = network_annotations(spec, cfg)?;
     let input = PlanInput {
         id: id.to_string(),
         arch,
@@ -141,6 +141,13 @@ fn sizing(spec: &Spec, monitor: &str, mcfg: &MonitorConfig) -> Result<(u64, Opti
 }
 
 /// The `com.urunc.unikernel.dhcp` annotation.
+/// Checks the network annotations before anything is made (a bad network mode or port list
+/// fails here); returns whether the guest asked for DHCP.
+fn network_annotations(spec: &Spec, cfg: &Config) -> Result<bool> {
+    crate::net::mode_of(&spec.annotations, cfg)?;
+    dhcp_requested(spec)
+}
+
 fn dhcp_requested(spec: &Spec) -> Result<bool> {
     Ok(
         match spec

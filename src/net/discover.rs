@@ -150,6 +150,15 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
 
 /// Addresses of interface `index`: (address, prefix, secondary).
 fn addresses(nl: &mut Nl, index: u32) -> NlResult<Vec<(IpAddr, u8, bool)>> {
+    Ok(all_addresses(nl)?
+        .into_iter()
+        .filter(|(i, ..)| *i == index)
+        .map(|(_, ip, p, s)| (ip, p, s))
+        .collect())
+}
+
+/// Every address of the namespace: (interface index, address, prefix, secondary).
+pub fn all_addresses(nl: &mut Nl) -> NlResult<Vec<(u32, IpAddr, u8, bool)>> {
     let msgs = nl.dump(
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
         "list addresses",
@@ -159,9 +168,7 @@ fn addresses(nl: &mut Nl, index: u32) -> NlResult<Vec<(IpAddr, u8, bool)>> {
         let RouteNetlinkMessage::NewAddress(a) = m else {
             continue;
         };
-        if a.header.index != index {
-            continue;
-        }
+        let index = a.header.index;
         let secondary = a.header.flags.contains(AddressHeaderFlags::Secondary);
         // IFA_LOCAL is the interface's own address; IFA_ADDRESS the peer's on point-to-point.
         let local = a.attributes.iter().find_map(|x| match x {
@@ -175,7 +182,7 @@ fn addresses(nl: &mut Nl, index: u32) -> NlResult<Vec<(IpAddr, u8, bool)>> {
             })
         });
         if let Some(ip) = addr {
-            out.push((ip, a.header.prefix_len, secondary));
+            out.push((index, ip, a.header.prefix_len, secondary));
         }
     }
     Ok(out)

@@ -15,7 +15,12 @@
 
 mod discover;
 pub mod dns;
+pub mod mode;
+mod nft;
+mod nft_expr;
 mod nl;
+mod pod;
+mod pod_rules;
 pub mod probe;
 mod static_mode;
 pub mod tap;
@@ -44,6 +49,10 @@ pub enum NetError {
     },
     #[error(transparent)]
     Fault(#[from] crate::fault::FaultError),
+    #[error(transparent)]
+    Pod(#[from] pod::PodError),
+    #[error(transparent)]
+    Mode(#[from] mode::ModeError),
     #[error("unsupported operation: can't spawn multiple unikernels in the same network namespace (tap {tap} belongs to the running container {id})")]
     Busy { tap: String, id: String },
 }
@@ -59,9 +68,18 @@ pub fn tap_name(id: &str) -> String {
     tap::name_for(id)
 }
 
-/// Whether the guest sits on a private subnet behind the tap (Knative's `user-container`).
+/// Whether the guest sits on a private subnet behind the tap (Knative's `user-container`
+/// without a `com.urunc.network.mode` annotation).
 pub fn static_mode_wanted(annotations: &std::collections::BTreeMap<String, String>) -> bool {
-    static_mode::wanted(annotations)
+    matches!(mode::of(annotations, "redirect"), Ok(mode::Mode::Static))
+}
+
+/// The container's network mode (`mode`), checked by `create` before anything is made.
+pub fn mode_of(
+    annotations: &std::collections::BTreeMap<String, String>,
+    cfg: &crate::config::Config,
+) -> std::result::Result<mode::Mode, mode::ModeError> {
+    mode::of(annotations, &cfg.network.mode)
 }
 
 fn owner_of(state: &State) -> Owner {
@@ -74,7 +92,11 @@ fn owner_of(state: &State) -> Owner {
 /// In the container process, after the createContainer hooks: discover the container's network
 /// and create this container's tap. `None`: no network (the guest boots without one). What it
 /// made is in what it returns (`NetParams::tap`); `state` is only read (the owner, id, bundle).
-pub fn setup(state: &State, input: &PlanInput) -> Result<Option<NetParams>> {
+pub fn setup(
+    state: &State,
+    input: &PlanInput,
+    net_cfg: &crate::config::NetworkConfig,
+) -> Result<Option<NetParams>> {
     let spec = crate::spec::Spec::load(&state.bundle)?;
     let own_netns = spec
         .linux
@@ -94,43 +116,21 @@ pub fn setup(state: &State, input: &PlanInput) -> Result<Option<NetParams>> {
     };
     let dns = dns::for_container(&spec.mounts);
     let owner = owner_of(state);
-    let static_mode = static_mode::wanted(&state.annotations);
-    // what the monitor declares: by fd (we keep the queue open for it) or by name
-    let spec = crate::monitor::tap_spec(&input.unikernel.hypervisor)?;
-    let opts = tap::TapOptions {
-        vnet_hdr: spec.vnet_hdr,
-        persistent: spec.access == crate::monitor::TapAccess::Name,
-        uid: input.process.uid,
-        gid: input.process.gid,
+    let mode = mode::of(&state.annotations, &net_cfg.mode).map_err(NetError::from)?;
+    let static_mode = mode == mode::Mode::Static;
+    let pod_ports = match &mode {
+        mode::Mode::Pod(p) => Some(p),
+        _ => None,
     };
-    let name = tap::name_for(&state.id);
-    clear_stale(&mut nl, owner, &iface)?;
-    // A link of that name that survived `clear_stale` is not ours to attach to.
-    if discover::links(&mut nl)
-        .map_err(NetError::from)?
-        .iter()
-        .any(|l| l.name == name)
-    {
-        return Err(NetError::Tap {
-            name,
-            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+    let (name, fd) = make_tap(&mut nl, state, input, (owner, &iface), pod_ports.is_some())?;
+    let wired = wire(&mut nl, state, owner, &iface, &name, &mode);
+    let slot = match wired {
+        Ok(s) => s,
+        Err(e) => {
+            undo_tap(&mut nl, owner, &name);
+            return Err(e.into());
         }
-        .into());
-    }
-    let fd = tap::create(&name, &opts).map_err(|source| NetError::Tap {
-        name: name.clone(),
-        source,
-    })?;
-    if let Err(e) = wire(&mut nl, state, owner, &iface, &name, static_mode) {
-        // We created it a moment ago: remove it even if its alias was not set yet.
-        if let Ok(Some(l)) =
-            discover::links(&mut nl).map(|v| v.into_iter().find(|l| l.name == name))
-        {
-            let _ = tap::delete(&mut nl, l.index);
-        }
-        remove_own(&mut nl, owner, None, static_mode);
-        return Err(e.into());
-    }
+    };
     let mut p = NetParams {
         tap: name.clone(),
         tap_fd: fd.map(|f| f.into_raw_fd()),
@@ -145,20 +145,14 @@ pub fn setup(state: &State, input: &PlanInput) -> Result<Option<NetParams>> {
         ipv6: iface.ipv6.clone(),
         ipv6_gateway: iface.ipv6_gateway,
     };
-    if static_mode {
-        p.ip = static_mode::GUEST_IP;
-        p.prefix = static_mode::PREFIX;
-        p.gateway = Some(static_mode::TAP_IP);
-        p.ipv6.clear();
-        p.ipv6_gateway = None;
-    }
+    private_link(&mut p, static_mode, slot, &state.id);
+    let how = match (&mode, pod_ports) {
+        (_, Some(p)) => format!("forwards ports {} of", p.encode()),
+        (mode::Mode::Static, _) => "routes for".into(),
+        _ => "redirects".into(),
+    };
     log::info!(
-        "network: tap {name} {} {} (guest {}/{} gateway {:?} mac {} mtu {} dns {:?} ipv6 {:?})",
-        if static_mode {
-            "routes for"
-        } else {
-            "redirects"
-        },
+        "network: tap {name} {how} {} (guest {}/{} gateway {:?} mac {} mtu {} dns {:?} ipv6 {:?})",
         iface.link.name,
         p.ip,
         p.prefix,
@@ -171,15 +165,84 @@ pub fn setup(state: &State, input: &PlanInput) -> Result<Option<NetParams>> {
     Ok(Some(p))
 }
 
-/// Configures the new tap and connects it to the container interface.
+/// Creates this container's tap the way its monitor takes it (by fd: the queue stays open for
+/// it; by name: persistent and owned by the monitor's uid/gid), after clearing what a previous
+/// container of ours left in the namespace.
+fn make_tap(
+    nl: &mut Nl,
+    state: &State,
+    input: &PlanInput,
+    (owner, iface): (Owner, &discover::Iface),
+    pod: bool,
+) -> Result<(String, Option<std::os::fd::OwnedFd>)> {
+    // what the monitor declares: by fd (we keep the queue open for it) or by name
+    let spec = crate::monitor::tap_spec(&input.unikernel.hypervisor)?;
+    let opts = tap::TapOptions {
+        vnet_hdr: spec.vnet_hdr,
+        persistent: spec.access == crate::monitor::TapAccess::Name,
+        uid: input.process.uid,
+        gid: input.process.gid,
+    };
+    let name = tap::name_for(&state.id);
+    clear_stale(nl, owner, iface, pod)?;
+    // A link of that name that survived `clear_stale` is not ours to attach to.
+    if discover::links(nl)
+        .map_err(NetError::from)?
+        .iter()
+        .any(|l| l.name == name)
+    {
+        return Err(NetError::Tap {
+            name,
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        }
+        .into());
+    }
+    let fd = tap::create(&name, &opts).map_err(|source| NetError::Tap {
+        name: name.clone(),
+        source,
+    })?;
+    Ok((name, fd))
+}
+
+/// A setup that failed after creating the tap `name`: remove it (even if its alias was not
+/// set yet) and whatever `owner` made.
+fn undo_tap(nl: &mut Nl, owner: Owner, name: &str) {
+    if let Ok(Some(l)) = discover::links(nl).map(|v| v.into_iter().find(|l| l.name == name)) {
+        let _ = tap::delete(nl, l.index);
+    }
+    remove_own(nl, owner, None);
+}
+
+/// Static and pod mode: the guest is on a private link behind the tap, IPv4 only (pod mode:
+/// with a MAC of its own, as it no longer stands in for the container interface).
+fn private_link(p: &mut NetParams, static_mode: bool, slot: Option<pod::Slot>, id: &str) {
+    let (ip, prefix, gateway) = match (static_mode, slot) {
+        (_, Some(s)) => (s.guest_ip(), pod::PREFIX, s.tap_ip()),
+        (true, None) => (
+            static_mode::GUEST_IP,
+            static_mode::PREFIX,
+            static_mode::TAP_IP,
+        ),
+        (false, None) => return,
+    };
+    (p.ip, p.prefix, p.gateway) = (ip, prefix, Some(gateway));
+    p.ipv6.clear();
+    p.ipv6_gateway = None;
+    if slot.is_some() {
+        p.mac = pod::guest_mac(id);
+    }
+}
+
+/// Configures the new tap and connects it to the container interface; in pod mode, returns
+/// the guest link's slot.
 fn wire(
     nl: &mut Nl,
     state: &State,
     owner: Owner,
     iface: &Iface,
     name: &str,
-    static_mode: bool,
-) -> std::result::Result<(), NetError> {
+    mode: &mode::Mode,
+) -> std::result::Result<Option<pod::Slot>, NetError> {
     crate::fault::point("net:tap")?;
     let tap = discover::links(nl)?
         .into_iter()
@@ -192,9 +255,19 @@ fn wire(
     tap::configure(nl, tap.index, iface.link.mtu, &owner.alias(&state.id))?;
     // Another container may have set up in this namespace at the same time: both see the
     // other's tap now, and both refuse, rather than both redirecting the same interface.
-    clear_stale(nl, owner, iface)?;
-    if static_mode {
-        return Ok(static_mode::setup(nl, tap.index, &iface.link.name)?);
+    let pod_ports = match mode {
+        mode::Mode::Pod(p) => Some(p),
+        _ => None,
+    };
+    clear_stale(nl, owner, iface, pod_ports.is_some())?;
+    if let Some(ports) = pod_ports {
+        let slot = pod::wire(nl, owner, &state.id, iface, (tap.index, name), ports)?;
+        return Ok(Some(slot));
+    }
+    if *mode == mode::Mode::Static {
+        let owner = (owner, state.id.as_str());
+        static_mode::setup(nl, (tap.index, name), iface.link.index, owner)?;
+        return Ok(None);
     }
     let prio = tap::prio_for(&state.id);
     let cookie = owner.cookie();
@@ -206,11 +279,17 @@ fn wire(
     if !iface.link.up {
         tap::set_up(nl, iface.link.index)?;
     }
-    Ok(())
+    Ok(None)
 }
 
-/// Removes taps and redirect filters of dead containers; refuses when a live one is there.
-fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(), NetError> {
+/// Removes taps and redirect filters of dead containers; refuses when a live one is there
+/// (`pod`: live taps are other pod-mode guests, which coexist; a live redirect still refuses).
+fn clear_stale(
+    nl: &mut Nl,
+    me: Owner,
+    iface: &Iface,
+    pod: bool,
+) -> std::result::Result<(), NetError> {
     for l in discover::links(nl)? {
         let Some(alias) = l.alias.as_deref() else {
             continue;
@@ -218,7 +297,7 @@ fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(),
         let Some(o) = Owner::from_alias(alias) else {
             continue;
         };
-        if o == me {
+        if o == me || (pod && o.alive()) {
             continue;
         }
         if o.alive() {
@@ -257,3 +336,5 @@ fn clear_stale(nl: &mut Nl, me: Owner, iface: &Iface) -> std::result::Result<(),
 
 #[cfg(test)]
 mod ns_tests;
+#[cfg(test)]
+mod pod_ns_tests;

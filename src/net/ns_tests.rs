@@ -100,7 +100,7 @@ fn persistent_tap_outlives_its_fd_and_the_owner_marker_decides_stale_or_live() {
         tap::configure(&mut nl, li, 1500, &init.alias("live-container")).unwrap();
 
         // The live one blocks setup; the dead one is removed on the way; the foreign one stays.
-        match clear_stale(&mut nl, me, &iface) {
+        match clear_stale(&mut nl, me, &iface, false) {
             Err(NetError::Busy { tap, id }) => {
                 assert_eq!(tap, live);
                 assert_eq!(id, "live-container");
@@ -111,10 +111,10 @@ fn persistent_tap_outlives_its_fd_and_the_owner_marker_decides_stale_or_live() {
         assert!(find(&mut nl, "tap0").is_some(), "foreign tap kept");
 
         // remove_own touches only the tap whose alias names its owner.
-        remove_own(&mut nl, me, Some(&live), false);
+        remove_own(&mut nl, me, Some(&live));
         assert!(find(&mut nl, &live).is_some(), "someone else's tap kept");
-        remove_own(&mut nl, init, Some(&live), false);
+        remove_own(&mut nl, init, Some(&live));
         assert!(find(&mut nl, &live).is_none(), "own tap removed");
-        clear_stale(&mut nl, me, &iface).unwrap();
+        clear_stale(&mut nl, me, &iface, false).unwrap();
     });
 }

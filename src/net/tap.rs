@@ -61,7 +61,7 @@ impl Owner {
 
 const COOKIE_MAGIC: &[u8; 4] = b"urnc";
 
-fn fnv1a(s: &str) -> u64 {
+pub(super) fn fnv1a(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.bytes() {
         h ^= b as u64;

@@ -1,18 +1,19 @@
 //! Taking a container's network wiring down: its tap (only when its alias names the container
 //! process) and every redirect filter carrying that process's cookie, then the ingress qdisc
-//! those filters leave empty. Used by a failing container process (`teardown_own`), by a
+//! those filters leave empty, and its pod-mode nf_tables table (named by its user data). Used by a failing container process (`teardown_own`), by a
 //! failed or killed create and by `delete` (`cleanup`, `cleanup_intent`, from the state file
 //! or the create journal).
 
 use super::nl::Nl;
 use super::tap::Owner;
-use super::{discover, static_mode, tap, tc};
+use super::{discover, pod, tap, tc};
 use crate::container::{NetIntent, Proc, State};
 use std::path::Path;
 
 /// Removes `me`'s tap (only if its alias names `me`) and every redirect filter carrying `me`'s
-/// cookie, and an ingress qdisc left empty by that. Best effort: failures are logged.
-pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_mode: bool) {
+/// cookie, an ingress qdisc left empty by that, and `me`'s nf_tables tables (pod mode's
+/// forwarding, static mode's masquerade). Best effort: failures are logged.
+pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>) {
     let links = match discover::links(nl) {
         Ok(l) => l,
         Err(e) => {
@@ -48,11 +49,7 @@ pub(super) fn remove_own(nl: &mut Nl, me: Owner, tap_name: Option<&str>, static_
             }
         }
     }
-    if static_mode {
-        if let Ok(Ok(iface)) = discover::container_iface(nl) {
-            static_mode::teardown(&iface.link.name);
-        }
-    }
+    pod::teardown(me);
 }
 
 /// What a setup cut short leaves before its marks are on: a tap of the container's name that
@@ -84,12 +81,7 @@ fn remove_unmarked(nl: &mut Nl, tap_name: &str) {
 
 fn remove_own_here(state: &State) {
     match Nl::open() {
-        Ok(mut nl) => remove_own(
-            &mut nl,
-            super::owner_of(state),
-            state.urunc.tap.as_deref(),
-            static_mode::wanted(&state.annotations),
-        ),
+        Ok(mut nl) => remove_own(&mut nl, super::owner_of(state), state.urunc.tap.as_deref()),
         Err(e) => log::warn!("network cleanup: {e}"),
     }
 }
@@ -116,7 +108,7 @@ pub fn cleanup(state: &State) {
             .tap
             .clone()
             .unwrap_or_else(|| tap::name_for(&state.id)),
-        static_mode: static_mode::wanted(&state.annotations),
+        static_mode: super::static_mode_wanted(&state.annotations),
     };
     let owner = Proc {
         pid: state.pid,
@@ -141,7 +133,7 @@ pub fn cleanup_intent(intent: &NetIntent, owner: Proc, unfinished: bool) {
     };
     let r = in_netns(&intent.netns, || match Nl::open() {
         Ok(mut nl) => {
-            remove_own(&mut nl, me, Some(&intent.tap), intent.static_mode);
+            remove_own(&mut nl, me, Some(&intent.tap));
             if unfinished {
                 remove_unmarked(&mut nl, &intent.tap);
             }

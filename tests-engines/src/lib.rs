@@ -7,6 +7,7 @@
 //! failure.
 
 pub mod containerd;
+pub mod cri_net;
 pub mod leftovers;
 
 use std::path::{Path, PathBuf};

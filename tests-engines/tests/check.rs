@@ -14,7 +14,7 @@ fn check_reports_every_section_and_its_verdict() {
     eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
     for k in [
         "ok", "verdict", "config", "kvm", "monitors", "landlock", "seccomp", "cgroup", "tun", "tc",
-        "delegate", "warnings",
+        "nft", "delegate", "warnings",
     ] {
         assert!(r.get(k).is_some(), "no {k} in the report");
     }
@@ -49,6 +49,8 @@ fn check_reports_every_section_and_its_verdict() {
     // SAFETY: getuid has no preconditions
     if unsafe { libc::getuid() } == 0 && std::path::Path::new("/dev/net/tun").exists() {
         assert_eq!(r["tun"]["available"], true, "{}", r["tun"]);
+        // this kernel has nf_tables NAT and the socket expression (test-machine.md)
+        assert_eq!(r["nft"]["available"], true, "{}", r["nft"]);
     }
     let text = Command::new(h::urunc_bin())
         .arg("check")

@@ -45,6 +45,7 @@ pub struct Watch {
     links: Vec<String>,
     qdiscs: String,
     filters: String,
+    tables: String,
     mounts: Vec<String>,
 }
 
@@ -103,12 +104,22 @@ impl Watch {
             links: Vec::new(),
             qdiscs: String::new(),
             filters: String::new(),
+            tables: String::new(),
             mounts: mounts_under(scope),
         };
         w.links = w.links_now();
         w.qdiscs = w.qdiscs_now();
         w.filters = w.filters_now();
+        w.tables = w.tables_now();
         w
+    }
+
+    /// nf_tables tables in the namespace (pod mode's; empty without the `nft` tool).
+    fn tables_now(&self) -> String {
+        let Some(ns) = &self.netns else {
+            return String::new();
+        };
+        run(&["ip", "netns", "exec", ns, "nft", "list", "tables"])
     }
 
     fn links_now(&self) -> Vec<String> {
@@ -212,6 +223,13 @@ impl Watch {
             out.push(Leftover {
                 kind: Kind::Filter,
                 what: format!("eth0 ingress filters were {:?}, now {:?}", self.filters, f),
+            });
+        }
+        let t = self.tables_now();
+        if t != self.tables {
+            out.push(Leftover {
+                kind: Kind::Filter,
+                what: format!("nf_tables tables were {:?}, now {:?}", self.tables, t),
             });
         }
         out

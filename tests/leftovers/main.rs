@@ -229,10 +229,26 @@ fn points(env: &Env, net: &TestNet, b: &Path) -> Vec<String> {
 
 #[test]
 fn every_failed_or_killed_step_leaves_nothing() {
+    every_point_fails_cleanly(|_| {}, &["net:redirect"]);
+}
+
+/// Pod mode makes a tap with an address and an nf_tables table instead of tc filters.
+#[test]
+fn every_failed_or_killed_step_in_pod_mode_leaves_nothing() {
+    every_point_fails_cleanly(
+        |spec| {
+            spec["annotations"]["com.urunc.network.mode"] = "pod".into();
+            spec["annotations"]["com.urunc.network.ports"] = "8080".into();
+        },
+        &["net:nft"],
+    );
+}
+
+fn every_point_fails_cleanly(tweak: impl FnOnce(&mut serde_json::Value), net_point: &[&str]) {
     let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
-    let b = bundle(&env, "b", &net, |_| {});
+    let b = bundle(&env, "b", &net, tweak);
     assert!(
         net.answers_ping(SETTLE),
         "the test namespace does not answer"
@@ -244,8 +260,10 @@ fn every_failed_or_killed_step_leaves_nothing() {
         "create:cgroup",
         "create:go",
         "container:go",
-        "net:redirect",
-    ] {
+    ]
+    .iter()
+    .chain(net_point)
+    {
         assert!(
             points.iter().any(|p| p == must),
             "{must} not reached: {points:?}"
