@@ -4,11 +4,15 @@ mod id;
 mod journal;
 mod state;
 mod status;
+mod summary;
 
 pub use id::{validate_id, IdError};
 pub use journal::{Journal, NetIntent, Proc};
-pub use state::{write_atomic, Extra, State, StateError, STATE_VERSION};
+pub use state::{
+    write_atomic, write_atomic_as, Durability, Extra, State, StateError, STATE_VERSION,
+};
 pub use status::{process_start_time, Status};
+pub use summary::Summary;
 
 use std::path::{Path, PathBuf};
 
