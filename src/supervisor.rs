@@ -160,6 +160,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         .open(&fifo_path)
         .map_err(crate::error::io("open the start barrier"))?;
     ts::capture(14);
+    fault::point("container:barrier")?;
     let _ = std::fs::remove_file(&fifo_path);
     let started = early.and_then(|(deny, waiting)| monitor::launch(&s, &plan, &deny, waiting));
     let monitor = match started {
@@ -173,6 +174,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         }
     };
     drop(fifo);
+    fault::point("container:started")?;
     links.close_monitor_ends();
     // No network teardown here: the confined supervisor holds no capability. The tap (not
     // persistent) goes with the monitor's fd; `delete` removes the redirect rules.

@@ -185,7 +185,7 @@ impl Journal {
 
 /// Removes the temporary directories of creates that were killed between making theirs and
 /// renaming it into place (their maker, named in the directory's name, is gone).
-fn sweep(root: &Path) {
+pub fn sweep(root: &Path) {
     let Ok(rd) = std::fs::read_dir(root) else {
         return;
     };

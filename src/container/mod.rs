@@ -7,7 +7,7 @@ mod status;
 mod summary;
 
 pub use id::{validate_id, IdError};
-pub use journal::{Journal, NetIntent, Proc};
+pub use journal::{sweep as sweep_temp_dirs, Journal, NetIntent, Proc, JOURNAL};
 pub use state::{
     write_atomic, write_atomic_as, Durability, Extra, State, StateError, STATE_VERSION,
 };

@@ -302,6 +302,7 @@ pub fn write_atomic_as(
             .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
+        crate::fault::point(write_point(&name)).map_err(std::io::Error::other)?;
         if durability == Durability::Crash && on_disk(&f) {
             f.sync_all()?;
         }
@@ -311,6 +312,20 @@ pub fn write_atomic_as(
         let _ = std::fs::remove_file(&tmp);
     }
     res.map_err(io("write", path))
+}
+
+/// The fault-injection point between writing the temp file and renaming it (a kill there
+/// leaves the old file in place and a stray temp file), named after the file and the process.
+fn write_point(name: &str) -> &'static str {
+    let create = crate::fault::in_creator();
+    match (name, create) {
+        (super::journal::JOURNAL, _) => "write:create.json",
+        (super::STATE_FILE, true) => "create:write:state.json",
+        (super::STATE_FILE, false) => "container:write:state.json",
+        ("plan.json", _) => "container:write:plan.json",
+        (_, true) => "create:write:other",
+        (_, false) => "container:write:other",
+    }
 }
 
 #[cfg(test)]
