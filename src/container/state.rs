@@ -216,11 +216,20 @@ const MAX_STATE: u64 = 16 << 20;
 /// a user namespace its directory belongs to that namespace's root. One read into a buffer of
 /// the file's size (a growing buffer costs a read and a reallocation per doubling).
 pub(super) fn read_state_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    read_state_into(path, &mut data)?;
+    Ok(data)
+}
+
+/// `read_state_file` into `data` (cleared first), whose allocation a caller reading many
+/// files reuses.
+pub(super) fn read_state_into(path: &Path, data: &mut Vec<u8>) -> std::io::Result<()> {
     use std::io::Read;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let f = std::fs::File::from(crate::sys::open_cloexec(&c, flags)?);
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::new(
@@ -237,13 +246,14 @@ pub(super) fn read_state_file(path: &Path) -> std::io::Result<Vec<u8>> {
     if meta.len() > MAX_STATE {
         return Err(too_big());
     }
+    data.clear();
     // one spare byte: the read that returns 0 needs room, or read_to_end grows the buffer
-    let mut data = Vec::with_capacity(meta.len() as usize + 1);
-    f.take(MAX_STATE + 1).read_to_end(&mut data)?;
+    data.reserve(meta.len() as usize + 1);
+    f.take(MAX_STATE + 1).read_to_end(data)?;
     if data.len() as u64 > MAX_STATE {
         return Err(too_big());
     }
-    Ok(data)
+    Ok(())
 }
 
 /// Whether an fsync of `f` can make anything more durable. On tmpfs and ramfs, where engines

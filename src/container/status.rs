@@ -2,8 +2,6 @@
 //! liveness, the barrier for `created`, the freezer for `paused`.
 
 use super::State;
-use crate::sandbox::cgroups::Cgroup;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,28 +27,13 @@ impl Status {
 /// is gone or a zombie. Read into a stack buffer and parsed in place (`list` calls this once
 /// per container).
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    use std::io::Read;
     if pid <= 0 {
         return None;
     }
-    let mut path = [0u8; 32];
-    let mut w = &mut path[..];
-    std::io::Write::write_fmt(&mut w, format_args!("/proc/{pid}/stat")).ok()?;
-    let len = 32 - w.len();
-    let path = std::ffi::OsStr::from_bytes(&path[..len]);
     // the line is about 300 bytes; comm is at most 64 (TASK_COMM_LEN 16 today), every
     // other field a number: 1 KiB holds it whole, and a line that fills it is not trusted
     let mut buf = [0u8; 1024];
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
-        }
-    }
+    let n = crate::sys::read_small(Path::new(&format!("/proc/{pid}/stat")), &mut buf).ok()?;
     if n == buf.len() {
         return None;
     }
@@ -70,13 +53,18 @@ fn start_time_of(stat: &[u8]) -> Option<u64> {
     std::str::from_utf8(f22).ok()?.trim_end().parse().ok()
 }
 
-/// The status of the container whose process is `pid` (started at `pid_start`), in `cgroup`,
-/// with its state directory `dir`.
-pub(super) fn derive(pid: i32, pid_start: u64, cgroup: Option<&Cgroup>, dir: &Path) -> Status {
+/// The status of the container whose process is `pid` (started at `pid_start`), whose cgroup
+/// is `frozen` (asked only of a live one), with its state directory `dir`.
+pub(super) fn derive(
+    pid: i32,
+    pid_start: u64,
+    frozen: impl FnOnce() -> bool,
+    dir: &Path,
+) -> Status {
     if process_start_time(pid) != Some(pid_start) {
         return Status::Stopped;
     }
-    if cgroup.is_some_and(|c| c.is_frozen()) {
+    if frozen() {
         return Status::Paused;
     }
     if dir.join(super::BARRIER).exists() {
@@ -91,7 +79,8 @@ impl State {
     }
 
     pub fn status(&self) -> Status {
-        derive(self.pid, self.pid_start, self.cgroup(), &self.dir)
+        let frozen = || self.cgroup().is_some_and(|c| c.is_frozen());
+        derive(self.pid, self.pid_start, frozen, &self.dir)
     }
 }
 
