@@ -3,7 +3,8 @@
 //! parameters, the hooks: most of the file) is skipped by the parser without being built, and
 //! nothing is allocated per field, which keeps `list` cheap with many containers.
 
-use super::state::{read_state_into, STATE_VERSION};
+use super::files::read_state_into;
+use super::state::STATE_VERSION;
 use super::Status;
 use crate::sandbox::cgroups::{frozen_at, Cgroup};
 use serde::{Deserialize, Serialize};
