@@ -112,7 +112,9 @@ pub fn set_controlling_tty(fd: i32) -> nix::Result<()> {
 /// Reads a small file (a /proc or cgroupfs entry) into `buf`: the bytes read, at most
 /// `buf.len()` (a longer file is cut short: callers size `buf` for what they look for). One
 /// open(2) without musl's extra fcntl (its open adds one for O_CLOEXEC), no fstat, no
-/// allocation.
+/// allocation, and one read(2): such a file is generated whole at the first read (seq_file
+/// hands over its one record when the buffer holds it), so a short read is its end; only a
+/// full buffer is read on.
 pub fn read_small(path: &std::path::Path, buf: &mut [u8]) -> std::io::Result<usize> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
@@ -124,6 +126,7 @@ pub fn read_small(path: &std::path::Path, buf: &mut [u8]) -> std::io::Result<usi
         let r = unsafe { libc::read(fd.as_raw_fd(), buf[n..].as_mut_ptr().cast(), buf.len() - n) };
         match r {
             0 => break,
+            r if r > 0 && (r as usize) < buf.len() - n => return Ok(n + r as usize),
             r if r > 0 => n += r as usize,
             _ => {
                 let e = std::io::Error::last_os_error();

@@ -39,22 +39,17 @@ pub(super) fn read_state_into(path: &Path, data: &mut Vec<u8>) -> std::io::Resul
             "not a regular file",
         ));
     }
-    let too_big = || {
-        std::io::Error::new(
+    if meta.len() > MAX_STATE {
+        return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("the state file is larger than {MAX_STATE} bytes"),
-        )
-    };
-    if meta.len() > MAX_STATE {
-        return Err(too_big());
+        ));
     }
+    // a state file is replaced by rename, never written in place: the size fstat gave is
+    // the whole of this inode, read with one read(2) and no read for EOF
     data.clear();
-    // one spare byte: the read that returns 0 needs room, or read_to_end grows the buffer
-    data.reserve(meta.len() as usize + 1);
-    f.take(MAX_STATE + 1).read_to_end(data)?;
-    if data.len() as u64 > MAX_STATE {
-        return Err(too_big());
-    }
+    data.resize(meta.len() as usize, 0);
+    (&f).read_exact(data)?;
     Ok(())
 }
 
