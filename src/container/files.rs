@@ -46,10 +46,11 @@ pub(super) fn read_state_into(path: &Path, data: &mut Vec<u8>) -> std::io::Resul
         ));
     }
     // a state file is replaced by rename, never written in place: the size fstat gave is
-    // the whole of this inode, read with one read(2) and no read for EOF
+    // the whole of this inode, read with one read(2) and no read for EOF (`take` ends there),
+    // into uninitialised capacity
     data.clear();
-    data.resize(meta.len() as usize, 0);
-    (&f).read_exact(data)?;
+    data.reserve(meta.len() as usize);
+    f.take(meta.len()).read_to_end(data)?;
     Ok(())
 }
 
