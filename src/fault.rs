@@ -84,6 +84,11 @@ mod imp {
         unsafe { libc::_exit(137) }
     }
 
+    /// Whether this process is `create` (for the names of points both processes pass).
+    pub fn in_creator() -> bool {
+        CREATOR.load(Ordering::SeqCst) == std::process::id() as i32
+    }
+
     fn trace(name: &str) {
         use std::io::Write;
         let Some(path) = std::env::var_os("URUNC_FAULT_TRACE") else {
@@ -136,9 +141,14 @@ mod imp {
     pub fn point(_: &'static str) -> Result<(), FaultError> {
         Ok(())
     }
+
+    #[inline(always)]
+    pub fn in_creator() -> bool {
+        false
+    }
 }
 
-pub use imp::{point, set_creator};
+pub use imp::{in_creator, point, set_creator};
 
 #[cfg(all(test, debug_assertions))]
 mod tests {

@@ -5,6 +5,7 @@
 mod dhcp_socket;
 mod error;
 mod event_loop;
+mod monitor;
 mod qmp;
 mod status;
 pub mod sync;
@@ -14,13 +15,12 @@ pub use error::SupervisorError;
 use crate::container::{State, BARRIER};
 use crate::fault;
 use crate::plan::{LaunchPlan, NetParams, PlanInput};
-use crate::sandbox::{namespaces, Filters};
+use crate::sandbox::namespaces;
 use crate::sys;
 use crate::timestamps as ts;
-use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
-use std::io::{Read, Write};
+use nix::unistd::Pid;
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
@@ -127,6 +127,9 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     // redirect down (a tap and filters left behind would blackhole the pod)
     let (plan, mut links) =
         after_network(&mut s, net, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    // Work for `start` done while nobody waits: create has its answer and exits, and the
+    // engine has yet to call start. Its errors are start's verdict.
+    let early = monitor::prepare_launch(&s, &plan);
 
     // The barrier: blocks until `start` opens the fifo for reading.
     let fifo_path = s.state.dir.join(BARRIER);
@@ -135,8 +138,9 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         .open(&fifo_path)
         .map_err(crate::error::io("open the start barrier"))?;
     ts::capture(14);
+    fault::point("container:barrier")?;
     let _ = std::fs::remove_file(&fifo_path);
-    let started = launch(&s, &plan);
+    let started = early.and_then(|(deny, waiting)| monitor::launch(&s, &plan, &deny, waiting));
     let monitor = match started {
         Ok(pid) => {
             let _ = fifo.write_all(b"ok");
@@ -148,6 +152,7 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
         }
     };
     drop(fifo);
+    fault::point("container:started")?;
     links.close_monitor_ends();
     // No network teardown here: the confined supervisor holds no capability. The tap (not
     // persistent) goes with the monitor's fd; `delete` removes the redirect rules.
@@ -262,122 +267,6 @@ fn make_root_private(propagation: Option<&str>) -> crate::error::Result<()> {
     };
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(crate::error::sys("set mount propagation of /"))
-}
-
-/// Runs startContainer hooks and forks the monitor; returns its pid once execve succeeded.
-fn start_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::Result<Pid> {
-    use crate::error::sys as sys_err;
-    let hooks = &s.state.urunc.hooks;
-    crate::hooks::run(
-        "startContainer",
-        &hooks.start_container,
-        &s.state.oci("created"),
-    )?;
-    // Block the forwarded signals before forking so none is lost; the child unblocks them.
-    let mut mask = SigSet::empty();
-    for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
-        mask.add(*sig);
-    }
-    mask.thread_block().map_err(sys_err("block signals"))?;
-    let host_uid = crate::sandbox::monitor_host_uid(
-        plan,
-        &s.plan_input.process,
-        &s.sandbox,
-        &s.state.dir.to_string_lossy(),
-    )
-    .map_err(SupervisorError::ConfineMonitor)?;
-    ts::capture(18);
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys_err("pipe"))?;
-    let me = nix::unistd::getpid();
-    match sys::fork().map_err(sys_err("fork monitor"))? {
-        ForkResult::Child => {
-            drop(rd);
-            let err = exec_monitor(s, plan, me, host_uid, deny);
-            let mut w = std::fs::File::from(wr);
-            let _ = w.write_all(err.as_bytes());
-            // SAFETY: _exit in the forked child skips the parent's atexit state.
-            unsafe { libc::_exit(127) }
-        }
-        ForkResult::Parent { child } => {
-            drop(wr);
-            let mut msg = String::new();
-            let _ = std::fs::File::from(rd).read_to_string(&mut msg);
-            if msg.is_empty() {
-                Ok(child)
-            } else {
-                let _ = waitpid(child, None);
-                Err(SupervisorError::MonitorExec(msg).into())
-            }
-        }
-    }
-}
-
-/// Starts the monitor and confines the supervisor. The seccomp filter is compiled once, before
-/// the fork: the monitor (deny-list plans) and the supervisor install the same one.
-fn launch(s: &Setup, plan: &LaunchPlan) -> crate::error::Result<Pid> {
-    let deny = crate::sandbox::supervisor_filters().map_err(SupervisorError::SeccompCompile)?;
-    let monitor = start_monitor(s, plan, &deny)?;
-    confine_self(s, monitor, &deny)
-}
-
-/// Once the monitor runs, the supervisor drops to its user and confines itself
-/// (`sandbox::confine_supervisor`); on failure the monitor is killed and `start` fails.
-fn confine_self(s: &Setup, monitor: Pid, deny: &Filters) -> crate::error::Result<Pid> {
-    if let Err(e) = crate::sandbox::confine_supervisor(&s.plan_input.process, deny) {
-        let _ = kill(monitor, Signal::SIGKILL);
-        let _ = waitpid(monitor, None);
-        return Err(SupervisorError::ConfineSupervisor(e).into());
-    }
-    Ok(monitor)
-}
-
-/// In the forked monitor process: confine, then execve. Returns only the error text.
-fn exec_monitor(
-    s: &Setup,
-    plan: &LaunchPlan,
-    supervisor: Pid,
-    host_uid: Option<u32>,
-    deny: &Filters,
-) -> String {
-    sys::reset_signals();
-    if let Err(e) = sys::cloexec_from(3) {
-        return format!("cannot mark fds close-on-exec: {e}");
-    }
-    let preserved = 3..3 + s.preserve_fds as i32;
-    for fd in plan.keep_fds.iter().copied().chain(preserved) {
-        let _ = nix::fcntl::fcntl(
-            fd as RawFd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        );
-    }
-    let confined = crate::sandbox::confine_monitor(
-        plan,
-        &s.plan_input,
-        &s.state.dir,
-        &s.sandbox,
-        host_uid,
-        deny,
-    );
-    let seccomp = match confined {
-        Ok(pending) => pending,
-        Err(e) => return format!("cannot confine the monitor: {e}"),
-    };
-    match sys::set_pdeathsig(Signal::SIGKILL, supervisor) {
-        Ok(false) => {}
-        Ok(true) => return "the supervisor exited before the monitor started".into(),
-        Err(e) => return format!("cannot set the parent-death signal: {e}"),
-    }
-    let c = |v: &str| std::ffi::CString::new(v).unwrap_or_default();
-    let argv: Vec<std::ffi::CString> = plan.argv.iter().map(|a| c(a)).collect();
-    let env: Vec<std::ffi::CString> = plan.env.iter().map(|a| c(a)).collect();
-    let prog = c(&plan.program.to_string_lossy());
-    if let Err(e) = seccomp.finish() {
-        return format!("cannot confine the monitor: {e}");
-    }
-    match nix::unistd::execve(&prog, &argv, &env) {
-        Err(e) => format!("cannot execute the monitor {}: {e}", plan.program.display()),
-        Ok(never) => match never {},
-    }
 }
 
 /// Without an event loop: waits for the monitor alone (QEMU's status, no guest report).

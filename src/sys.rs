@@ -3,6 +3,7 @@
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::{ForkResult, Pid};
+use std::os::fd::AsRawFd;
 
 /// Signals a container can be sent that the supervisor forwards (or, while `created`, dies of).
 pub const FORWARDED: [Signal; 8] = [
@@ -106,6 +107,56 @@ pub fn set_controlling_tty(fd: i32) -> nix::Result<()> {
         return Err(nix::Error::last());
     }
     Ok(())
+}
+
+/// Reads a small file (a /proc or cgroupfs entry) into `buf`: the bytes read, at most
+/// `buf.len()` (a longer file is cut short: callers size `buf` for what they look for). One
+/// open(2) without musl's extra fcntl (its open adds one for O_CLOEXEC), no fstat, no
+/// allocation, and one read(2): such a file is generated whole at the first read (seq_file
+/// hands over its one record when the buffer holds it), so a short read is its end; only a
+/// full buffer is read on.
+pub fn read_small(path: &std::path::Path, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let fd = open_cloexec(&c, libc::O_RDONLY)?;
+    let mut n = 0;
+    while n < buf.len() {
+        // SAFETY: the pointer and length describe the unread tail of `buf`.
+        let r = unsafe { libc::read(fd.as_raw_fd(), buf[n..].as_mut_ptr().cast(), buf.len() - n) };
+        match r {
+            0 => break,
+            r if r > 0 && (r as usize) < buf.len() - n => return Ok(n + r as usize),
+            r if r > 0 => n += r as usize,
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// open(2) with O_CLOEXEC, as a raw system call (the kernel sets the flag atomically).
+pub fn open_cloexec(path: &std::ffi::CStr, flags: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; no other memory.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Reads the regular file `path` (at most `cap` bytes): a FIFO or device is refused without

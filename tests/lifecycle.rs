@@ -268,6 +268,19 @@ fn pause_and_resume_really_freeze() {
     let o = env.urunc(&["pause", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(env.status(&id), "paused");
+    // list reads only the freezer of the container's cgroup: it must say the same, in both
+    // formats
+    let o = env.urunc(&["list", "--format", "json"]);
+    let l: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("list json");
+    assert_eq!((l.len(), &l[0]["status"]), (1, &"paused".into()), "{l:?}");
+    let table = String::from_utf8_lossy(&env.urunc(&["list"]).stdout).into_owned();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|r| r.starts_with(&format!("{id}\t")) && r.contains("\tpaused\t")),
+        "{table}"
+    );
     let before = env.console_text(&id).matches("TICK").count();
     std::thread::sleep(Duration::from_millis(300));
     let after = env.console_text(&id).matches("TICK").count();

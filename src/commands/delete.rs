@@ -15,6 +15,9 @@ pub fn run(ctx: &Ctx, id: &str, force: bool) -> Result<i32> {
     let st = match ctx.load(id) {
         Ok(s) => s,
         Err(Error::State(StateError::NotExist)) if force => {
+            // a create killed before its state directory was in place left a temp directory
+            // that names no id: every one whose create is dead goes
+            crate::container::sweep_temp_dirs(&ctx.root);
             return Ok(0);
         }
         Err(Error::State(StateError::Incomplete)) => {

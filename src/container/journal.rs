@@ -10,7 +10,8 @@
 //! `RENAME_NOREPLACE`, so two creates of one id still have exactly one winner and no
 //! `<root>/<id>` of ours ever exists without its journal.
 
-use super::state::{write_atomic, StateError};
+use super::files::write_atomic;
+use super::state::StateError;
 use crate::sandbox::cgroups::Cgroup;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -185,7 +186,7 @@ impl Journal {
 
 /// Removes the temporary directories of creates that were killed between making theirs and
 /// renaming it into place (their maker, named in the directory's name, is gone).
-fn sweep(root: &Path) {
+pub fn sweep(root: &Path) {
     let Ok(rd) = std::fs::read_dir(root) else {
         return;
     };

@@ -1,12 +1,12 @@
 //! `state.json`: what `create` decided, frozen for the later commands. Written atomically
-//! (temp file, fsync, rename) in `<root>/<id>/`, mode 0700.
+//! (temp file, rename) in `<root>/<id>/`, mode 0700; fsynced before the rename unless the
+//! directory is on a memory filesystem (`write_atomic`).
 
+use super::files::{read_state_file, write_atomic};
 use crate::config::Timestamps;
 use crate::sandbox::cgroups::Cgroup;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The format of `state.json` this binary writes. 0 (the field absent) is the format of the
@@ -200,72 +200,9 @@ impl State {
     }
 }
 
-/// Writes `path` atomically: a temp file in the same directory, fsync, rename.
-/// Bound on state.json (hooks and annotations included; a few KiB in practice).
-const MAX_STATE: u64 = 16 << 20;
-
-/// Reads state.json without following a link and never blocking on a FIFO: in a container with
-/// a user namespace its directory belongs to that namespace's root.
-fn read_state_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not a regular file",
-        ));
-    }
-    crate::sys::read_capped(&mut f, MAX_STATE, "the state file")
-}
-
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-    let res = (|| {
-        // never through a link: the state directory of a container with a user namespace
-        // belongs to that namespace's root (`userns::chown_dir`), which could plant one
-        match std::fs::remove_file(&tmp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io("write", path))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_atomic_never_follows_a_planted_temp_link() {
-        let d = tempfile::tempdir().unwrap();
-        let target = d.path().join("target");
-        std::fs::write(&target, b"keep").unwrap();
-        let tmp = d.path().join(format!(".state.json.{}", std::process::id()));
-        std::os::unix::fs::symlink(&target, &tmp).unwrap();
-        write_atomic(&d.path().join("state.json"), b"{}", 0o600).unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-        assert_eq!(std::fs::read(d.path().join("state.json")).unwrap(), b"{}");
-        assert!(!tmp.exists());
-    }
 
     #[test]
     fn parse_tells_foreign_from_corrupt() {

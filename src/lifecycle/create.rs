@@ -302,7 +302,9 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
         } else {
             std::env::current_dir().map_err(io("cwd"))?.join(pf)
         };
-        container::write_atomic(&pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+        // a pid is void after a crash (the process dies with the host): atomic, never fsynced
+        let pid = child.as_raw().to_string();
+        container::write_atomic_as(&pf, pid.as_bytes(), 0o644, container::Durability::Volatile)?;
     }
     fault::point("create:pid-file")?;
     let hooks = &state.urunc.hooks;

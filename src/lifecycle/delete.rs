@@ -29,6 +29,7 @@ pub fn delete(st: &State, force: bool) -> Result<()> {
             .into());
         }
     }
+    crate::fault::point("delete:stopped")?;
     destroy(st);
     Ok(())
 }
@@ -100,6 +101,7 @@ pub fn delete_half_made(root: &Path, id: &str, force: bool) -> Result<HalfMade> 
 /// Removes everything the container made, then runs poststop hooks.
 pub fn destroy(st: &State) {
     crate::net::cleanup(st);
+    let _ = crate::fault::point("delete:network");
     // the container process may have died wiring the network (its tap not recorded yet)
     if let Ok(Some(j)) = Journal::load(&st.dir) {
         if let (Some(net), None) = (&j.net, &st.urunc.tap) {
@@ -119,12 +121,43 @@ pub fn destroy(st: &State) {
         }
         cg.remove();
     }
-    if let Err(e) = std::fs::remove_dir_all(&st.dir) {
+    let _ = crate::fault::point("delete:cgroup");
+    if let Err(e) = remove_state_dir(&st.dir) {
         log::warn!("cannot remove {}: {e}", st.dir.display());
     }
     if let Err(e) = crate::hooks::run("poststop", &st.urunc.hooks.poststop, &st.oci("stopped")) {
         log::warn!("{e}");
     }
+}
+
+/// Removes a container's state directory in an order that leaves, wherever a kill stops it,
+/// a directory `state` and `delete --force` still recognise: everything else first, then
+/// `state.json`, the journal last (alone, it marks a half-made container, whose remains
+/// `delete_half_made` removes).
+fn remove_state_dir(dir: &Path) -> std::io::Result<()> {
+    use crate::container::{JOURNAL, STATE_FILE};
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        if name == STATE_FILE || name == JOURNAL {
+            continue;
+        }
+        // remove_dir_all does not follow links (the work directory is the monitor user's)
+        gone(if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(e.path())
+        } else {
+            std::fs::remove_file(e.path())
+        })?;
+    }
+    let _ = crate::fault::point("delete:files");
+    gone(std::fs::remove_file(dir.join(STATE_FILE)))?;
+    let _ = crate::fault::point("delete:state-file");
+    gone(std::fs::remove_file(dir.join(JOURNAL)))?;
+    std::fs::remove_dir(dir)
 }
 
 /// Waits until the container process is gone (it may be a zombie of its parent).

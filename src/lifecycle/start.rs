@@ -19,12 +19,14 @@ pub fn start(st: &State, t0: std::time::SystemTime) -> Result<()> {
         Status::Stopped => return Err(LifecycleError::StartStopped.into()),
         s => return Err(LifecycleError::StartNotCreated(s.as_str()).into()),
     }
+    crate::fault::point("start:checked")?;
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(st.dir.join(BARRIER))
         .map_err(LifecycleError::NoBarrier)?;
     crate::timestamps::capture(13);
+    crate::fault::point("start:barrier-opened")?;
     let mut verdict = Vec::new();
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
@@ -44,6 +46,7 @@ pub fn start(st: &State, t0: std::time::SystemTime) -> Result<()> {
             Err(e) => return Err(crate::error::io("read the start barrier")(e)),
         }
     }
+    crate::fault::point("start:verdict")?;
     if verdict != b"ok" {
         let msg = String::from_utf8_lossy(&verdict).into_owned();
         return Err(if msg.is_empty() {

@@ -18,6 +18,27 @@ pub struct Cgroup {
     pub unified: bool,
 }
 
+/// Whether the cgroup directory `dir` is frozen: `frozen 1` in cgroup.events on v2 (`unified`),
+/// `FROZEN` in the v1 freezer's freezer.state. Read into a stack buffer (`list` asks this of
+/// every container); an unreadable file is not frozen.
+pub fn frozen_at(unified: bool, dir: &Path) -> bool {
+    let mut buf = [0u8; 256];
+    let file = if unified {
+        "cgroup.events"
+    } else {
+        "freezer.state"
+    };
+    let Ok(n) = crate::sys::read_small(&dir.join(file), &mut buf) else {
+        return false;
+    };
+    let text = &buf[..n];
+    if unified {
+        text.split(|&b| b == b'\n').any(|l| l == b"frozen 1")
+    } else {
+        text.trim_ascii() == b"FROZEN"
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("cgroup {path}: {op}: {source}")]
@@ -155,6 +176,13 @@ impl Cgroup {
     }
 
     pub(super) fn v1_dir(&self, ctrl: &str) -> Option<&PathBuf> {
+        if ctrl == "freezer" {
+            return self
+                .v1
+                .iter()
+                .find(|(c, _)| Cgroup::is_freezer(c))
+                .map(|(_, d)| d);
+        }
         self.v1
             .iter()
             .find(|(c, _)| c.split(',').any(|x| x == ctrl))
@@ -213,16 +241,17 @@ impl Cgroup {
     }
 
     pub fn is_frozen(&self) -> bool {
-        if self.unified {
-            let ev = self
-                .v2
-                .as_ref()
-                .and_then(|d| std::fs::read_to_string(d.join("cgroup.events")).ok());
-            return ev.is_some_and(|e| e.lines().any(|l| l == "frozen 1"));
-        }
-        self.v1_dir("freezer")
-            .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
-            .is_some_and(|s| s.trim() == "FROZEN")
+        let dir = if self.unified {
+            self.v2.as_ref()
+        } else {
+            self.v1_dir("freezer")
+        };
+        dir.is_some_and(|d| frozen_at(self.unified, d))
+    }
+
+    /// Whether a controller list of a v1 hierarchy (`cpu,cpuacct`) holds the freezer.
+    pub fn is_freezer(controllers: &str) -> bool {
+        controllers.split(',').any(|x| x == "freezer")
     }
 
     pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {

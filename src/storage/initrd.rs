@@ -71,8 +71,8 @@ pub fn assemble(b: &InitrdBuild, uid: u32, gid: u32) -> std::io::Result<()> {
     let len = f.metadata()?.len();
     let pad = vec![0u8; ((4 - len % 4) % 4) as usize];
     f.write_all(&pad)?;
-    f.write_all(&archive(&records))?;
-    f.sync_all()
+    // not fsynced: see workdir::Dir::write_new
+    f.write_all(&archive(&records))
 }
 
 /// Records for a host file or directory tree at `dest`, after records for the directories

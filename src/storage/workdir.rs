@@ -110,7 +110,9 @@ impl Dir {
         Ok(f)
     }
 
-    /// `create` and write `contents`.
+    /// `create` and write `contents`. Never fsynced, nor are `copy_new`'s files: the monitor
+    /// reads them in this boot (from the page cache), and after a crash nothing reads them
+    /// again (`delete --force` removes the work directory whole).
     pub fn write_new(
         &self,
         name: &str,
@@ -119,8 +121,7 @@ impl Dir {
         gid: u32,
     ) -> std::io::Result<()> {
         let mut f = self.create(name, uid, gid)?;
-        f.write_all(contents)?;
-        f.sync_all()
+        f.write_all(contents)
     }
 
     /// `create` and copy `src` (an open file) into it; returns the new file.
@@ -133,7 +134,6 @@ impl Dir {
     ) -> std::io::Result<File> {
         let mut f = self.create(name, uid, gid)?;
         std::io::copy(src, &mut f)?;
-        f.sync_all()?;
         Ok(f)
     }
 }

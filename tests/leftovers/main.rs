@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod killed;
 mod netns;
 #[path = "../probe/mod.rs"]
 mod probe;

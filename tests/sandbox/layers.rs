@@ -202,3 +202,65 @@ fn monitor_dies_with_its_confined_supervisor() {
         "the monitor outlived its supervisor"
     );
 }
+
+/// `create` leaves the monitor process forked and confined, waiting for `start` (which then
+/// only lets it execve): before start it already runs as the spec's user with no capability
+/// and no_new_privs, seccomp not yet installed (it goes on right before execve); after start
+/// the same process runs the monitor, filtered.
+#[test]
+fn a_created_containers_monitor_waits_confined_and_start_only_releases_it() {
+    let env = Env::new();
+    open_up(&env);
+    let id = unique("sb-early");
+    let b = env.bundle_with(&id, "tick 50", |s| set_user(s, 1000, 1000, &[]));
+    let o = env.create(&b, &id, &[]);
+    assert!(o.status.success(), "create: {}", env.console_text(&id));
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    // the supervisor forks it once create has its answer: wait for it to be fully confined
+    let deadline = std::time::Instant::now() + T;
+    let (waiting, st) = loop {
+        let children = std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children"));
+        let child = children
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok());
+        if let Some(pid) = child {
+            let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if field(&st, "NoNewPrivs") == "1" {
+                break (pid, st);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no confined monitor under {sup}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(env.status(&id), "created");
+    for k in ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"] {
+        assert_eq!(field(&st, k), "0000000000000000", "{k}:\n{st}");
+    }
+    assert_eq!(
+        field(&st, "Uid").split_whitespace().collect::<Vec<_>>(),
+        ["1000"; 4]
+    );
+    assert_eq!(
+        field(&st, "Seccomp"),
+        "0",
+        "the filter goes on right before execve"
+    );
+    assert!(
+        !env.console_text(&id).contains("FAKEVMM"),
+        "nothing ran yet"
+    );
+    let o = env.urunc(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    env.wait_console(&id, "FAKEVMM-TICK", T);
+    assert_eq!(
+        monitor_pid(sup),
+        waiting,
+        "start released the waiting process"
+    );
+    assert_eq!(field(&proc_status(waiting), "Seccomp"), "2");
+    let o = env.urunc(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
