@@ -14,6 +14,8 @@ mod channel;
 mod cmdline;
 mod config;
 mod cpio;
+mod exec;
+mod fds;
 mod modules;
 mod mounts;
 mod net;
