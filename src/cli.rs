@@ -92,9 +92,7 @@ pub enum Command {
         resources: Option<String>,
         flags: Vec<(String, String)>,
     },
-    Exec {
-        id: String,
-    },
+    Exec(crate::exec_args::ExecArgs),
     Features,
     Spec {
         bundle: PathBuf,
@@ -196,6 +194,9 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
             }
             None => Command::Help,
         });
+    }
+    if verb == "exec" {
+        return crate::exec_args::parse(rest).map(Command::Exec);
     }
     let rest: Vec<OsString> = rest.into_iter().map(OsString::from).collect();
     let mut a = pico_args::Arguments::from_vec(rest);
@@ -320,21 +321,6 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
                 flags,
                 id: one_id(&mut a, &verb)?,
             }
-        }
-        "exec" => {
-            // Parse what the shim and conmon pass, so the refusal names the right container.
-            let _: Option<String> = a.opt_value_from_str(["-p", "--process"]).map_err(e)?;
-            let _: Option<String> = a.opt_value_from_str("--pid-file").map_err(e)?;
-            let _: Option<String> = a.opt_value_from_str("--console-socket").map_err(e)?;
-            let _: Option<String> = a.opt_value_from_str("--cwd").map_err(e)?;
-            a.contains(["-d", "--detach"]);
-            a.contains(["-t", "--tty"]);
-            let free = a.finish();
-            let id = free
-                .first()
-                .and_then(|s| s.to_str())
-                .ok_or("exec: usage: urunc exec [options] <container-id> [command]")?;
-            Command::Exec { id: id.to_string() }
         }
         "features" => {
             no_more(a, "features")?;

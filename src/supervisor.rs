@@ -4,6 +4,8 @@
 
 mod dhcp_socket;
 mod event_loop;
+pub mod exec_server;
+pub mod outbox;
 mod qmp;
 mod status;
 pub mod sync;
@@ -192,6 +194,9 @@ fn after_network(
     crate::sandbox::check_available(&s.state.urunc.config.sandbox, plan.seccomp)
         .map_err(|e| crate::error::Error::Msg(e.to_string()))?;
     links.keep_used(&plan);
+    links
+        .open_exec(&s.state.dir)
+        .map_err(crate::error::io("open the exec socket"))?;
     links
         .open_dhcp(&plan, &s.plan_input)
         .map_err(|e| crate::error::Error::Msg(e.to_string()))?;

@@ -7,6 +7,8 @@ mod create;
 mod create_input;
 mod create_undo;
 mod delete;
+pub mod exec;
+mod relay;
 pub mod remains;
 mod start;
 

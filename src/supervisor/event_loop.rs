@@ -5,6 +5,7 @@
 //! guest over the channel once urunit said READY (graceful stop), else to the monitor.
 
 use super::dhcp_socket::DhcpSocket;
+use super::exec_server::{ExecServer, CLIENT_BASE, LISTEN};
 use super::qmp::Qmp;
 use super::status::{self, Ended, Facts};
 use crate::guest::urunit_channel::{self, HostChannel};
@@ -29,6 +30,8 @@ pub struct Links {
     pub qmp: Option<Qmp>,
     /// The DHCP server on the tap (plans with `dhcp`), opened by `open_dhcp`.
     pub dhcp: Option<DhcpSocket>,
+    /// Exec's listening socket (plans with urunit's channel), opened by `open_exec`.
+    pub exec: Option<ExecServer>,
 }
 
 impl Links {
@@ -51,6 +54,7 @@ impl Links {
             channel,
             qmp,
             dhcp: None,
+            exec: None,
         })
     }
 
@@ -63,6 +67,15 @@ impl Links {
     ) -> Result<(), super::dhcp_socket::DhcpSocketError> {
         if let Some(net) = input.net.as_ref().filter(|_| plan.dhcp) {
             self.dhcp = Some(DhcpSocket::open(net)?);
+        }
+        Ok(())
+    }
+
+    /// Opens exec's socket under the state directory when the guest has urunit's channel
+    /// (while still root: the socket's directory is root's).
+    pub fn open_exec(&mut self, state_dir: &std::path::Path) -> std::io::Result<()> {
+        if self.channel.is_some() {
+            self.exec = Some(super::exec_server::listen(state_dir)?);
         }
         Ok(())
     }
@@ -110,6 +123,7 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
     let mut channel = links.channel.as_mut();
     let mut qmp = links.qmp.as_mut();
     let mut dhcp = links.dhcp.as_mut();
+    let mut exec = links.exec.as_mut().filter(|_| channel.is_some());
     let mut mask = SigSet::empty();
     for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
         mask.add(*sig);
@@ -133,11 +147,15 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
     if let Some(d) = dhcp.as_deref() {
         let _ = epoll.add(d.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, DHCP));
     }
+    if let Some(x) = exec.as_deref() {
+        let _ = epoll.add(x.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, LISTEN));
+    }
+    let mut chan_out = false;
     let mut facts = Facts {
         debug_exit: plan.debug_exit,
         ..Default::default()
     };
-    let mut events = [EpollEvent::empty(); 4];
+    let mut events = [EpollEvent::empty(); 16];
     // the monitor may be gone already (its SIGCHLD is then pending in the signalfd too)
     let mut ended = reap(monitor);
     while ended.is_none() {
@@ -151,7 +169,22 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
         };
         for ev in &events[..n] {
             match ev.data() {
-                CHANNEL => read_channel(&epoll, channel.as_deref_mut()),
+                CHANNEL => {
+                    if let Some(c) = channel.as_deref_mut() {
+                        c.flush();
+                    }
+                    read_channel(&epoll, channel.as_deref_mut(), exec.as_deref_mut())
+                }
+                LISTEN => {
+                    if let Some(x) = exec.as_deref_mut() {
+                        x.on_accept(&epoll);
+                    }
+                }
+                t if t >= CLIENT_BASE => {
+                    if let (Some(x), Some(c)) = (exec.as_deref_mut(), channel.as_deref_mut()) {
+                        x.on_client((t - CLIENT_BASE) as usize, c);
+                    }
+                }
                 QMP => read_qmp(&epoll, qmp.as_deref_mut()),
                 DHCP => {
                     if let Some(d) = dhcp.as_deref_mut() {
@@ -172,10 +205,16 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
                 }
             }
         }
+        if let Some(c) = channel.as_deref_mut() {
+            if let Some(x) = exec.as_deref_mut() {
+                x.settle(&epoll, c);
+            }
+            chan_out = want_write(&epoll, c, chan_out);
+        }
     }
     // QEMU wrote the guest's last frames before it exited: they wait in our socket
     if let Some(c) = channel {
-        c.on_readable();
+        c.on_readable(&mut |_| {});
         facts.channel = Some(c.state);
         if c.state.rejected > 0 {
             log::info!("guest channel: {} frames rejected", c.state.rejected);
@@ -199,13 +238,30 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
     out.code
 }
 
-fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>) {
+fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>, exec: Option<&mut ExecServer>) {
     let Some(c) = channel else { return };
-    c.on_readable();
+    match exec {
+        Some(x) => c.on_readable(&mut |f| x.from_guest(f)),
+        None => c.on_readable(&mut |_| {}),
+    }
     if c.eof {
         // a closed stream stays readable: stop watching it
         let _ = epoll.delete(c.as_fd());
     }
+}
+
+/// Watches the channel for writability while frames wait for it; returns the new state.
+fn want_write(epoll: &Epoll, c: &HostChannel, was: bool) -> bool {
+    let now = !c.out.is_empty() && !c.eof;
+    if now != was {
+        let flags = if now {
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
+        } else {
+            EpollFlags::EPOLLIN
+        };
+        let _ = epoll.modify(c.as_fd(), &mut EpollEvent::new(flags, CHANNEL));
+    }
+    now
 }
 
 fn read_qmp(epoll: &Epoll, qmp: Option<&mut Qmp>) {

@@ -1,0 +1,371 @@
+//! The host-side relay of one exec (`exec.rs`): one poll loop over the supervisor's socket,
+//! the exec's stdin and a signalfd. Guest output is written to stdout/stderr before its
+//! credit goes back (back-pressure all the way to the guest), stdin is read only while the
+//! guest granted credit, EOF on stdin is passed on, signals are forwarded (SIGWINCH becomes a
+//! resize), and the relay ends with the guest process: its code, or 128+N for signal N. The
+//! socket's end (the supervisor or the guest is gone) ends it with 137, as a process killed
+//! with its container.
+
+use super::exec::encode;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use urunit_proto::exec::{Credit, ExecMsg};
+use urunit_proto::frame::{Decoder, Frame, MAX_ENCODED, MAX_PAYLOAD};
+
+/// The status when the container ended under a running exec (its process was SIGKILLed).
+const CONTAINER_ENDED: i32 = 137;
+
+/// Writes exec messages to the supervisor (blocking).
+pub struct Writer<'a>(&'a UnixStream);
+
+impl<'a> Writer<'a> {
+    pub fn new(s: &'a UnixStream) -> Self {
+        Writer(s)
+    }
+    pub fn send(&mut self, m: ExecMsg<'_>) -> std::io::Result<()> {
+        let mut buf = [0u8; MAX_ENCODED];
+        let n = encode(m, &mut buf);
+        (&*self.0).write_all(&buf[..n])
+    }
+}
+
+/// Reads frames from the supervisor, keeping those decoded but not yet used.
+pub struct Reader {
+    sock: UnixStream,
+    dec: Box<Decoder>,
+    pending: VecDeque<Frame>,
+}
+
+impl Reader {
+    pub fn new(sock: &UnixStream) -> std::io::Result<Self> {
+        Ok(Reader {
+            sock: sock.try_clone()?,
+            dec: Box::default(),
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// Reads once (blocking) if nothing is pending, then hands every pending message to
+    /// `on`; false once the socket reached its end.
+    pub fn next(&mut self, on: &mut dyn FnMut(ExecMsg<'_>)) -> std::io::Result<bool> {
+        let mut open = true;
+        if self.pending.is_empty() {
+            let mut buf = [0u8; 8192];
+            let n = loop {
+                match (&self.sock).read(&mut buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            open = n > 0;
+            let pending = &mut self.pending;
+            self.dec.feed(&buf[..n], |f| pending.extend(f.ok()));
+        }
+        while let Some(f) = self.pending.pop_front() {
+            if let Ok(m) = ExecMsg::from_frame(&f) {
+                let last = matches!(m, ExecMsg::Started { .. });
+                on(m);
+                if last {
+                    // what follows STARTED belongs to the relay's loop
+                    break;
+                }
+            }
+        }
+        Ok(open || !self.pending.is_empty())
+    }
+}
+
+/// The exec's side of the streams: the caller's stdio, or the slave of a console pty.
+pub struct Io {
+    tty: Option<OwnedFd>,
+    terminal: bool,
+}
+
+impl Io {
+    pub fn new(tty: Option<OwnedFd>, terminal: bool) -> Io {
+        Io { tty, terminal }
+    }
+    fn fds(&self) -> (RawFd, RawFd, RawFd) {
+        match &self.tty {
+            Some(t) => (t.as_raw_fd(), t.as_raw_fd(), t.as_raw_fd()),
+            None => (0, 1, 2),
+        }
+    }
+}
+
+/// A pty whose master goes to the console socket; returns the slave, in raw mode (the
+/// guest's pty does the line discipline).
+pub fn console_pty(sock: &Path) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let pty = nix::pty::openpty(None, None)?;
+    raw_mode(pty.slave.as_fd())?;
+    let stream = UnixStream::connect(sock)?;
+    let fds = [pty.master.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(stream.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)?;
+    Ok(pty.slave)
+}
+
+fn raw_mode(fd: BorrowedFd<'_>) -> nix::Result<nix::sys::termios::Termios> {
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    let old = tcgetattr(fd)?;
+    let mut t = old.clone();
+    cfmakeraw(&mut t);
+    tcsetattr(fd, SetArg::TCSANOW, &t)?;
+    Ok(old)
+}
+
+/// The window size of a terminal fd, (rows, cols).
+pub fn window_size(fd: RawFd) -> Option<(u16, u16)> {
+    nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize into `ws`.
+    unsafe { get_winsize(fd, &mut ws) }.ok()?;
+    (ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Every signal the relay passes on (all catchable ones but SIGCHLD and SIGPIPE).
+fn relayed() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+    ] {
+        set.remove(s);
+    }
+    for s in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGFPE,
+        Signal::SIGILL,
+    ] {
+        set.remove(s);
+    }
+    set
+}
+
+/// Forks the detached relay; returns its pid. The child makes the console slave its
+/// controlling terminal, confines itself and runs the relay until the guest process ends.
+pub fn spawn_detached(sock: UnixStream, reader: Reader, io: Io) -> std::io::Result<i32> {
+    use nix::unistd::ForkResult;
+    match crate::sys::fork()? {
+        ForkResult::Parent { child } => Ok(child.as_raw()),
+        ForkResult::Child => {
+            crate::proctitle::set(&["urunc", "exec-relay"]);
+            let code = detached_main(sock, reader, io);
+            // SAFETY: _exit in the forked child: no atexit handlers of the parent's state.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+fn detached_main(sock: UnixStream, reader: Reader, io: Io) -> i32 {
+    if let Some(t) = &io.tty {
+        let _ = nix::unistd::setsid();
+        let _ = crate::sys::set_controlling_tty(t.as_raw_fd());
+    }
+    if let Err(e) = confine() {
+        log::error!("exec relay: cannot confine itself: {e}");
+        return 255;
+    }
+    run(sock, reader, io).unwrap_or_else(|e| {
+        log::error!("exec relay: {e}");
+        255
+    })
+}
+
+/// The supervisor's confinement, minus the identity change: no capabilities, no new
+/// privileges, not dumpable, the supervisor's Landlock ruleset and seccomp filter.
+fn confine() -> Result<(), String> {
+    use crate::sandbox::{caps, landlock};
+    let dropped = caps::drop_bounding_and_ambient().map_err(|e| e.to_string())?;
+    caps::clear_all(dropped).map_err(|e| e.to_string())?;
+    for (opt, v) in [(libc::PR_SET_DUMPABLE, 0), (libc::PR_SET_NO_NEW_PRIVS, 1)] {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(opt, v, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+    }
+    landlock::confine_supervisor().map_err(|e| e.to_string())?;
+    let f = crate::sandbox::supervisor_filters().map_err(|e| e.to_string())?;
+    f.apply().map_err(|e| e.to_string())
+}
+
+/// The relay's loop; returns the exit status.
+pub fn run(sock: UnixStream, reader: Reader, io: Io) -> std::io::Result<i32> {
+    let set = relayed();
+    set.thread_block()?;
+    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    let (inp, out, err) = io.fds();
+    // an attached terminal: the caller's terminal goes raw while the guest's pty drives it
+    let restore = (io.terminal && io.tty.is_none())
+        .then(|| {
+            // SAFETY: fd 0 stays open for the whole relay.
+            let fd = unsafe { BorrowedFd::borrow_raw(0) };
+            raw_mode(fd).ok().map(|t| (fd, t))
+        })
+        .flatten();
+    let r = Loop {
+        sock: &sock,
+        credit: Credit::default(),
+        stdin_open: true,
+        inp,
+        out,
+        err: if io.terminal { out } else { err },
+        winch_fd: if io.tty.is_some() { inp } else { 0 },
+    }
+    .serve(&sfd, reader);
+    if let Some((fd, t)) = restore {
+        let _ = nix::sys::termios::tcsetattr(fd, nix::sys::termios::SetArg::TCSANOW, &t);
+    }
+    r
+}
+
+struct Loop<'a> {
+    sock: &'a UnixStream,
+    credit: Credit,
+    stdin_open: bool,
+    inp: RawFd,
+    out: RawFd,
+    err: RawFd,
+    winch_fd: RawFd,
+}
+
+impl Loop<'_> {
+    fn serve(mut self, sfd: &SignalFd, mut reader: Reader) -> std::io::Result<i32> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        loop {
+            let want_in = self.stdin_open && self.credit.available() > 0;
+            // SAFETY: the stdin fd stays open for the whole loop.
+            let inp = unsafe { BorrowedFd::borrow_raw(self.inp) };
+            let mut fds = [
+                PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(inp, PollFlags::POLLIN),
+            ];
+            let n = if want_in { 3 } else { 2 };
+            let wait = if reader.pending.is_empty() {
+                PollTimeout::NONE
+            } else {
+                PollTimeout::ZERO
+            };
+            match poll(&mut fds[..n], wait) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => r?,
+            };
+            let ready = |i: usize| fds[i].any().unwrap_or(false);
+            let sock_ready = ready(0) || !reader.pending.is_empty();
+            let (sig_ready, in_ready) = (ready(1), n == 3 && ready(2));
+            if sig_ready {
+                self.on_signals(sfd)?;
+            }
+            if in_ready {
+                self.on_stdin()?;
+            }
+            if sock_ready {
+                let mut done = None;
+                let mut failed = Ok(());
+                let open = reader.next(&mut |m| {
+                    if failed.is_ok() {
+                        failed = self.on_message(m, &mut done);
+                    }
+                })?;
+                failed?;
+                if let Some(code) = done {
+                    return Ok(code);
+                }
+                if !open {
+                    return Ok(CONTAINER_ENDED);
+                }
+            }
+        }
+    }
+
+    fn send(&self, m: ExecMsg<'_>) -> std::io::Result<()> {
+        Writer::new(self.sock).send(m)
+    }
+
+    fn on_message(&mut self, m: ExecMsg<'_>, done: &mut Option<i32>) -> std::io::Result<()> {
+        match m {
+            ExecMsg::Stdout(d) => self.output(self.out, d),
+            ExecMsg::Stderr(d) => self.output(self.err, d),
+            ExecMsg::Credit(n) => {
+                self.credit.grant(n);
+                Ok(())
+            }
+            ExecMsg::Exited { signaled, value } => {
+                *done = Some(if signaled {
+                    128 + i32::from(value)
+                } else {
+                    value.into()
+                });
+                Ok(())
+            }
+            ExecMsg::Failed { code, reason } => {
+                log::error!("exec: {reason}");
+                *done = Some(code.into());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes guest output (blocking: a slow reader slows the guest down), then gives the
+    /// credit back. A reader that went away drops the output but still returns the credit.
+    fn output(&self, fd: RawFd, d: &[u8]) -> std::io::Result<()> {
+        // SAFETY: the stdio fds stay open for the whole loop; ManuallyDrop keeps them open.
+        let f = std::mem::ManuallyDrop::new(unsafe {
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        });
+        let _ = (&*f).write_all(d);
+        self.send(ExecMsg::Credit(d.len() as u32))
+    }
+
+    fn on_stdin(&mut self) -> std::io::Result<()> {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let n = buf.len().min(self.credit.available());
+        match nix::unistd::read(self.inp, &mut buf[..n]) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => {
+                self.stdin_open = false;
+                self.send(ExecMsg::Eof)
+            }
+            Ok(k) => {
+                self.credit.spend(k);
+                self.send(ExecMsg::Stdin(&buf[..k]))
+            }
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => Ok(()),
+            Err(e) => {
+                self.stdin_open = false;
+                log::warn!("exec: reading stdin: {e}");
+                self.send(ExecMsg::Eof)
+            }
+        }
+    }
+
+    fn on_signals(&mut self, sfd: &SignalFd) -> std::io::Result<()> {
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGWINCH {
+                if let Some((rows, cols)) = window_size(self.winch_fd) {
+                    self.send(ExecMsg::Resize { rows, cols })?;
+                }
+            } else if (1..=64).contains(&sig) {
+                self.send(ExecMsg::Signal(sig as u8))?;
+            }
+        }
+        Ok(())
+    }
+}
