@@ -1,156 +1,13 @@
-//! `urunc exec` into a real Linux guest (issue #17): the Debian cloud kernel with urunit and
-//! busybox (`scripts/prepare-assets.sh`) in QEMU under TCG. The main program sleeps; each
-//! test execs into it and checks what the caller sees. Without the assets the tests skip
-//! (CI: fail), as tests/guest_linux.rs.
+//! `urunc exec` into a real Linux guest (issue #17), attached (runc's plain form): output,
+//! identity, status, signals, stdin and its end, two execs at once, and a caller that is not
+//! root. Without the assets the tests skip (CI: fail), as tests/guest_linux.rs.
 
 mod assets;
-use assets::guest_assets;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
-static SERIAL: Mutex<()> = Mutex::new(());
-/// Guards against hangs only: TCG under load is slow.
-const BOOT: Duration = Duration::from_secs(180);
-
-struct Guest {
-    dir: tempfile::TempDir,
-    id: String,
-    run: Option<Child>,
-}
-
-impl Guest {
-    /// Boots a guest whose program prints `ready` then sleeps; returns once it printed it.
-    fn boot(assets: &Path, name: &str) -> Guest {
-        let dir = tempfile::Builder::new()
-            .prefix("exec-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        let rootfs = dir.path().join("rootfs");
-        std::fs::create_dir(&rootfs).unwrap();
-        if std::fs::hard_link(assets.join("vmlinux"), rootfs.join("vmlinux")).is_err() {
-            std::fs::copy(assets.join("vmlinux"), rootfs.join("vmlinux")).unwrap();
-        }
-        std::fs::copy(assets.join("initrd.cpio"), rootfs.join("initrd")).unwrap();
-        let spec = serde_json::json!({
-            "ociVersion": "1.2.0",
-            "process": {
-                "terminal": false,
-                "user": {"uid": 0, "gid": 0},
-                "args": ["/urunit", "/bin/sh", "-c", "echo ready; exec sleep 100000"],
-                "env": ["PATH=/bin"],
-                "cwd": "/",
-            },
-            "root": {"path": "rootfs"},
-            "hostname": "guest",
-            "annotations": {
-                "com.urunc.unikernel.unikernelType": "linux",
-                "com.urunc.unikernel.hypervisor": "qemu",
-                "com.urunc.unikernel.binary": "/vmlinux",
-                "com.urunc.unikernel.initrd": "/initrd",
-            },
-            "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
-        });
-        std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
-        std::fs::write(
-            dir.path().join("urunc.toml"),
-            "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 256\n",
-        )
-        .unwrap();
-        let id = format!("{name}-{}", std::process::id());
-        let mut g = Guest { dir, id, run: None };
-        let bundle = g.dir.path().display().to_string();
-        let mut child = g
-            .cmd(&["run", "--bundle", &bundle, &g.id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rx = lines(child.stdout.take().unwrap());
-        g.run = Some(child);
-        assert!(wait_line(&rx, "ready", BOOT), "the guest never got ready");
-        g
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(URUNC);
-        c.env("URUNC_CONFIG", self.dir.path().join("urunc.toml"))
-            .arg("--root")
-            .arg(self.dir.path().join("state"))
-            .args(args);
-        c
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        let mut a = vec!["exec"];
-        a.extend_from_slice(args);
-        let o = self.cmd(&a).stdin(Stdio::null()).output().unwrap();
-        eprintln!(
-            "exec {args:?}: {:?}\n--- stdout:\n{}--- stderr:\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["delete", "--force", &self.id]).output();
-        if let Some(mut c) = self.run.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn lines(out: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("guest: {line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_line(rx: &Receiver<String>, want: &str, timeout: Duration) -> bool {
-    let end = Instant::now() + timeout;
-    while let Some(left) = end.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(l) if l.contains(want) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-fn status_of(st: std::process::ExitStatus) -> i32 {
-    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if let Some(st) = child.try_wait().unwrap() {
-            return Some(status_of(st));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
-}
+mod exec_guest;
+use exec_guest::*;
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
 
 #[test]
 fn attached_exec_output_identity_status_and_signal() {
@@ -228,4 +85,137 @@ fn attached_exec_output_identity_status_and_signal() {
     assert!(g.run.as_ref().map(|c| c.id()).is_some());
     let st = g.cmd(&["state", &g.id]).output().unwrap();
     assert!(String::from_utf8_lossy(&st.stdout).contains("running"));
+}
+
+#[test]
+fn two_execs_at_once_are_independent() {
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let g = Guest::boot(&assets, "two");
+    let start = |name: &str| {
+        let script = format!("echo {name}-waiting; read x; echo {name}-got-$x; exit 4");
+        let mut c = g
+            .cmd(&["exec", &g.id, "/bin/sh", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = lines(c.stdout.take().unwrap());
+        assert!(
+            wait_line(&rx, &format!("{name}-waiting"), BOOT),
+            "{name} never started"
+        );
+        (c, rx)
+    };
+    let (mut a, rx_a) = start("a");
+    let (mut b, rx_b) = start("b");
+    // b finishes while a still waits for its input
+    writeln!(b.stdin.take().unwrap(), "bee").unwrap();
+    assert!(wait_line(&rx_b, "b-got-bee", Duration::from_secs(60)));
+    assert_eq!(wait_timeout(&mut b, Duration::from_secs(60)), Some(4));
+    assert_eq!(a.try_wait().unwrap(), None, "a ended with b");
+    writeln!(a.stdin.take().unwrap(), "ay").unwrap();
+    assert!(wait_line(&rx_a, "a-got-ay", Duration::from_secs(60)));
+    assert_eq!(wait_timeout(&mut a, Duration::from_secs(60)), Some(4));
+}
+
+/// Exec is root's, as runc's: `urunc exec` from another user fails, and even with the
+/// socket's file and directory opened up, the supervisor refuses a peer that is not root
+/// (SO_PEERCRED) before the guest hears of it.
+#[test]
+fn a_caller_that_is_not_root_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let g = Guest::boot(&assets, "nonroot");
+    let dir = g.dir.path().join("state").join(&g.id).join("exec");
+    let m = std::fs::metadata(&dir).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (0, 0, 0o700));
+    let nobody = 65534;
+    let o = g
+        .cmd(&["exec", &g.id, "/bin/touch", "/tmp/by-nobody"])
+        .uid(nobody)
+        .gid(nobody)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a non-root exec succeeded");
+
+    // the layer behind the permissions: open the way to the socket, connect as nobody
+    let sock = dir.join("sock");
+    for p in [
+        g.dir.path().to_path_buf(),
+        g.dir.path().join("state"),
+        g.dir.path().join("state").join(&g.id),
+        dir.clone(),
+        sock.clone(),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    // SAFETY: the forked child makes system calls and a socket exchange, then _exits
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: plain system calls in the child
+        let dropped = unsafe { libc::setgid(nobody) == 0 && libc::setuid(nobody) == 0 };
+        let code = if dropped { nobody_exec(&sock) } else { 3 };
+        // SAFETY: ends the forked child without running the test harness's exit code
+        unsafe { libc::_exit(code) };
+    }
+    let mut st = 0;
+    // SAFETY: waits for our own child into a valid int
+    unsafe { libc::waitpid(child, &mut st, 0) };
+    assert_eq!(
+        libc::WEXITSTATUS(st),
+        0,
+        "0: refused, 1: the supervisor served a non-root peer, 2: nobody could not connect, 3: setuid failed"
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let o = g.exec(&[
+        &g.id,
+        "/bin/sh",
+        "-c",
+        "test -e /tmp/by-nobody && echo FOUND; exit 0",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("FOUND"),
+        "nobody ran a process in the guest"
+    );
+}
+
+/// As nobody: connect, ask for `touch /tmp/by-nobody`, expect the connection closed with no
+/// STARTED. Returns 0 when refused, 1 when served, 2 when it could not even connect.
+fn nobody_exec(sock: &std::path::Path) -> i32 {
+    use urunit_proto::exec::{ExecMsg, Spec};
+    use urunit_proto::frame::{Decoder, MAX_ENCODED};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else {
+        return 2;
+    };
+    let spec = Spec {
+        args: vec!["/bin/touch".into(), "/tmp/by-nobody".into()],
+        cwd: "/".into(),
+        ..Default::default()
+    };
+    let mut buf = [0u8; MAX_ENCODED];
+    for m in [ExecMsg::Spec(&spec.encode().unwrap()), ExecMsg::Start] {
+        let n = m.encode(1, &mut buf).unwrap();
+        if s.write_all(&buf[..n]).is_err() {
+            return 0; // closed already
+        }
+    }
+    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let mut started = false;
+    Decoder::default().feed(&got, |f| {
+        if let Ok(f) = f {
+            started |= matches!(ExecMsg::from_frame(&f), Ok(ExecMsg::Started { .. }));
+        }
+    });
+    i32::from(started)
 }
