@@ -16,6 +16,8 @@ fn attached_exec_output_identity_status_and_signal() {
     };
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let g = Guest::boot(&assets, "attached");
+    // a spec longer than one frame
+    let big = format!("BIG={}", "b".repeat(3000));
     // output on stdout and stderr, identity, cwd and environment as asked, status 7
     let o = g.exec(&[
         "-u",
@@ -26,6 +28,8 @@ fn attached_exec_output_identity_status_and_signal() {
         "/tmp",
         "-e",
         "FOO=bar baz",
+        "-e",
+        &big,
         &g.id,
         "/bin/sh",
         "-c",
@@ -218,4 +222,31 @@ fn nobody_exec(sock: &std::path::Path) -> i32 {
         }
     });
     i32::from(started)
+}
+
+/// An exec issued while the guest still boots (probes fire early) waits for urunit's READY:
+/// before it, urunit's tty is not raw yet and would mangle the frames.
+#[test]
+fn an_exec_during_boot_waits_for_the_guest() {
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (g, rx) = Guest::start(&assets, "early");
+    let end = std::time::Instant::now() + BOOT;
+    loop {
+        let st = g.cmd(&["state", &g.id]).output().unwrap();
+        if String::from_utf8_lossy(&st.stdout).contains("\"running\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "never running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "the guest was already up: the test proves nothing"
+    );
+    let o = g.exec(&[&g.id, "/bin/sh", "-c", "echo early-exec; exit 6"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("early-exec"));
+    assert_eq!(o.status.code(), Some(6));
 }

@@ -6,7 +6,8 @@
 //!
 //! Bounds: at most `MAX_STREAMS` clients; a client's pending output is capped (the guest can
 //! only have `WINDOW` bytes of data in flight per stream; a guest that sends more loses the
-//! stream), and clients are not read while the channel's queue is over `CHANNEL_CAP`.
+//! stream), and clients are not read while the channel's queue is over `CHANNEL_CAP`, nor
+//! before urunit said READY.
 
 use super::outbox::Outbox;
 use crate::guest::urunit_channel::HostChannel;
@@ -137,7 +138,7 @@ impl ExecServer {
         };
         let mut gone = c.out.flush(&c.sock).is_err();
         let mut buf = [0u8; 4096];
-        while !gone && !c.done && chan.out.queued < CHANNEL_CAP {
+        while !gone && !c.done && accepts(chan) {
             match (&c.sock).read(&mut buf) {
                 Ok(0) => gone = true,
                 Ok(n) => {
@@ -207,7 +208,7 @@ impl ExecServer {
                 chan.queue(&wire[..n], true);
             }
         }
-        let reading = chan.out.queued < CHANNEL_CAP;
+        let reading = accepts(chan);
         for slot in 0..self.clients.len() {
             let Some(c) = self.clients[slot].as_mut() else {
                 continue;
@@ -238,6 +239,13 @@ impl ExecServer {
             }
         }
     }
+}
+
+/// Whether clients' frames may go to the guest now: urunit said READY (before that its tty is
+/// not yet raw, and its line discipline would echo and mangle them: an exec issued while the
+/// guest boots waits here), and the channel's queue has room.
+fn accepts(chan: &HostChannel) -> bool {
+    chan.state.ready && !chan.eof && chan.out.queued < CHANNEL_CAP
 }
 
 /// Forwards one client frame to the guest under the client's stream; false when the client

@@ -28,6 +28,13 @@ pub struct Guest {
 impl Guest {
     /// Boots a guest whose program prints `ready` then sleeps; returns once it printed it.
     pub fn boot(assets: &Path, name: &str) -> Guest {
+        let (g, rx) = Guest::start(assets, name);
+        assert!(wait_line(&rx, "ready", BOOT), "the guest never got ready");
+        g
+    }
+
+    /// Starts the guest and returns at once (it is still booting), with its output lines.
+    pub fn start(assets: &Path, name: &str) -> (Guest, Receiver<String>) {
         let dir = tempfile::Builder::new()
             .prefix("exec-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -74,8 +81,7 @@ impl Guest {
             .unwrap();
         let rx = lines(child.stdout.take().unwrap());
         g.run = Some(child);
-        assert!(wait_line(&rx, "ready", BOOT), "the guest never got ready");
-        g
+        (g, rx)
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
