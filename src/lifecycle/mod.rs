@@ -9,6 +9,7 @@ mod create_undo;
 mod delete;
 pub mod exec;
 mod relay;
+mod relay_loop;
 pub mod remains;
 mod start;
 

@@ -14,11 +14,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use urunit_proto::exec::{Credit, ExecMsg};
-use urunit_proto::frame::{Decoder, Frame, MAX_ENCODED, MAX_PAYLOAD};
-
-/// The status when the container ended under a running exec (its process was SIGKILLed).
-const CONTAINER_ENDED: i32 = 137;
+use urunit_proto::exec::ExecMsg;
+use urunit_proto::frame::{Decoder, Frame, MAX_ENCODED};
 
 /// Writes exec messages to the supervisor (blocking).
 pub struct Writer<'a>(&'a UnixStream);
@@ -38,7 +35,7 @@ impl<'a> Writer<'a> {
 pub struct Reader {
     sock: UnixStream,
     dec: Box<Decoder>,
-    pending: VecDeque<Frame>,
+    pub(super) pending: VecDeque<Frame>,
 }
 
 impl Reader {
@@ -218,154 +215,14 @@ pub fn run(sock: UnixStream, reader: Reader, io: Io) -> std::io::Result<i32> {
             raw_mode(fd).ok().map(|t| (fd, t))
         })
         .flatten();
-    let r = Loop {
-        sock: &sock,
-        credit: Credit::default(),
-        stdin_open: true,
-        inp,
-        out,
-        err: if io.terminal { out } else { err },
-        winch_fd: if io.tty.is_some() { inp } else { 0 },
-    }
+    let r = super::relay_loop::Loop::new(
+        &sock,
+        [inp, out, if io.terminal { out } else { err }],
+        if io.tty.is_some() { inp } else { 0 },
+    )
     .serve(&sfd, reader);
     if let Some((fd, t)) = restore {
         let _ = nix::sys::termios::tcsetattr(fd, nix::sys::termios::SetArg::TCSANOW, &t);
     }
     r
-}
-
-struct Loop<'a> {
-    sock: &'a UnixStream,
-    credit: Credit,
-    stdin_open: bool,
-    inp: RawFd,
-    out: RawFd,
-    err: RawFd,
-    winch_fd: RawFd,
-}
-
-impl Loop<'_> {
-    fn serve(mut self, sfd: &SignalFd, mut reader: Reader) -> std::io::Result<i32> {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        loop {
-            let want_in = self.stdin_open && self.credit.available() > 0;
-            // SAFETY: the stdin fd stays open for the whole loop.
-            let inp = unsafe { BorrowedFd::borrow_raw(self.inp) };
-            let mut fds = [
-                PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
-                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(inp, PollFlags::POLLIN),
-            ];
-            let n = if want_in { 3 } else { 2 };
-            let wait = if reader.pending.is_empty() {
-                PollTimeout::NONE
-            } else {
-                PollTimeout::ZERO
-            };
-            match poll(&mut fds[..n], wait) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => r?,
-            };
-            let ready = |i: usize| fds[i].any().unwrap_or(false);
-            let sock_ready = ready(0) || !reader.pending.is_empty();
-            let (sig_ready, in_ready) = (ready(1), n == 3 && ready(2));
-            if sig_ready {
-                self.on_signals(sfd)?;
-            }
-            if in_ready {
-                self.on_stdin()?;
-            }
-            if sock_ready {
-                let mut done = None;
-                let mut failed = Ok(());
-                let open = reader.next(&mut |m| {
-                    if failed.is_ok() {
-                        failed = self.on_message(m, &mut done);
-                    }
-                })?;
-                failed?;
-                if let Some(code) = done {
-                    return Ok(code);
-                }
-                if !open {
-                    return Ok(CONTAINER_ENDED);
-                }
-            }
-        }
-    }
-
-    fn send(&self, m: ExecMsg<'_>) -> std::io::Result<()> {
-        Writer::new(self.sock).send(m)
-    }
-
-    fn on_message(&mut self, m: ExecMsg<'_>, done: &mut Option<i32>) -> std::io::Result<()> {
-        match m {
-            ExecMsg::Stdout(d) => self.output(self.out, d),
-            ExecMsg::Stderr(d) => self.output(self.err, d),
-            ExecMsg::Credit(n) => {
-                self.credit.grant(n);
-                Ok(())
-            }
-            ExecMsg::Exited { signaled, value } => {
-                *done = Some(if signaled {
-                    128 + i32::from(value)
-                } else {
-                    value.into()
-                });
-                Ok(())
-            }
-            ExecMsg::Failed { code, reason } => {
-                log::error!("exec: {reason}");
-                *done = Some(code.into());
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Writes guest output (blocking: a slow reader slows the guest down), then gives the
-    /// credit back. A reader that went away drops the output but still returns the credit.
-    fn output(&self, fd: RawFd, d: &[u8]) -> std::io::Result<()> {
-        // SAFETY: the stdio fds stay open for the whole loop; ManuallyDrop keeps them open.
-        let f = std::mem::ManuallyDrop::new(unsafe {
-            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
-        });
-        let _ = (&*f).write_all(d);
-        self.send(ExecMsg::Credit(d.len() as u32))
-    }
-
-    fn on_stdin(&mut self) -> std::io::Result<()> {
-        let mut buf = [0u8; MAX_PAYLOAD];
-        let n = buf.len().min(self.credit.available());
-        match nix::unistd::read(self.inp, &mut buf[..n]) {
-            Ok(0) | Err(nix::errno::Errno::EIO) => {
-                self.stdin_open = false;
-                self.send(ExecMsg::Eof)
-            }
-            Ok(k) => {
-                self.credit.spend(k);
-                self.send(ExecMsg::Stdin(&buf[..k]))
-            }
-            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => Ok(()),
-            Err(e) => {
-                self.stdin_open = false;
-                log::warn!("exec: reading stdin: {e}");
-                self.send(ExecMsg::Eof)
-            }
-        }
-    }
-
-    fn on_signals(&mut self, sfd: &SignalFd) -> std::io::Result<()> {
-        while let Ok(Some(info)) = sfd.read_signal() {
-            let sig = info.ssi_signo as i32;
-            if sig == libc::SIGWINCH {
-                if let Some((rows, cols)) = window_size(self.winch_fd) {
-                    self.send(ExecMsg::Resize { rows, cols })?;
-                }
-            } else if (1..=64).contains(&sig) {
-                self.send(ExecMsg::Signal(sig as u8))?;
-            }
-        }
-        Ok(())
-    }
 }

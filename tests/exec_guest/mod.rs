@@ -97,8 +97,9 @@ impl Guest {
         let mut a = vec!["exec"];
         a.extend_from_slice(args);
         let o = self.cmd(&a).stdin(Stdio::null()).output().unwrap();
+        let shown: String = format!("{args:?}").chars().take(300).collect();
         eprintln!(
-            "exec {args:?}: {:?}\n--- stdout:\n{}--- stderr:\n{}",
+            "exec {shown}: {:?}\n--- stdout:\n{}--- stderr:\n{}",
             o.status,
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
