@@ -16,7 +16,7 @@ use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use urunit_proto::exec::{ExecMsg, MAX_STREAMS, WINDOW};
+use urunit_proto::exec::{Credit, ExecMsg, MAX_STREAMS, WINDOW};
 use urunit_proto::frame::{Decoder, Frame, MAX_ENCODED};
 
 /// The directory under the container's state directory, and the socket in it.
@@ -35,6 +35,9 @@ struct Client {
     out: Outbox,
     /// EXITED or FAILED went out: close once `out` is flushed.
     done: bool,
+    /// What the guest may still send on this stream (the client's grants, checked here:
+    /// a guest that sends beyond them loses the stream).
+    guest_credit: Credit,
     interest: EpollFlags,
 }
 
@@ -126,6 +129,7 @@ impl ExecServer {
                 decoder: Box::default(),
                 out: Outbox::default(),
                 done: false,
+                guest_credit: Credit::default(),
                 interest: EpollFlags::EPOLLIN,
             });
         }
@@ -142,9 +146,9 @@ impl ExecServer {
             match (&c.sock).read(&mut buf) {
                 Ok(0) => gone = true,
                 Ok(n) => {
-                    let stream = c.stream;
+                    let (stream, credit) = (c.stream, &mut c.guest_credit);
                     c.decoder.feed(&buf[..n], |f| {
-                        gone |= !to_guest(f.ok().as_ref(), stream, chan);
+                        gone |= !to_guest(f.ok().as_ref(), stream, credit, chan);
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -186,7 +190,11 @@ impl ExecServer {
         );
         let mut wire = [0u8; MAX_ENCODED];
         let n = m.encode(f.stream, &mut wire).unwrap_or(0);
-        if !guest_kind || c.out.queued + n > CLIENT_CAP {
+        let within_credit = match m {
+            ExecMsg::Stdout(d) | ExecMsg::Stderr(d) => c.guest_credit.spend(d.len()),
+            _ => true,
+        };
+        if !guest_kind || !within_credit || c.out.queued + n > CLIENT_CAP {
             log::warn!("exec stream {}: the guest broke the protocol", f.stream);
             self.to_close.push(f.stream);
             self.clients[slot] = None;
@@ -202,7 +210,14 @@ impl ExecServer {
     /// After a round of events: CLOSE for forgotten streams, finished clients dropped,
     /// epoll interests updated (write interest only while output is pending).
     pub fn settle(&mut self, epoll: &Epoll, chan: &mut HostChannel) {
-        for stream in std::mem::take(&mut self.to_close) {
+        let mut closes = std::mem::take(&mut self.to_close);
+        closes.sort_unstable();
+        closes.dedup();
+        for stream in closes {
+            // a guest flooding frames of unknown streams does not grow the queue without end
+            if chan.out.queued >= CHANNEL_CAP {
+                break;
+            }
             let mut wire = [0u8; MAX_ENCODED];
             if let Some(n) = ExecMsg::Close.encode(stream, &mut wire) {
                 chan.queue(&wire[..n], true);
@@ -250,10 +265,13 @@ fn accepts(chan: &HostChannel) -> bool {
 
 /// Forwards one client frame to the guest under the client's stream; false when the client
 /// sent something that is not a host-to-guest exec message (it is then dropped).
-fn to_guest(f: Option<&Frame>, stream: u16, chan: &mut HostChannel) -> bool {
+fn to_guest(f: Option<&Frame>, stream: u16, credit: &mut Credit, chan: &mut HostChannel) -> bool {
     let Some(m) = f.and_then(|f| ExecMsg::from_frame(f).ok()) else {
         return false;
     };
+    if let ExecMsg::Credit(n) = m {
+        credit.grant(n);
+    }
     // START and EOF keep their place behind the stream's SPEC and STDIN data
     let control = match m {
         ExecMsg::Spec(_) | ExecMsg::Stdin(_) | ExecMsg::Start | ExecMsg::Eof => false,
@@ -269,3 +287,7 @@ fn to_guest(f: Option<&Frame>, stream: u16, chan: &mut HostChannel) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+#[path = "exec_server_tests.rs"]
+mod tests;
