@@ -108,8 +108,13 @@ impl<'a> Loop<'a> {
         }
     }
 
+    /// Best effort: the supervisor closes the stream once the process exited, maybe before
+    /// this relay read that; the end (EXITED, or the socket's end) comes from reading.
     fn send(&self, m: ExecMsg<'_>) -> std::io::Result<()> {
-        Writer::new(self.sock).send(m)
+        if let Err(e) = Writer::new(self.sock).send(m) {
+            log::debug!("exec relay: send to the supervisor: {e}");
+        }
+        Ok(())
     }
 
     fn on_message(&mut self, m: ExecMsg<'_>) -> std::io::Result<()> {
@@ -150,7 +155,9 @@ impl<'a> Loop<'a> {
         if *off == data.len() {
             let n = data.len() as u32;
             self.pending.pop_front();
-            self.send(ExecMsg::Credit(n))?;
+            if self.done.is_none() {
+                self.send(ExecMsg::Credit(n))?;
+            }
         }
         Ok(())
     }
