@@ -48,6 +48,13 @@ fn attached_exec_output_identity_status_and_signal() {
         "exec returns the process's status"
     );
 
+    // runc's plain form starts from the container's process: its environment (PATH=/bin in
+    // config.json, not urunit's default), which -e overrides
+    let o = g.exec(&[&g.id, "/bin/sh", "-c", "echo P=$PATH"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("P=/bin\n"));
+    let o = g.exec(&["-e", "PATH=/x:/bin", &g.id, "/bin/sh", "-c", "echo P=$PATH"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("P=/x:/bin\n"));
+
     // a signal sent to urunc exec reaches the guest process: 128+15
     let mut c = g
         .cmd(&[

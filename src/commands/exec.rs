@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
                 Error::Msg(format!("exec: --process {f} is not a process spec: {e}"))
             })?
         }
-        None => command_line_process(a),
+        None => command_line_process(a, &st.bundle),
     };
     let opts = ExecOptions {
         process,
@@ -31,19 +31,31 @@ pub fn run(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     exec(&st, &opts).map_err(|e| Error::Msg(e.to_string()))
 }
 
-/// runc's plain form: the command, `-e`, `-u`, `--cwd`, `-t`.
-fn command_line_process(a: &ExecArgs) -> Process {
-    let mut p = Process {
-        terminal: a.tty,
-        args: a.command.clone(),
-        env: a.env.clone(),
-        cwd: a.cwd.clone().unwrap_or_else(|| "/".into()),
-        ..Default::default()
-    };
+/// runc's plain form: the container's own process (its user, cwd and environment, from the
+/// bundle's config.json when it is still readable) with the command, `-e` (added after the
+/// container's variables), `-u`, `--cwd`, `--additional-gids`, `-t`.
+fn command_line_process(a: &ExecArgs, bundle: &std::path::Path) -> Process {
+    let mut p = urunc::spec::Spec::load(bundle)
+        .ok()
+        .and_then(|s| s.process().ok().cloned())
+        .unwrap_or_default();
+    p.terminal = a.tty;
+    p.args = a.command.clone();
+    for e in &a.env {
+        let key = e.split('=').next().unwrap_or_default();
+        p.env.retain(|old| old.split('=').next() != Some(key));
+        p.env.push(e.clone());
+    }
+    if let Some(cwd) = &a.cwd {
+        p.cwd = cwd.clone();
+    }
     if let Some((uid, gid)) = a.user {
         p.user.uid = uid;
         p.user.gid = gid.unwrap_or(0);
+        p.user.additional_gids.clear();
     }
-    p.user.additional_gids = a.additional_gids.clone();
+    if !a.additional_gids.is_empty() {
+        p.user.additional_gids = a.additional_gids.clone();
+    }
     p
 }
