@@ -2,7 +2,8 @@
 //! `exec --process FILE [--console-socket SOCK] --detach --pid-file FILE ID`. The test plays
 //! the shim: it is a subreaper, reaps the pid it was handed (the relay) and takes its status
 //! as the exec's; it signals that pid; with a terminal it receives the pty master on its
-//! console socket and resizes it. Without the assets the tests skip (CI: fail).
+//! console socket and resizes it. Also runc's attached `exec -t` on the caller's terminal.
+//! Without the assets the tests skip (CI: fail).
 
 mod assets;
 mod exec_guest;
@@ -211,4 +212,55 @@ fn a_terminal_exec_through_a_console_socket_sees_a_resize() {
     wait_for("30 100");
     wait_for("bye-go");
     assert_eq!(reap(pid, Duration::from_secs(60)), Some(3));
+}
+
+/// runc's `exec -t` attached: the caller's terminal (here a pty of the test) is the exec's;
+/// the guest's pty gets its size, and output comes back through it.
+#[test]
+fn an_attached_terminal_exec_takes_the_callers_terminal() {
+    let Some(assets) = guest_assets(&["vmlinux", "initrd.cpio"]) else {
+        return;
+    };
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let g = Guest::boot(&assets, "attty");
+    let ws = nix::pty::Winsize {
+        ws_row: 20,
+        ws_col: 70,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).unwrap();
+    let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
+    let mut c = g
+        .cmd(&[
+            "exec",
+            "-t",
+            &g.id,
+            "/bin/sh",
+            "-c",
+            "stty size; tty; echo bye",
+        ])
+        .stdin(stdio(&pty.slave))
+        .stdout(stdio(&pty.slave))
+        .stderr(stdio(&pty.slave))
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 1024];
+        // EIO once every slave holder (urunc exec) is gone
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    assert_eq!(wait_timeout(&mut c, BOOT), Some(0));
+    let out = reader.join().unwrap();
+    assert!(out.contains("20 70"), "{out:?}");
+    assert!(out.contains("/dev/pts/") && out.contains("bye"), "{out:?}");
 }
