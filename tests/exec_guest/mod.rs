@@ -12,6 +12,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use assets::guest_assets;
 
 pub const URUNC: &str = env!("CARGO_BIN_EXE_urunc");
@@ -35,17 +36,29 @@ impl Guest {
 
     /// Starts the guest and returns at once (it is still booting), with its output lines.
     pub fn start(assets: &Path, name: &str) -> (Guest, Receiver<String>) {
+        Guest::start_on(assets, name, None)
+    }
+
+    /// As `start`, for an architecture other than the host's (`aarch64`: the assets'
+    /// `arm64/` kernel and initrd, QEMU `-M virt`, the channel on a virtio-serial port).
+    pub fn start_on(assets: &Path, name: &str, arch: Option<&str>) -> (Guest, Receiver<String>) {
+        let sub = if arch.is_some() { "arm64/" } else { "" };
         let dir = tempfile::Builder::new()
             .prefix("exec-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
         let rootfs = dir.path().join("rootfs");
         std::fs::create_dir(&rootfs).unwrap();
-        if std::fs::hard_link(assets.join("vmlinux"), rootfs.join("vmlinux")).is_err() {
-            std::fs::copy(assets.join("vmlinux"), rootfs.join("vmlinux")).unwrap();
+        let kernel = assets.join(format!("{sub}vmlinux"));
+        if std::fs::hard_link(&kernel, rootfs.join("vmlinux")).is_err() {
+            std::fs::copy(&kernel, rootfs.join("vmlinux")).unwrap();
         }
-        std::fs::copy(assets.join("initrd.cpio"), rootfs.join("initrd")).unwrap();
-        let spec = serde_json::json!({
+        std::fs::copy(
+            assets.join(format!("{sub}initrd.cpio")),
+            rootfs.join("initrd"),
+        )
+        .unwrap();
+        let mut spec = serde_json::json!({
             "ociVersion": "1.2.0",
             "process": {
                 "terminal": false,
@@ -64,6 +77,9 @@ impl Guest {
             },
             "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
         });
+        if let Some(a) = arch {
+            spec["annotations"]["com.urunc.unikernel.arch"] = a.into();
+        }
         std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
         std::fs::write(
             dir.path().join("urunc.toml"),
