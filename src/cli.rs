@@ -20,7 +20,7 @@ commands:
   pause     freeze a container
   resume    thaw a paused container
   update    change resource limits (--resources FILE|-)
-  exec      not possible for unikernel containers (fails at once); delegated containers go to runc
+  exec      run a process in a Linux guest (urunit); unikernels refuse at once; delegated: runc
   features  print the features this runtime supports as JSON
   spec      write a starting config.json with urunc annotations
   check     tell whether this host can run unikernels
