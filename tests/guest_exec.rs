@@ -33,7 +33,7 @@ fn attached_exec_output_identity_status_and_signal() {
         &g.id,
         "/bin/sh",
         "-c",
-        "echo \"ID=$(id -u):$(id -g):$(id -G) CWD=$(pwd) FOO=[$FOO]\"; echo to-stderr >&2; exit 7",
+        "echo \"ID=$(id -u):$(id -g):$(id -G) CWD=$(pwd) FOO=[$FOO] HOME=[$HOME]\"; echo to-stderr >&2; exit 7",
     ]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -41,6 +41,8 @@ fn attached_exec_output_identity_status_and_signal() {
         "{out}"
     );
     assert!(out.contains("FOO=[bar baz]"), "{out}");
+    // HOME added when the process has none, as runc does (uid 1000 has no passwd entry: /)
+    assert!(out.contains("HOME=[/]"), "{out}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("to-stderr"));
     assert_eq!(
         o.status.code(),

@@ -15,6 +15,7 @@ mod cmdline;
 mod config;
 mod cpio;
 mod exec;
+mod exec_spawn;
 mod fds;
 mod modules;
 mod mounts;

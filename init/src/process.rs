@@ -23,7 +23,7 @@ pub const SIGNALS: [libc::c_int; 9] = [
     libc::SIGWINCH,
 ];
 
-fn home_of(uid: u32) -> String {
+pub fn home_of(uid: u32) -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     passwd
         .lines()
