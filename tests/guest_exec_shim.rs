@@ -164,8 +164,14 @@ fn a_terminal_exec_through_a_console_socket_sees_a_resize() {
     let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let script = "stty size; read x; stty size; echo bye-$x; exit 3";
     let recv = std::thread::spawn(move || receive_master(&l));
-    let (pid, _) = detached(&g, process(&["/bin/sh", "-c", script], true), Some(&sock));
+    let (pid, urunc_out) = detached(&g, process(&["/bin/sh", "-c", script], true), Some(&sock));
     let master = recv.join().unwrap();
+    // the relay keeps no copy of urunc's own stdout (the shim reads it to its end before it
+    // goes on), though the process still runs
+    assert!(matches!(
+        urunc_out.recv_timeout(Duration::from_secs(60)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+    ));
     let mut reader = std::fs::File::from(master.try_clone().unwrap());
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {

@@ -11,19 +11,23 @@ use urunc::spec::Process;
 pub fn run(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     let st = ctx.load(&a.id)?;
     check(&st).map_err(|e| Error::Msg(e.to_string()))?;
-    let process = match &a.process {
+    let (process, console_size) = match &a.process {
         Some(f) => {
             // the shim's process file: a runtime-spec Process, bounded like every input
             let data = urunc::sys::read_regular_capped(std::path::Path::new(f), 4 << 20)
                 .map_err(|e| Error::Msg(format!("exec: cannot read --process {f}: {e}")))?;
-            serde_json::from_slice::<Process>(&data).map_err(|e| {
+            let bad = |e: serde_json::Error| {
                 Error::Msg(format!("exec: --process {f} is not a process spec: {e}"))
-            })?
+            };
+            let v: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
+            let size = console_size(&v);
+            (serde_json::from_value::<Process>(v).map_err(bad)?, size)
         }
-        None => command_line_process(a, &st.bundle),
+        None => (command_line_process(a, &st.bundle), None),
     };
     let opts = ExecOptions {
         process,
+        console_size,
         console_socket: a.console_socket.as_ref().map(Into::into),
         detach: a.detach,
         pid_file: a.pid_file.as_ref().map(Into::into),
@@ -58,4 +62,27 @@ fn command_line_process(a: &ExecArgs, bundle: &std::path::Path) -> Process {
         p.user.additional_gids = a.additional_gids.clone();
     }
     p
+}
+
+/// `consoleSize` {height, width} of a process spec, when both fit a terminal's u16.
+fn console_size(v: &serde_json::Value) -> Option<(u16, u16)> {
+    let dim = |k: &str| u16::try_from(v["consoleSize"][k].as_u64()?).ok();
+    Some((dim("height")?, dim("width")?)).filter(|(h, w)| *h > 0 && *w > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn console_size_is_read_when_it_fits() {
+        let v = serde_json::json!({"consoleSize": {"height": 33, "width": 99}});
+        assert_eq!(super::console_size(&v), Some((33, 99)));
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"consoleSize": {"height": 70000, "width": 99}}),
+            serde_json::json!({"consoleSize": {"height": 0, "width": 99}}),
+            serde_json::json!({"consoleSize": {"height": "33", "width": 99}}),
+        ] {
+            assert_eq!(super::console_size(&bad), None, "{bad}");
+        }
+    }
 }

@@ -61,6 +61,8 @@ pub struct ExecOptions {
     pub process: crate::spec::Process,
     /// Where the pty master goes (`process.terminal` only).
     pub console_socket: Option<PathBuf>,
+    /// The process's `consoleSize` (rows, cols): the terminal's size before any resize.
+    pub console_size: Option<(u16, u16)>,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
 }
@@ -94,7 +96,9 @@ pub fn exec(st: &State, opts: &ExecOptions) -> Result<i32, ExecError> {
     }
     let sock = connect(&st.dir).map_err(|_| ExecError::NoChannel(id))?;
     let tty = match (p.terminal, &opts.console_socket) {
-        (true, Some(cs)) => Some(relay::console_pty(cs).map_err(io("set up the console"))?),
+        (true, Some(cs)) => {
+            Some(relay::console_pty(cs, opts.console_size).map_err(io("set up the console"))?)
+        }
         _ => None,
     };
     let size = match &tty {

@@ -96,10 +96,16 @@ impl Io {
 }
 
 /// A pty whose master goes to the console socket; returns the slave, in raw mode (the
-/// guest's pty does the line discipline).
-pub fn console_pty(sock: &Path) -> std::io::Result<OwnedFd> {
+/// guest's pty does the line discipline), of the process's `consoleSize` when it has one.
+pub fn console_pty(sock: &Path, size: Option<(u16, u16)>) -> std::io::Result<OwnedFd> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let pty = nix::pty::openpty(None, None)?;
+    let ws = size.map(|(rows, cols)| nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    let pty = nix::pty::openpty(ws.as_ref(), None)?;
     raw_mode(pty.slave.as_fd())?;
     let stream = UnixStream::connect(sock)?;
     let fds = [pty.master.as_raw_fd()];
@@ -173,6 +179,17 @@ fn detached_main(sock: UnixStream, reader: Reader, io: Io) -> i32 {
     if let Some(t) = &io.tty {
         let _ = nix::unistd::setsid();
         let _ = crate::sys::set_controlling_tty(t.as_raw_fd());
+        // the exec's streams are the console's: the caller's stdio is not ours to keep (the
+        // shim reads urunc's output until its end, which must not wait for this relay)
+        if let Ok(null) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            for fd in 0..3 {
+                let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+            }
+        }
     }
     if let Err(e) = confine() {
         log::error!("exec relay: cannot confine itself: {e}");

@@ -1,8 +1,9 @@
 //! `ctr task exec` into a Linux guest (issue #17), through containerd's stock
 //! `io.containerd.runc.v2` shim with `--runc-binary urunc`: the shim calls
 //! `urunc exec --process FILE --detach --pid-file FILE ID`, reaps the relay it was handed,
-//! and ctr prints the process's output and exits with its status. Then the container stops
-//! and leaves nothing behind.
+//! and ctr prints the process's output and exits with its status; with `-t`, the shim gets
+//! the pty master over its console socket and resizes it. Then the container stops and
+//! leaves nothing behind.
 
 use std::time::Duration;
 use urunc_engines_tests::{self as h, containerd::Containerd, leftovers};
@@ -93,6 +94,30 @@ fn ctr_task_exec_runs_in_the_guest() {
         String::from_utf8_lossy(&out.stdout).contains("urunit"),
         "exec runs inside the guest"
     );
+    // a terminal: `ctr task exec -t` on a pty of ours (33x99); the shim gets the pty master
+    // over its console socket, copies it to ctr and resizes it to ctr's terminal size (the
+    // guest waits for that size, up to 30 s, as a guard against a hang only)
+    let script = "i=0; while [ \"$(stty size)\" != '33 99' ] && [ $i -lt 300 ]; do sleep 0.1; \
+                  i=$((i+1)); done; echo size=$(stty size); tty; echo tty-done";
+    let mut c = ctd.ctr("default");
+    c.args([
+        "task",
+        "exec",
+        "-t",
+        "--exec-id",
+        "e3",
+        &id,
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
+    let (code, out) = on_a_pty(&mut c, 33, 99, Duration::from_secs(300));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("size=33 99"), "{out}");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("tty-done"),
+        "{out}"
+    );
     h::ok(
         ctd.ctr("default")
             .args(["task", "kill", "-s", "SIGKILL", &id]),
@@ -111,6 +136,63 @@ fn ctr_task_exec_runs_in_the_guest() {
     let left = leftovers::find(&id, &[ctd.runc_root.join("default").join(&id)]);
     assert!(left.is_empty(), "{id} left: {left:#?}");
     leftovers::remove_cgroup_parent(&parent);
+}
+
+/// Runs `cmd` with a pty of `rows`x`cols` as its stdio; returns its status (None when it
+/// had to be killed after `timeout`) and all the pty printed.
+fn on_a_pty(
+    cmd: &mut std::process::Command,
+    rows: u16,
+    cols: u16,
+    timeout: Duration,
+) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: openpty writes two fds; the name and termios pointers may be null.
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh fds from openpty, owned here.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+    let mut reader = std::fs::File::from(master);
+    let read = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // ends with EIO once no process holds the slave any more
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let stdio = || Stdio::from(slave.try_clone().unwrap());
+    let mut child = cmd
+        .stdin(stdio())
+        .stdout(stdio())
+        .stderr(stdio())
+        .spawn()
+        .unwrap();
+    // the command keeps its stdio settings: drop our copies of the slave with them (else the
+    // master never reaches its end)
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    drop(slave);
+    let code = h::wait_for(timeout, || child.try_wait().unwrap().map(|st| st.code()));
+    if code.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    (code.flatten(), read.join().unwrap())
 }
 
 /// Removes the container if an assertion failed on the way.
