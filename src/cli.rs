@@ -22,7 +22,7 @@ commands:
   pause     freeze a container
   resume    thaw a paused container
   update    change resource limits (--resources FILE|-)
-  exec      not possible for unikernel containers (fails at once); delegated containers go to runc
+  exec      run a process in a Linux guest (urunit); unikernels refuse at once; delegated: runc
   features  print the features this runtime supports as JSON
   spec      write a starting config.json with urunc annotations
   check     tell whether this host can run unikernels
@@ -94,9 +94,7 @@ pub enum Command {
         resources: Option<String>,
         flags: Vec<(String, String)>,
     },
-    Exec {
-        id: String,
-    },
+    Exec(crate::exec_args::ExecArgs),
     Features,
     Spec {
         bundle: PathBuf,
@@ -161,9 +159,11 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
             None => Command::Help,
         });
     }
+    if verb == "exec" {
+        return crate::exec_args::parse(rest).map(Command::Exec);
+    }
     let rest: Vec<OsString> = rest.into_iter().map(OsString::from).collect();
     let mut a = pico_args::Arguments::from_vec(rest);
-    let e = |err: pico_args::Error| err.to_string();
     use verbs as v;
     let cmd = match verb.as_str() {
         "create" | "run" => v::create_or_run(&mut a, &verb)?,
@@ -190,21 +190,6 @@ fn parse_into(argv: Vec<OsString>, g: &mut Global) -> Result<Command, String> {
             id: one_id(&mut a, &verb)?,
         },
         "update" => v::update(&mut a, &verb)?,
-        "exec" => {
-            // Parse what the shim and conmon pass, so the refusal names the right container.
-            let _: Option<String> = a.opt_value_from_str(["-p", "--process"]).map_err(e)?;
-            let _: Option<String> = a.opt_value_from_str("--pid-file").map_err(e)?;
-            let _: Option<String> = a.opt_value_from_str("--console-socket").map_err(e)?;
-            let _: Option<String> = a.opt_value_from_str("--cwd").map_err(e)?;
-            a.contains(["-d", "--detach"]);
-            a.contains(["-t", "--tty"]);
-            let free = a.finish();
-            let id = free
-                .first()
-                .and_then(|s| s.to_str())
-                .ok_or("exec: usage: urunc exec [options] <container-id> [command]")?;
-            Command::Exec { id: id.to_string() }
-        }
         "features" => {
             no_more(a, "features")?;
             Command::Features

@@ -79,7 +79,7 @@ fn eq_forms_and_exec() {
         panic!()
     };
     assert_eq!(resources.as_deref(), Some("/tmp/r.json"));
-    let Command::Exec { id } = p(&[
+    let Command::Exec(x) = p(&[
         "exec",
         "--process",
         "/tmp/p.json",
@@ -93,5 +93,5 @@ fn eq_forms_and_exec() {
     else {
         panic!()
     };
-    assert_eq!(id, "abc");
+    assert_eq!(x.id, "abc");
 }

@@ -104,10 +104,26 @@ options:
     ),
     (
         "exec",
-        "usage: urunc [global options] exec [options] <container-id> [command]
+        "usage: urunc [global options] exec [options] <container-id> <command> [args...]
+       urunc [global options] exec --process FILE [--console-socket SOCK] [--detach]
+                                    [--pid-file FILE] <container-id>
 
-run a process in a container: not possible in a unikernel container (it fails at once and
-says so); containers handed to runc are exec'd by runc",
+run a process inside a running Linux guest whose init is urunit (QEMU; x86_64 and aarch64),
+with the output on this command's stdio and its exit status (128+N for signal N); with
+--detach a small relay carries the streams and its pid goes to --pid-file. Unikernels (no
+processes) and guests without urunit's channel refuse at once; containers handed to runc are
+exec'd by runc.
+
+options:
+  -t, --tty                   a terminal in the guest (the caller's, or --console-socket's)
+  -e, --env K=V               add or replace an environment variable
+  -u, --user UID[:GID]        run as this user (numeric)
+  -g, --additional-gids GID   a supplementary group (repeatable)
+  --cwd DIR                   working directory in the guest
+  -p, --process FILE          a runtime-spec process (JSON) instead of the options above
+  --console-socket SOCK       where the pty master goes (terminal processes)
+  -d, --detach                return once the process started
+  --pid-file FILE             write the relay's pid here",
     ),
     (
         "features",
@@ -163,6 +179,10 @@ pub fn wants_help(verb: &str, args: &[String]) -> bool {
         "--process-label",
         "--apparmor",
         "--cgroup",
+        "-g",
+        "--additional-gids",
+        "--preserve-fds",
+        "--cap",
     ];
     let mut after_value_flag = false;
     for a in args {

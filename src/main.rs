@@ -3,6 +3,7 @@
 mod cli;
 mod cli_usage;
 mod commands;
+mod exec_args;
 use urunc::config;
 use urunc::container;
 use urunc::delegate;
@@ -125,7 +126,7 @@ fn dispatch(g: cli::Global, cmd: Command) -> error::Result<i32> {
             resources,
             flags,
         } => commands::update::run(&ctx, &id, resources.as_deref(), &flags),
-        Command::Exec { id } => commands::exec::run(&ctx, &id),
+        Command::Exec(a) => commands::exec::run(&ctx, &a),
         Command::Version
         | Command::Help
         | Command::Usage(_)

@@ -5,6 +5,7 @@
 mod dhcp_socket;
 mod error;
 mod event_loop;
+pub mod exec_server;
 mod monitor;
 mod qmp;
 mod status;
@@ -230,6 +231,9 @@ fn after_network(
         .map(|p| crate::sandbox::plan_for_view(p, &s.plan_input.rootfs))?;
     crate::sandbox::check_available(&s.sandbox, plan.seccomp)?;
     links.keep_used(&plan);
+    links
+        .open_exec(&s.state.dir)
+        .map_err(crate::error::io("open the exec socket"))?;
     links
         .open_dhcp(&plan, &s.plan_input)
         .map_err(SupervisorError::from)?;

@@ -321,26 +321,32 @@ fn ps_features_list_and_version_print_json() {
 #[test]
 fn exec_fails_at_once_and_bad_arguments_give_usage() {
     let env = Env::new();
+    // a unikernel (not urunit: args[0] is the application) has no process to enter, and a
+    // urunit guest that is only created has not booted yet: both refused at once
+    let uk = env.bundle_with("uk", "wait-term 0", |s| {
+        s["annotations"]["com.urunc.unikernel.unikernelType"] = "unikraft".into();
+        s["process"]["args"] = serde_json::json!(["/bin/app"]);
+    });
     let b = env.bundle("b", "wait-term 0");
-    let id = unique("exec");
-    assert!(env.create(&b, &id, &[]).status.success());
-    let t = std::time::Instant::now();
-    let o = env.urunc(&[
-        "exec",
-        "--process",
-        "/dev/null",
-        "--detach",
-        "--pid-file",
-        "/tmp/x.pid",
-        &id,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("exec is not supported"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(t.elapsed() < Duration::from_secs(2));
+    for (bundle, want) in [(&uk, "exec is not supported"), (&b, "not running")] {
+        let id = unique("exec");
+        let c = env.create(bundle, &id, &[]);
+        assert!(c.status.success(), "{}", stderr(&c));
+        let t = std::time::Instant::now();
+        let o = env.urunc(&[
+            "exec",
+            "--process",
+            "/dev/null",
+            "--detach",
+            "--pid-file",
+            "/tmp/x.pid",
+            &id,
+        ]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+        assert!(t.elapsed() < Duration::from_secs(2));
+        let _ = env.urunc(&["delete", "--force", &id]);
+    }
     for bad in [
         &["frobnicate", "x"][..],
         &["state"],

@@ -10,17 +10,20 @@
 //! Messages: urunit sends HELLO and READY once the port is open (before the program starts;
 //! until READY the host stops the monitor itself), receives TERM (graceful stop: SIGTERM to
 //! the program, SIGKILL to everything after the grace period, power off) and SIG n (deliver
-//! n), and sends EXIT code (the program's status; 127/126 if it could not start, 1 if the
+//! n) and exec sessions (`exec.rs`), and sends EXIT code (the program's status; 127/126 if it could not start, 1 if the
 //! guest setup failed) with blocking writes before it powers off.
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
+use urunit_proto::exec::ExecMsg;
 use urunit_proto::frame::{Decoder, Message, MAX_ENCODED, VERSION};
 use urunit_proto::Channel as Device;
 
 pub enum Command {
     Term,
     Signal(i32),
+    /// A message of an exec session (stream id, message).
+    Exec(u16, crate::exec::Incoming),
 }
 
 pub struct Channel {
@@ -166,11 +169,19 @@ impl Channel {
     fn send(&mut self, m: Message) {
         let mut buf = [0u8; MAX_ENCODED];
         let n = m.encode(&mut buf);
-        if let Err(e) = self
-            .file
-            .write_all(&buf[..n])
-            .and_then(|_| self.file.flush())
-        {
+        self.write(&buf[..n]);
+    }
+
+    /// Sends a message of exec session `stream` (blocking: the host always reads).
+    pub fn send_exec(&mut self, stream: u16, m: ExecMsg<'_>) {
+        let mut buf = [0u8; MAX_ENCODED];
+        if let Some(n) = m.encode(stream, &mut buf) {
+            self.write(&buf[..n]);
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) {
+        if let Err(e) = self.file.write_all(buf).and_then(|_| self.file.flush()) {
             eprintln!("urunit: host channel write: {e}");
         }
     }
@@ -185,7 +196,7 @@ impl Channel {
 
     /// Reads what is available (call when poll says readable) and returns complete commands.
     pub fn read_commands(&mut self) -> Vec<Command> {
-        let mut tmp = [0u8; 256];
+        let mut tmp = [0u8; 4096];
         // SAFETY: tmp is writable for its length; the fd is our open port.
         let n = unsafe { libc::read(self.file.as_raw_fd(), tmp.as_mut_ptr().cast(), tmp.len()) };
         if n <= 0 {
@@ -195,7 +206,20 @@ impl Channel {
         }
         let mut out = Vec::new();
         self.decoder.feed(&tmp[..n as usize], |f| {
-            match f.and_then(|f| Message::from_frame(&f)) {
+            let f = match f {
+                Ok(f) => f,
+                Err(e) => return eprintln!("urunit: host channel: {e}"),
+            };
+            if f.stream != 0 {
+                match ExecMsg::from_frame(&f) {
+                    Ok(m) => out.extend(
+                        crate::exec::Incoming::from_msg(m).map(|m| Command::Exec(f.stream, m)),
+                    ),
+                    Err(e) => eprintln!("urunit: host channel: {e}"),
+                }
+                return;
+            }
+            match Message::from_frame(&f) {
                 Ok(Message::Term) => out.push(Command::Term),
                 Ok(Message::Signal(s)) => out.push(Command::Signal(s.into())),
                 Ok(_) => {}

@@ -2,11 +2,13 @@
 
 use crate::channel::{Channel, Command};
 use crate::config::Config;
+use crate::exec::Execs;
+use crate::fds;
 use crate::sys;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The signals urunit takes over (blocked and read from a signalfd).
 pub const SIGNALS: [libc::c_int; 9] = [
@@ -21,7 +23,7 @@ pub const SIGNALS: [libc::c_int; 9] = [
     libc::SIGWINCH,
 ];
 
-fn home_of(uid: u32) -> String {
+pub fn home_of(uid: u32) -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     passwd
         .lines()
@@ -98,8 +100,8 @@ pub fn spawn(args: &[String], cfg: &Config, env: &[String]) -> Result<libc::pid_
     })
 }
 
-/// Forwards signals and host commands to the program, reaps every zombie, and returns the
-/// program's status once it has exited.
+/// Forwards signals and host commands to the program, serves exec sessions (`exec.rs`),
+/// reaps every zombie, and returns the program's status once it has exited.
 pub fn supervise(
     pid: libc::pid_t,
     sigfd: &std::os::fd::OwnedFd,
@@ -109,10 +111,18 @@ pub fn supervise(
 ) -> i32 {
     let mut deadline: Option<Instant> = None;
     let mut killed = false;
+    let mut execs = Execs::new(debug);
     loop {
-        while let sys::Reaped::Exited(p, code) = sys::reap() {
-            if p == pid {
-                return code;
+        while let Some(r) = fds::reap() {
+            if r.pid == pid {
+                return if r.signaled {
+                    128 + i32::from(r.value)
+                } else {
+                    r.value.into()
+                };
+            }
+            if let Some(c) = chan.as_deref_mut() {
+                execs.reaped(&r, c);
             }
         }
         if let Some(d) = deadline {
@@ -131,7 +141,9 @@ pub fn supervise(
             _ => -1,
         };
         let cfd = chan.as_ref().map(|c| c.fd()).unwrap_or(-1);
-        let rev = sys::poll(&[sigfd.as_raw_fd(), cfd], timeout);
+        let mut set = vec![(sigfd.as_raw_fd(), libc::POLLIN), (cfd, libc::POLLIN)];
+        set.extend(execs.poll_set());
+        let rev = fds::poll(&set, timeout);
         let mut term = false;
         if rev[0] != 0 {
             while let Some(sig) = sys::read_signal(sigfd.as_raw_fd()) {
@@ -142,15 +154,17 @@ pub fn supervise(
                 }
             }
         }
-        if rev[1] != 0 {
-            if let Some(c) = chan.as_deref_mut() {
+        if let Some(c) = chan.as_deref_mut() {
+            if rev[1] != 0 {
                 for cmd in c.read_commands() {
                     match cmd {
                         Command::Term => term = true,
                         Command::Signal(s) => sys::kill(pid, s),
+                        Command::Exec(stream, m) => execs.on_message(stream, m, c),
                     }
                 }
             }
+            execs.on_events(&rev[2..], c);
         }
         if term && deadline.is_none() {
             if debug {

@@ -128,21 +128,6 @@ pub fn reset_signals() {
     }
 }
 
-/// poll(2) over `fds` (negative fds are skipped by the kernel); returns the revents.
-pub fn poll(fds: &[RawFd], timeout_ms: i32) -> Vec<i16> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: *fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: p is a valid array of p.len() pollfd.
-    unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    p.iter().map(|x| x.revents).collect()
-}
-
 pub fn fork() -> Result<libc::pid_t> {
     // SAFETY: urunit is single-threaded, so the child's address space is consistent.
     check(unsafe { libc::fork() })

@@ -5,7 +5,7 @@
 //! frame  = version:u8 type:u8 stream:u16 length:u16 payload[length] crc32:u32   (LE)
 //! ```
 //! - `version` is [`VERSION`]; a frame of another version is rejected ([`FrameError::Version`]).
-//! - `stream` 0 is the control stream; other ids belong to exec sessions (reserved).
+//! - `stream` 0 is the control stream; other ids belong to exec sessions (`crate::exec`).
 //! - `crc32` (IEEE, as zlib's) covers everything before it.
 //! - `length` is at most [`MAX_PAYLOAD`]; a run of more than [`MAX_WIRE`] bytes without a zero
 //!   is dropped up to the next zero.
@@ -18,8 +18,8 @@
 //! Types (control stream): 0x01 HELLO {version:u16} (both ways, first), 0x02 READY (guest:
 //! urunit listens, the program is starting), 0x03 EXIT {code:i32, 0..=255} (guest: the
 //! program's status), 0x04 TERM (host: graceful stop), 0x05 SIG {signal:u8, 1..=64} (host:
-//! deliver a signal). 0x20..=0x3f are reserved for exec sessions (issue #17); other types are
-//! skipped by readers of this version.
+//! deliver a signal). 0x20..=0x3f are exec sessions on streams other than 0 (`crate::exec`); other
+//! types are skipped by readers of this version.
 
 use std::fmt;
 

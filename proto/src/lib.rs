@@ -38,6 +38,7 @@
 
 pub mod config;
 mod decode;
+pub mod exec;
 pub mod frame;
 pub mod legacy;
 mod wire;

@@ -42,6 +42,8 @@ pub struct State {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", from = "super::state_format::AnyFormat")]
 pub struct Extra {
+    /// The guest type (`GuestKind`'s name): `exec` enters only guests with processes.
+    pub guest: String,
     /// The config file's `[timestamps]` as `create` read it (`start` logs there too).
     pub timestamps: Timestamps,
     pub cgroup: Option<Cgroup>,
@@ -236,7 +238,13 @@ mod tests {
             // written back in this binary's format: no old field survives
             let out = serde_json::to_value(&st).unwrap();
             let keys: Vec<&String> = out["urunc"].as_object().unwrap().keys().collect();
-            assert_eq!(keys, ["cgroup", "hooks", "netns", "tap", "timestamps"]);
+            assert_eq!(
+                keys,
+                ["cgroup", "guest", "hooks", "netns", "tap", "timestamps"]
+            );
+            // the guest type comes from the old formats' unikernel configuration
+            assert_eq!(st.urunc.guest, v["urunc"]["unikernel"]["unikernel_type"]);
+            assert!(!st.urunc.guest.is_empty());
             let again = State::parse(out.to_string().as_bytes()).unwrap().unwrap();
             assert_eq!(again.urunc.timestamps, st.urunc.timestamps);
         }

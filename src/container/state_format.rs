@@ -14,6 +14,12 @@ use std::path::PathBuf;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct AnyFormat {
+    /// Format 2: the guest type.
+    #[serde(default)]
+    guest: Option<String>,
+    /// Formats 0 and 1: the unikernel's configuration, of which only its type is used.
+    #[serde(default)]
+    unikernel: Option<OldUnikernel>,
     /// Format 2.
     #[serde(default)]
     timestamps: Option<Timestamps>,
@@ -26,6 +32,13 @@ pub(super) struct AnyFormat {
     hooks: crate::spec::Hooks,
 }
 
+/// The part of the old formats' unikernel configuration that is still used.
+#[derive(Deserialize)]
+struct OldUnikernel {
+    #[serde(default)]
+    unikernel_type: String,
+}
+
 /// The part of the old formats' config that is still used (other keys are skipped).
 #[derive(Deserialize)]
 struct OldConfig {
@@ -36,6 +49,10 @@ struct OldConfig {
 impl From<AnyFormat> for Extra {
     fn from(a: AnyFormat) -> Extra {
         Extra {
+            guest: a
+                .guest
+                .or(a.unikernel.map(|u| u.unikernel_type))
+                .unwrap_or_default(),
             timestamps: a
                 .timestamps
                 .or(a.config.map(|c| c.timestamps))

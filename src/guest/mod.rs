@@ -13,6 +13,7 @@ mod mewz;
 mod mirage;
 mod nanos;
 mod osv;
+pub mod outbox;
 mod rumprun;
 mod unikraft;
 pub mod urunit;

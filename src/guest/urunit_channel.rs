@@ -15,7 +15,7 @@
 //!   supervisor reports the status as unknown (see `supervisor::status`).
 
 use crate::plan::{MonitorKind, PlanInput};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use urunit_proto::frame::{Decoder, FrameError, Message, MAX_ENCODED};
@@ -48,6 +48,8 @@ pub struct GuestState {
 
 pub struct HostChannel {
     ours: UnixStream,
+    /// Frames waiting for the socket (control before exec data).
+    pub out: crate::guest::outbox::Outbox,
     guest: Option<OwnedFd>,
     decoder: Box<Decoder>,
     pub state: GuestState,
@@ -61,6 +63,7 @@ impl HostChannel {
         ours.set_nonblocking(true)?;
         Ok(HostChannel {
             ours,
+            out: Default::default(),
             guest: Some(guest.into()),
             decoder: Box::default(),
             state: GuestState::default(),
@@ -91,15 +94,33 @@ impl HostChannel {
         };
         let mut buf = [0u8; MAX_ENCODED];
         let n = m.encode(&mut buf);
-        // a few bytes on an otherwise idle socket: a short or failed write means QEMU is gone
-        if let Err(e) = (&self.ours).write_all(&buf[..n]) {
-            log::warn!("cannot send signal {sig} to the guest: {e}");
+        self.queue(&buf[..n], true);
+        if !self.out.is_empty() {
+            log::debug!(
+                "signal {sig} queued for the guest behind {} bytes",
+                self.out.queued
+            );
+        }
+    }
+
+    /// Queues a wire frame for the guest and writes what the socket takes now.
+    pub fn queue(&mut self, wire: &[u8], control: bool) {
+        self.out.push(wire, control);
+        self.flush();
+    }
+
+    /// Writes queued frames without blocking (call when the socket is writable).
+    pub fn flush(&mut self) {
+        if let Err(e) = self.out.flush(&self.ours) {
+            // QEMU is gone: nothing queued can be delivered any more
+            log::warn!("guest channel write: {e}");
+            self.out = Default::default();
         }
     }
 
     /// Reads everything available without blocking (a fixed buffer, no allocation) and
-    /// updates `state`.
-    pub fn on_readable(&mut self) {
+    /// updates `state`; frames of exec streams go to `exec`.
+    pub fn on_readable(&mut self, exec: &mut dyn FnMut(&urunit_proto::Frame)) {
         let mut buf = [0u8; 4096];
         loop {
             match (&self.ours).read(&mut buf) {
@@ -109,7 +130,10 @@ impl HostChannel {
                 }
                 Ok(n) => {
                     let st = &mut self.state;
-                    self.decoder.feed(&buf[..n], |f| apply(st, f));
+                    self.decoder.feed(&buf[..n], |f| match f {
+                        Ok(f) if f.stream != 0 => exec(&f),
+                        f => apply(st, f),
+                    });
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -138,6 +162,7 @@ fn apply(st: &mut GuestState, f: Result<urunit_proto::Frame, FrameError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn wire(m: Message) -> Vec<u8> {
         let mut b = [0u8; MAX_ENCODED];
@@ -163,7 +188,7 @@ mod tests {
             guest.write_all(&wire(Message::Exit(3))).unwrap();
         });
         while !c.eof {
-            c.on_readable();
+            c.on_readable(&mut |_| {});
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         t.join().unwrap();

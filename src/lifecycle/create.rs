@@ -181,6 +181,7 @@ fn new_state(a: &CreateOptions, c: &Checked, cg: cgroups::Cgroup, dir: &Path) ->
         annotations: c.spec.annotations.clone(),
         owner: String::new(),
         urunc: container::Extra {
+            guest: c.input.unikernel.unikernel_type.clone(),
             timestamps: c.cfg.timestamps.clone(),
             cgroup: Some(cg),
             netns: c.ns.path_of("network").map(PathBuf::from),

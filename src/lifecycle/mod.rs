@@ -8,6 +8,10 @@ mod create_input;
 mod create_undo;
 mod delete;
 mod error;
+pub mod exec;
+pub mod exec_process;
+mod relay;
+mod relay_loop;
 pub mod remains;
 mod start;
 

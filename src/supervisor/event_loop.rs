@@ -5,6 +5,7 @@
 //! guest over the channel once urunit said READY (graceful stop), else to the monitor.
 
 use super::dhcp_socket::DhcpSocket;
+use super::exec_server::{ExecServer, CLIENT_BASE, LISTEN};
 use super::qmp::Qmp;
 use super::status::{self, Ended, Facts};
 use crate::guest::urunit_channel::{self, HostChannel};
@@ -29,6 +30,8 @@ pub struct Links {
     pub qmp: Option<Qmp>,
     /// The DHCP server on the tap (plans with `dhcp`), opened by `open_dhcp`.
     pub dhcp: Option<DhcpSocket>,
+    /// Exec's listening socket (plans with urunit's channel), opened by `open_exec`.
+    pub exec: Option<ExecServer>,
 }
 
 impl Links {
@@ -49,6 +52,7 @@ impl Links {
             channel,
             qmp,
             dhcp: None,
+            exec: None,
         })
     }
 
@@ -69,6 +73,15 @@ impl Links {
     ) -> Result<(), super::dhcp_socket::DhcpSocketError> {
         if let Some(net) = input.net.as_ref().filter(|_| plan.dhcp) {
             self.dhcp = Some(DhcpSocket::open(net)?);
+        }
+        Ok(())
+    }
+
+    /// Opens exec's socket under the state directory when the guest has urunit's channel
+    /// (while still root: the socket's directory is root's).
+    pub fn open_exec(&mut self, state_dir: &std::path::Path) -> std::io::Result<()> {
+        if self.channel.is_some() {
+            self.exec = Some(super::exec_server::listen(state_dir)?);
         }
         Ok(())
     }
@@ -111,39 +124,50 @@ fn reap(monitor: Pid) -> Option<Ended> {
     }
 }
 
-/// Runs until the monitor exited; returns the workload's status (see `status::decide`).
-pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
-    let mut channel = links.channel.as_mut();
-    let mut qmp = links.qmp.as_mut();
-    let mut dhcp = links.dhcp.as_mut();
+/// The signalfd of the forwarded signals and SIGCHLD, and an epoll watching it and every link
+/// (exec clients are only served with a guest channel to carry them).
+fn watch(links: &Links) -> nix::Result<(SignalFd, Epoll)> {
     let mut mask = SigSet::empty();
     for sig in sys::FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
         mask.add(*sig);
     }
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK);
-    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC);
-    let (sfd, epoll) = match (sfd, epoll) {
-        (Ok(s), Ok(e)) => (s, e),
-        (Err(e), _) | (_, Err(e)) => {
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    let _ = epoll.add(sfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, SIGNALS));
+    if let Some(c) = links.channel.as_ref() {
+        let _ = epoll.add(c.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, CHANNEL));
+    }
+    if let Some(q) = links.qmp.as_ref() {
+        let _ = epoll.add(q.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, QMP));
+    }
+    if let Some(d) = links.dhcp.as_ref() {
+        let _ = epoll.add(d.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, DHCP));
+    }
+    if let (Some(x), Some(_)) = (links.exec.as_ref(), links.channel.as_ref()) {
+        let _ = epoll.add(x.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, LISTEN));
+    }
+    Ok((sfd, epoll))
+}
+
+/// Runs until the monitor exited; returns the workload's status (see `status::decide`).
+pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
+    let (sfd, epoll) = match watch(links) {
+        Ok(w) => w,
+        Err(e) => {
             log::warn!("supervisor event loop unavailable ({e}): waiting for the monitor only");
             return super::wait_plain(monitor);
         }
     };
-    let _ = epoll.add(sfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, SIGNALS));
-    if let Some(c) = channel.as_deref() {
-        let _ = epoll.add(c.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, CHANNEL));
-    }
-    if let Some(q) = qmp.as_deref() {
-        let _ = epoll.add(q.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, QMP));
-    }
-    if let Some(d) = dhcp.as_deref() {
-        let _ = epoll.add(d.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, DHCP));
-    }
+    let mut channel = links.channel.as_mut();
+    let mut qmp = links.qmp.as_mut();
+    let mut dhcp = links.dhcp.as_mut();
+    let mut exec = links.exec.as_mut().filter(|_| channel.is_some());
+    let mut chan_out = false;
     let mut facts = Facts {
         debug_exit: plan.debug_exit,
         ..Default::default()
     };
-    let mut events = [EpollEvent::empty(); 4];
+    let mut events = [EpollEvent::empty(); 16];
     // the monitor may be gone already (its SIGCHLD is then pending in the signalfd too)
     let mut ended = reap(monitor);
     while ended.is_none() {
@@ -157,26 +181,42 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
         };
         for ev in &events[..n] {
             match ev.data() {
-                CHANNEL => read_channel(&epoll, channel.as_deref_mut()),
+                CHANNEL => {
+                    if let Some(c) = channel.as_deref_mut() {
+                        c.flush();
+                    }
+                    read_channel(&epoll, channel.as_deref_mut(), exec.as_deref_mut())
+                }
+                LISTEN => {
+                    if let Some(x) = exec.as_deref_mut() {
+                        x.on_accept(&epoll);
+                    }
+                }
+                t if t >= CLIENT_BASE => {
+                    if let (Some(x), Some(c)) = (exec.as_deref_mut(), channel.as_deref_mut()) {
+                        x.on_client((t - CLIENT_BASE) as usize, c);
+                    }
+                }
                 QMP => read_qmp(&epoll, qmp.as_deref_mut()),
                 DHCP => {
                     if let Some(d) = dhcp.as_deref_mut() {
                         d.on_readable();
                     }
                 }
-                _ => {
-                    while let Ok(Some(info)) = sfd.read_signal() {
-                        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-                            continue;
-                        };
-                        if sig == Signal::SIGCHLD {
-                            ended = ended.or_else(|| reap(monitor));
-                        } else {
-                            forward(sig, monitor, plan, channel.as_deref_mut(), &mut facts);
-                        }
-                    }
-                }
+                _ => on_signals(
+                    &sfd,
+                    (monitor, plan),
+                    channel.as_deref_mut(),
+                    &mut facts,
+                    &mut ended,
+                ),
             }
+        }
+        if let Some(c) = channel.as_deref_mut() {
+            if let Some(x) = exec.as_deref_mut() {
+                x.settle(&epoll, c);
+            }
+            chan_out = want_write(&epoll, c, chan_out);
         }
     }
     drain(links, &mut facts);
@@ -188,11 +228,32 @@ pub fn run(monitor: Pid, plan: &LaunchPlan, links: &mut Links) -> i32 {
     out.code
 }
 
+/// Forwards what the signalfd holds to the monitor (through the guest channel where it takes
+/// them) and reaps on SIGCHLD.
+fn on_signals(
+    sfd: &SignalFd,
+    (monitor, plan): (Pid, &LaunchPlan),
+    mut channel: Option<&mut HostChannel>,
+    facts: &mut Facts,
+    ended: &mut Option<Ended>,
+) {
+    while let Ok(Some(info)) = sfd.read_signal() {
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+            continue;
+        };
+        if sig == Signal::SIGCHLD {
+            *ended = ended.take().or_else(|| reap(monitor));
+        } else {
+            forward(sig, monitor, plan, channel.as_deref_mut(), facts);
+        }
+    }
+}
+
 /// Once the monitor is gone: what QEMU wrote last still waits in our sockets (the guest's last
 /// frames, QEMU's shutdown event); read it into `facts` and log what each link saw.
 fn drain(links: &mut Links, facts: &mut Facts) {
     if let Some(c) = links.channel.as_mut() {
-        c.on_readable();
+        c.on_readable(&mut |_| {});
         facts.channel = Some(c.state);
         if c.state.rejected > 0 {
             log::info!("guest channel: {} frames rejected", c.state.rejected);
@@ -210,13 +271,30 @@ fn drain(links: &mut Links, facts: &mut Facts) {
     }
 }
 
-fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>) {
+fn read_channel(epoll: &Epoll, channel: Option<&mut HostChannel>, exec: Option<&mut ExecServer>) {
     let Some(c) = channel else { return };
-    c.on_readable();
+    match exec {
+        Some(x) => c.on_readable(&mut |f| x.from_guest(f)),
+        None => c.on_readable(&mut |_| {}),
+    }
     if c.eof {
         // a closed stream stays readable: stop watching it
         let _ = epoll.delete(c.as_fd());
     }
+}
+
+/// Watches the channel for writability while frames wait for it; returns the new state.
+fn want_write(epoll: &Epoll, c: &HostChannel, was: bool) -> bool {
+    let now = !c.out.is_empty() && !c.eof;
+    if now != was {
+        let flags = if now {
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
+        } else {
+            EpollFlags::EPOLLIN
+        };
+        let _ = epoll.modify(c.as_fd(), &mut EpollEvent::new(flags, CHANNEL));
+    }
+    now
 }
 
 fn read_qmp(epoll: &Epoll, qmp: Option<&mut Qmp>) {

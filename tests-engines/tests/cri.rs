@@ -2,7 +2,8 @@
 //! (stock runc v2 shim, `BinaryName`, `Root`, annotation pass-through), driven by a small CRI
 //! client. The pod's sandbox (pause) container goes to the delegate runtime (runc); the app
 //! container is a Linux guest whose settings arrive as container annotations, in the pod's
-//! network namespace with a CNI bridge address, answering HTTP on the pod IP. Stopping and
+//! network namespace with a CNI bridge address, answering HTTP on the pod IP; ExecSync (exec
+//! probes, `kubectl exec`) runs in the guest, and one past its timeout is killed there. Stopping and
 //! removing the pod leaves no process, netns, mount, cgroup or state directory.
 
 use k8s_cri::v1::image_service_client::ImageServiceClient;
@@ -211,6 +212,7 @@ async fn cri_pod_with_a_linux_guest() {
     .await
     .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", ctd.daemon.tail()));
     let answer = h::http_get(&ip, Duration::from_secs(60));
+    let execs = exec_sync_checks(&mut rt, &ctr).await;
     // the leftover check looks where the running guest is (so it can fail)
     let state_dir = ctd.runc_root.join("k8s.io").join(&ctr);
     let running = leftovers::find(&ctr, &[state_dir]);
@@ -265,6 +267,7 @@ async fn cri_pod_with_a_linux_guest() {
         answer.is_some(),
         "the guest did not answer HTTP on the pod IP {ip}"
     );
+    execs.expect("ExecSync");
     let root = ctd.runc_root.join("k8s.io");
     for id in [&ctr, &pod] {
         let left = leftovers::find(id, &[root.join(id)]);
@@ -282,6 +285,70 @@ async fn cri_pod_with_a_linux_guest() {
     );
     drop(ctd);
     drop(guard);
+}
+
+/// Counts the guest's processes whose command line starts with `sleep 4242` (neither this
+/// shell's nor grep's does).
+const SLEEPERS_NOEXIT: &str = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 4242'";
+const SLEEPERS: &str = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 4242'; exit 0";
+
+/// ExecSync, as exec probes and `kubectl exec` use it (issue #17): output and status of a
+/// process in the guest, and a timed-out one killed inside the guest, not only on the host.
+async fn exec_sync_checks(rt: &mut RuntimeServiceClient<Channel>, ctr: &str) -> Result<(), String> {
+    let run = |cmd: &str, timeout: i64| ExecSyncRequest {
+        container_id: ctr.to_string(),
+        cmd: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
+        timeout,
+    };
+    let r = rt
+        .exec_sync(run("echo probe-$((3*14)); echo probe-err >&2; exit 2", 300))
+        .await
+        .map_err(|e| format!("ExecSync: {e}"))?
+        .into_inner();
+    let (out, err) = (
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr),
+    );
+    if !out.contains("probe-42") || !err.contains("probe-err") || r.exit_code != 2 {
+        return Err(format!(
+            "ExecSync: exit {} stdout {out:?} stderr {err:?}",
+            r.exit_code
+        ));
+    }
+    // the counter below sees a sleeper when there is one
+    let seen = rt
+        .exec_sync(run(
+            &format!("sleep 4242 >/dev/null 2>&1 & sleep 1; {SLEEPERS_NOEXIT}; kill $!"),
+            300,
+        ))
+        .await
+        .map_err(|e| format!("ExecSync: {e}"))?
+        .into_inner();
+    if String::from_utf8_lossy(&seen.stdout).trim() != "1" {
+        return Err(format!(
+            "the sleeper count is broken: {:?}",
+            String::from_utf8_lossy(&seen.stdout)
+        ));
+    }
+    // a probe that outlives its timeout: containerd kills the relay; the guest kills the process
+    let t = rt.exec_sync(run("exec sleep 4242", 3)).await;
+    eprintln!("ExecSync past its timeout: {t:?}");
+    let mut left = String::new();
+    for _ in 0..60 {
+        let r = rt
+            .exec_sync(run(SLEEPERS, 300))
+            .await
+            .map_err(|e| format!("ExecSync: {e}"))?
+            .into_inner();
+        left = String::from_utf8_lossy(&r.stdout).into_owned();
+        if left.trim() == "0" {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!(
+        "the timed-out process still runs in the guest ({left} left)"
+    ))
 }
 
 /// Removes what the CNI bridge plugin and the cgroup driver leave behind, on any outcome.

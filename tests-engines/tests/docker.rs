@@ -1,7 +1,8 @@
 //! docker 20.10 (Debian `docker.io`), a private `dockerd --config-file` instance with a
 //! `urunc` runtime entry: `docker run --runtime urunc` of a Linux guest image prints and exits
 //! with the guest's status; with bridge networking (docker's prestart hook moves the veth in)
-//! the guest answers HTTP on the container IP; `docker rm -f` leaves nothing behind.
+//! the guest answers HTTP on the container IP; `docker exec` runs a process inside it;
+//! `docker rm -f` leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -189,11 +190,32 @@ fn docker_runs_a_linux_guest() {
         "the leftover check does not see a running container"
     );
     let answer = h::http_get(&ip, Duration::from_secs(60));
+    // docker exec (issue #17): dockerd -> containerd -> the runc-v2 shim -> urunc exec
+    // --process --detach; output, the guest's hostname, and the process's status
+    let ex = h::run_timeout(
+        docker
+            .cli()
+            .args(["exec", &id, "/bin/sh", "-c"])
+            .arg("echo exec-in-$(cat /proc/sys/kernel/hostname); echo exec-err >&2; exit 4"),
+        Duration::from_secs(300),
+    );
     let logs = h::run_timeout(docker.cli().args(["logs", &id]), Duration::from_secs(30));
     h::ok(docker.cli().args(["rm", "-f", &id]));
     assert!(
         String::from_utf8_lossy(&logs.stdout).contains("serving"),
         "the guest did not start its server"
+    );
+    assert!(
+        String::from_utf8_lossy(&ex.stdout).contains(&format!("exec-in-{}", &id[..12])),
+        "docker exec: {}\n{}",
+        String::from_utf8_lossy(&ex.stdout),
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ex.stderr).contains("exec-err"));
+    assert_eq!(
+        ex.status.code(),
+        Some(4),
+        "docker exec returns the process's status"
     );
     assert!(
         answer.is_some(),

@@ -1,6 +1,7 @@
 //! podman 4.3 rootful with `--runtime <urunc>`: the guest image carries no `/urunc.json`, so
 //! its settings must arrive through `--annotation`; the guest prints and exits with its status,
-//! and nothing is left behind. Private storage, runroot, tmpdir and containers.conf (cgroupfs,
+//! `podman exec` (through conmon) runs a process inside a running guest, and nothing is left
+//! behind. Private storage, runroot, tmpdir and containers.conf (cgroupfs,
 //! file events, ulimits this machine can grant: no CAP_SYS_RESOURCE).
 
 use std::path::{Path, PathBuf};
@@ -109,6 +110,44 @@ fn podman_runs_a_linux_guest_from_annotations() {
     assert_eq!(status.trim(), "exited");
     h::ok(podman.cmd().args(["rm", &name]));
     // podman passes no --root: urunc's default root
+    let left = leftovers::find(&id, &[PathBuf::from("/run/urunc").join(&id)]);
+    assert!(left.is_empty(), "{id} left: {left:#?}");
+
+    // podman exec (issue #17): conmon calls `urunc exec --process --detach --pid-file`
+    let name = format!("urunc-podman-exec-{}", std::process::id());
+    let mut run = podman.cmd();
+    run.arg("--runtime")
+        .arg(&urunc)
+        .args(["run", "-d", "--name", &name, "--network", "none"])
+        .args(["--cgroup-parent", &podman.parent]);
+    for (k, v) in h::guest_annotations() {
+        run.arg("--annotation").arg(format!("{k}={v}"));
+    }
+    run.args([IMAGE, "/bin/sh", "-c", "echo ready; exec sleep 600"]);
+    h::ok(&mut run);
+    let id = h::ok(podman.cmd().args(["inspect", "-f", "{{.Id}}", &name]))
+        .trim()
+        .to_string();
+    let ex = h::run_timeout(
+        podman
+            .cmd()
+            .args(["exec", &name, "/bin/sh", "-c"])
+            .arg("echo podman-exec-$((2*21)); echo exec-err >&2; exit 6"),
+        Duration::from_secs(300),
+    );
+    h::ok(podman.cmd().args(["rm", "-f", &name]));
+    assert!(
+        String::from_utf8_lossy(&ex.stdout).contains("podman-exec-42"),
+        "podman exec: {}\n{}",
+        String::from_utf8_lossy(&ex.stdout),
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ex.stderr).contains("exec-err"));
+    assert_eq!(
+        ex.status.code(),
+        Some(6),
+        "podman exec returns the process's status"
+    );
     let left = leftovers::find(&id, &[PathBuf::from("/run/urunc").join(&id)]);
     assert!(left.is_empty(), "{id} left: {left:#?}");
 }
