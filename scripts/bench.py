@@ -22,7 +22,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "bench"))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-import guest, hostns, phases, report  # noqa: E402
+import features, guest, hostns, phases, report  # noqa: E402
 from rt import Floor, Runtime, build_floor, busybox_bundle, busybox_rootfs, cgroup_hierarchies  # noqa: E402
 from rt import fake_bundle, reap_all, sealed_copy_for_valgrind, sh  # noqa: E402
 
@@ -120,6 +120,9 @@ def main():
     ap.add_argument("--mem", type=int, default=10, help="running containers for the memory figure")
     ap.add_argument("--list", type=int, default=100, help="containers for the `list` figure")
     ap.add_argument("--guest-runs", type=int, default=3)
+    ap.add_argument("--exec-runs", type=int, default=5, help="exec latency/throughput rounds (0: none)")
+    ap.add_argument("--exec-mib", type=int, default=2, help="MiB read through exec's stdout per round")
+    ap.add_argument("--no-net-modes", action="store_true", help="skip redirect vs pod network figures")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--youki", default=None, help="youki binary (default: PATH, ~/.cargo/bin)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
@@ -224,9 +227,26 @@ def run(a, rng, work, state, urunc_bin, fake, floor_bin, notes, load0, rts):
     except RuntimeError as e:
         g = None
         notes.append(f"real guest: failed: {e}")
+    feats = guest_features(a, gq, work, notes)
     leftovers = check_leftovers(a.tag)
     load1 = open("/proc/loadavg").read().split()[:3]
-    return lambda: render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall)
+    return lambda: render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1,
+                          t_wall, feats)
+
+
+def guest_features(a, gq, work, notes):
+    """exec and network-mode figures with a real guest (scripts/bench/features.py)."""
+    try:
+        ex = features.exec_figures(gq, os.path.join(ROOT, "assets"), work, a.exec_runs, a.exec_mib)
+    except (RuntimeError, subprocess.SubprocessError) as e:
+        ex = None
+        notes.append(f"exec: failed: {e}")
+    modes = None
+    if not a.no_net_modes:
+        modes, why = features.network_modes()
+        if why:
+            notes.append(why)
+    return features.render(ex, modes, a.exec_runs, a.exec_mib)
 
 
 def check_leftovers(tag):
@@ -245,7 +265,7 @@ def check_leftovers(tag):
     return left
 
 
-def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall):
+def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0, load1, t_wall, feats):
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
                          text=True).stdout.strip()
@@ -283,6 +303,7 @@ def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0,
                                 "<= 1.05x")], ["urunc run", "QEMU by hand"]), ""]
     else:
         body += ["Real guest: no figure (see the notes).", ""]
+    body += feats
     body += sizes() + ["", "Notes:", ""] + [f"- {n}" for n in notes]
     body.append(f"- wall time of the timed phases: {t_wall:.0f} s")
     body.append("- left behind by a runtime: " + (", ".join(leftovers) if leftovers else "nothing (cgroups checked)"))

@@ -11,7 +11,6 @@
 use crate::channel::Channel;
 use crate::fds;
 use crate::sys;
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use urunit_proto::exec::{Credit, ExecMsg, Spec, MAX_SPEC, MAX_STREAMS, WINDOW};
 use urunit_proto::frame::MAX_PAYLOAD;
@@ -63,7 +62,8 @@ pub(crate) struct Session {
 
 #[derive(Default)]
 pub struct Execs {
-    specs: HashMap<u16, Vec<u8>>,
+    /// Specs being received, per stream (at most MAX_STREAMS; a Vec: no hasher in PID 1).
+    specs: Vec<(u16, Vec<u8>)>,
     sessions: Vec<Session>,
     debug: bool,
 }
@@ -124,17 +124,30 @@ impl Execs {
         let idx = self.sessions.iter().position(|s| s.stream == stream);
         match (m, idx) {
             (Incoming::Spec(d), None) => {
-                let many = self.specs.len() >= MAX_STREAMS && !self.specs.contains_key(&stream);
-                let buf = self.specs.entry(stream).or_default();
-                if many || buf.len() + d.len() > MAX_SPEC {
-                    self.specs.remove(&stream);
+                let pos = self.specs.iter().position(|(s, _)| *s == stream);
+                let i = match pos {
+                    Some(i) => i,
+                    None if self.specs.len() >= MAX_STREAMS => {
+                        fail(chan, stream, 126, "exec spec too large or too many pending");
+                        return;
+                    }
+                    None => {
+                        self.specs.push((stream, Vec::new()));
+                        self.specs.len() - 1
+                    }
+                };
+                if self.specs[i].1.len() + d.len() > MAX_SPEC {
+                    self.specs.swap_remove(i);
                     fail(chan, stream, 126, "exec spec too large or too many pending");
                 } else {
-                    buf.extend_from_slice(&d);
+                    self.specs[i].1.extend_from_slice(&d);
                 }
             }
             (Incoming::Start, None) => {
-                let data = self.specs.remove(&stream).unwrap_or_default();
+                let data = match self.specs.iter().position(|(s, _)| *s == stream) {
+                    Some(i) => self.specs.swap_remove(i).1,
+                    None => Vec::new(),
+                };
                 self.start(stream, &data, chan);
             }
             (Incoming::Spec(_) | Incoming::Start, Some(_)) => {
