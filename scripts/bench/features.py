@@ -65,8 +65,10 @@ def network_modes():
         return None, "network modes: the pod_net measurement failed: " + " | ".join(lines[-5:])
     table = []
     for l in lines[start:]:
-        if not l.strip() or l.startswith("test ") or l.startswith("test result"):
+        if not l.strip() or l.startswith("test "):
             break
+        if l.strip(".") == "":  # the libtest progress dots of -q
+            continue
         table.append(l)
     return table, None
 
