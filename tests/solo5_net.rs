@@ -162,10 +162,19 @@ fn solo5_elf(target: u32, devices: &[(&str, u32)]) -> Vec<u8> {
 const NET: u32 = 2;
 const BLOCK: u32 = 1;
 
-/// An environment whose hvt and spt monitors are the fake under the tenders' names.
+/// The monitor uid range of these tests (`[sandbox] monitor_uid_start/count`).
+const UID_START: u32 = 3_910_000_000;
+const UID_COUNT: u32 = 64;
+
+/// An environment whose hvt and spt monitors are the fake under the tenders' names; the
+/// monitors of its uid-0 containers run as uids leased from `UID_START` in the test's own
+/// registry.
 fn env() -> Env {
     let env = Env::new();
-    let mut text = String::new();
+    let mut text = format!(
+        "[sandbox]\nmonitor_uid_registry = \"{}\"\nmonitor_uid_start = {UID_START}\nmonitor_uid_count = {UID_COUNT}\n",
+        env.dir.path().join("monitor-uids").display()
+    );
     for (m, bin, accel) in [("hvt", "solo5-hvt", "kvm"), ("spt", "solo5-spt", "tcg")] {
         let p = env.dir.path().join(bin);
         std::fs::copy(fakevmm_bin(), &p).expect("copy the fake tender");
@@ -226,6 +235,38 @@ fn answered(ip: Ipv4Addr) -> bool {
     false
 }
 
+/// The host uid of the process `pid` (real, effective, saved, fs), from the host's /proc.
+fn host_uid_of(pid: i64) -> Vec<u32> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = st
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .expect("Uid");
+    line.split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect()
+}
+
+/// The supervisor's only child, the tender.
+fn tender_pid(env: &Env, id: &str) -> i64 {
+    let sup = env.state(id).expect("state")["pid"].as_i64().expect("pid");
+    let p = format!("/proc/{sup}/task/{sup}/children");
+    let children = std::fs::read_to_string(p).expect("children");
+    children.trim().parse().expect("one tender")
+}
+
+/// The uid leased for the container's monitor: its lease record (`monitor-uid` in its state
+/// directory, first line) and the lease in the test's registry naming the container.
+fn leased_uid(env: &Env, id: &str) -> u32 {
+    let rec = std::fs::read_to_string(env.root.join(id).join("monitor-uid")).expect("record");
+    let uid: u32 = rec.lines().next().expect("uid").parse().expect("a uid");
+    assert!((UID_START..UID_START + UID_COUNT).contains(&uid), "{uid}");
+    let lease = env.dir.path().join(format!("monitor-uids/{uid}"));
+    let text = std::fs::read_to_string(lease).expect("the lease in the registry");
+    assert!(text.contains(id), "the lease names its container: {text}");
+    uid
+}
+
 fn run_and_ping(monitor: &str) {
     let env = env();
     let net = Netns::new(1400);
@@ -233,12 +274,16 @@ fn run_and_ping(monitor: &str) {
     let id = unique(&format!("s5{monitor}"));
     let o = env.create(&b, &id, &[]);
     assert!(o.status.success(), "create: {}", env.console_text(&id));
+    // The container is uid 0: its monitor gets a leased host uid, taken before the network.
     // IFF_TAP|IFF_NO_PI|IFF_PERSIST (0x0002|0x1000|0x0800), no IFF_VNET_HDR (0x4000), owned
-    // by the monitor's uid/gid (0 here); up, as the tender's getifaddrs check wants
+    // by that uid and gid (sysfs shows them in the initial user namespace); up, as the
+    // tender's getifaddrs check wants
+    let leased = leased_uid(&env, &id);
     let (flags, owner, group) = tap_details(&net);
+    let h = leased.to_string();
     assert_eq!(
         (flags.as_str(), owner.as_str(), group.as_str()),
-        ("0x1802", "0", "0")
+        ("0x1802", h.as_str(), h.as_str())
     );
     let o = env.urunc(&["start", &id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
@@ -257,7 +302,9 @@ fn run_and_ping(monitor: &str) {
         "{console}"
     );
     let r = fake_report(&console);
+    // uid 0 in its own user namespace, the leased uid on the host
     assert_eq!(r["Uid"], "0 0 0 0");
+    assert_eq!(host_uid_of(tender_pid(&env, &id)), [leased; 4]);
     assert_eq!(r["CapEff"], "0000000000000000");
     assert_eq!(r["CapBnd"], "0000000000000000");
     assert_eq!(r["NoNewPrivs"], "1");
@@ -290,6 +337,24 @@ fn run_and_ping(monitor: &str) {
     let o = env.urunc(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     net.assert_clean();
+    assert_no_lease(&env);
+}
+
+/// No lease is left in the test's registry (only its lock file).
+fn assert_no_lease(env: &Env) {
+    let reg = env.dir.path().join("monitor-uids");
+    let left: Vec<String> = std::fs::read_dir(&reg)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n != ".lock")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "leases left in {}: {left:?}",
+        reg.display()
+    );
 }
 
 #[test]
@@ -320,6 +385,7 @@ fn failed_create_leaves_no_persistent_tap() {
     );
     net.assert_clean();
     assert!(!env.root.join(&id).exists());
+    assert_no_lease(&env);
 }
 
 /// A tender that cannot attach (the tap is down: `tap_attach.c` requires IFF_UP or
@@ -346,6 +412,7 @@ fn tender_attach_failure_is_reported_and_cleaned_up() {
     let o = env.urunc(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     net.assert_clean();
+    assert_no_lease(&env);
 }
 
 /// The fake refuses what solo5 v0.12.1 refuses, with its messages (run directly, no urunc;

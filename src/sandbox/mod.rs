@@ -205,16 +205,15 @@ pub fn confine_monitor<'a>(
 /// The host uid for the monitor's own user namespace, when it gets one: the container's user
 /// is 0 and urunc runs in the initial user namespace (rootless runtimes and containers with a
 /// user namespace already run as unprivileged host ids), unless `monitor_uid_count` is 0.
-/// Monitors that open a tap by name (`/dev/net/tun` among their devices) keep uid 0 until the
-/// tap is created owned by the leased uid.
+/// Taken by the supervisor before the network exists: a monitor that opens its tap by name
+/// (`/dev/net/tun` among its devices) needs the tap created owned by this uid (`net::setup`).
+/// `key` is the container's state directory, where the lease is recorded for `delete`.
 pub fn monitor_host_uid(
-    plan: &LaunchPlan,
     p: &ProcessParams,
     cfg: &SandboxConfig,
     key: &str,
 ) -> Result<Option<u32>, SandboxError> {
-    let by_name = plan.devices.iter().any(|d| d == Path::new("/dev/net/tun"));
-    if p.uid != 0 || cfg.monitor_uid_count == 0 || by_name || !monitor_ns::in_initial_userns() {
+    if p.uid != 0 || cfg.monitor_uid_count == 0 || !monitor_ns::in_initial_userns() {
         return Ok(None);
     }
     Ok(Some(monitor_ns::lease(
