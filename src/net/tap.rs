@@ -134,6 +134,27 @@ fn ioctl(fd: &OwnedFd, req: libc::c_ulong, arg: libc::c_ulong) -> std::io::Resul
 /// Creates the tap `name`. Returns the open queue (`None` when persistent: it is closed so that
 /// the monitor can attach by name).
 pub fn create(name: &str, o: &TapOptions) -> std::io::Result<Option<OwnedFd>> {
+    let fd = attach(name, o.vnet_hdr)?;
+    ioctl(&fd, TUNSETOWNER, o.uid as libc::c_ulong)?;
+    ioctl(&fd, TUNSETGROUP, o.gid as libc::c_ulong)?;
+    if o.persistent {
+        ioctl(&fd, TUNSETPERSIST, 1)?;
+        return Ok(None);
+    }
+    Ok(Some(fd))
+}
+
+/// Gives the existing persistent tap `name` (made with `vnet_hdr` as given: attaching with
+/// other flags would change them) to `uid`/`gid`, as seen from the caller's user namespace.
+/// The caller needs CAP_NET_ADMIN over the tap's network namespace or to own it already.
+pub fn set_owner(name: &str, vnet_hdr: bool, uid: u32, gid: u32) -> std::io::Result<()> {
+    let fd = attach(name, vnet_hdr)?;
+    ioctl(&fd, TUNSETOWNER, uid as libc::c_ulong)?;
+    ioctl(&fd, TUNSETGROUP, gid as libc::c_ulong)
+}
+
+/// Opens a queue of the tap `name`, creating it when it does not exist.
+fn attach(name: &str, vnet_hdr: bool) -> std::io::Result<OwnedFd> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -142,7 +163,7 @@ pub fn create(name: &str, o: &TapOptions) -> std::io::Result<Option<OwnedFd>> {
     let fd: OwnedFd = f.into();
     let mut req = IfReq {
         name: [0; libc::IFNAMSIZ],
-        flags: IFF_TAP | IFF_NO_PI | if o.vnet_hdr { IFF_VNET_HDR } else { 0 },
+        flags: IFF_TAP | IFF_NO_PI | if vnet_hdr { IFF_VNET_HDR } else { 0 },
         _pad: [0; 22],
     };
     if name.len() >= libc::IFNAMSIZ {
@@ -157,13 +178,7 @@ pub fn create(name: &str, o: &TapOptions) -> std::io::Result<Option<OwnedFd>> {
     if r < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    ioctl(&fd, TUNSETOWNER, o.uid as libc::c_ulong)?;
-    ioctl(&fd, TUNSETGROUP, o.gid as libc::c_ulong)?;
-    if o.persistent {
-        ioctl(&fd, TUNSETPERSIST, 1)?;
-        return Ok(None);
-    }
-    Ok(Some(fd))
+    Ok(fd)
 }
 
 use std::os::unix::fs::OpenOptionsExt;

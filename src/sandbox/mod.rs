@@ -63,6 +63,11 @@ pub enum SandboxError {
     Pivot(#[from] pivot::PivotError),
     #[error(transparent)]
     MonitorNs(#[from] monitor_ns::MonitorNsError),
+    #[error("cannot give tap {name} back to the monitor's uid after it kept uid 0: {source}")]
+    TapOwner {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("{0} is not available on this kernel, so the monitor would run less confined than documented; use a kernel with it, or set allow_unconfined = true under [sandbox] in the urunc config to run without it")]
     Unavailable(&'static str),
 }
@@ -173,6 +178,10 @@ pub fn confine_monitor<'a>(
         (id.uid, id.gid),
     );
     let in_ns = pivot::mount_view(&view, state_dir, owners, userns.as_ref())?;
+    if host_uid.is_some() && !in_ns {
+        // `net::setup` made a by-name tap the leased uid's; the monitor keeps its own
+        reown_tap(plan, input, (id.uid, id.gid))?;
+    }
     let in_view: Vec<landlock::Allow> = allows
         .into_iter()
         .map(|mut a| {
@@ -200,6 +209,22 @@ pub fn confine_monitor<'a>(
         return Err(SandboxError::Unavailable("Landlock"));
     }
     Ok(filters)
+}
+
+/// Gives the tap a by-name monitor attaches to (`/dev/net/tun` among its devices: the view's
+/// node, in the monitor's process still holding its capabilities) to `owner`.
+fn reown_tap(plan: &LaunchPlan, input: &PlanInput, owner: (u32, u32)) -> Result<(), SandboxError> {
+    let by_name = plan.devices.iter().any(|d| d == Path::new("/dev/net/tun"));
+    let Some(net) = input.net.as_ref().filter(|_| by_name) else {
+        return Ok(());
+    };
+    let vnet_hdr = crate::monitor::tap_spec(&input.unikernel.hypervisor).is_ok_and(|s| s.vnet_hdr);
+    crate::net::tap::set_owner(&net.tap, vnet_hdr, owner.0, owner.1).map_err(|source| {
+        SandboxError::TapOwner {
+            name: net.tap.clone(),
+            source,
+        }
+    })
 }
 
 /// The host uid for the monitor's own user namespace, when it gets one: the container's user

@@ -11,93 +11,22 @@
 //! end on the host, joins it by path, pings the container IP from the host, and checks that
 //! `delete` (or a failed `create`) leaves only `lo` and `eth0` and no tc state.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod lease;
+mod netns;
+#[path = "../probe/mod.rs"]
 mod probe;
 
 use common::*;
+use lease::{assert_no_lease, host_uid_of, leased_uid, tender_pid};
+use netns::Netns;
 use probe::*;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
-
-struct Netns {
-    ns: String,
-    host_veth: String,
-    ip: Ipv4Addr,
-}
-
-impl Netns {
-    fn new(mtu: u32) -> Netns {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let pid = std::process::id();
-        let (ns, hv) = (
-            format!("us5-{pid}-{n}"),
-            format!("us5h{}x{n}", pid % 100_000),
-        );
-        let base = [10, 214, (pid % 256) as u8, (n * 4) as u8];
-        let host_ip = Ipv4Addr::new(base[0], base[1], base[2], base[3] + 1);
-        let ip = Ipv4Addr::new(base[0], base[1], base[2], base[3] + 2);
-        sh(&["ip", "netns", "add", &ns]);
-        let net = Netns {
-            ns: ns.clone(),
-            host_veth: hv.clone(),
-            ip,
-        };
-        let mtu = mtu.to_string();
-        sh(&[
-            "ip", "link", "add", &hv, "mtu", &mtu, "type", "veth", "peer", "name", "eth0", "mtu",
-            &mtu, "netns", &ns,
-        ]);
-        sh(&["ip", "addr", "add", &format!("{host_ip}/30"), "dev", &hv]);
-        sh(&["ip", "link", "set", &hv, "up"]);
-        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        sh(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{ip}/30"),
-            "dev",
-            "eth0",
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        let gw = host_ip.to_string();
-        sh(&["ip", "-n", &ns, "route", "add", "default", "via", &gw]);
-        net
-    }
-
-    fn links(&self) -> Vec<String> {
-        let mut v: Vec<String> = sh(&["ip", "-n", &self.ns, "-o", "link", "show"])
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect();
-        v.sort();
-        v
-    }
-
-    fn assert_clean(&self) {
-        assert_eq!(self.links(), ["eth0", "lo"], "links left in {}", self.ns);
-        let q = sh(&["tc", "-n", &self.ns, "qdisc", "show", "dev", "eth0"]);
-        assert!(!q.contains("ingress"), "ingress qdisc left on eth0: {q}");
-        let f = sh(&[
-            "tc", "-n", &self.ns, "filter", "show", "dev", "eth0", "ingress",
-        ]);
-        assert_eq!(f.trim(), "", "filters left on eth0");
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        sh_ok(&["ip", "netns", "del", &self.ns]);
-        sh_ok(&["ip", "link", "del", &self.host_veth]);
-    }
-}
 
 /// A unikernel as Solo5's toolchain links it, reduced to what the tender reads: an ELF64
 /// executable for this machine with two PT_NOTE segments, `Solo5` ABI1 (target hvt 1 or
@@ -188,6 +117,17 @@ fn env() -> Env {
 }
 
 fn bundle(env: &Env, name: &str, monitor: &str, devs: &[(&str, u32)], net: &Netns) -> PathBuf {
+    bundle_with(env, (name, monitor), devs, net, |_| {})
+}
+
+/// `bundle`, then `tweak` on its spec.
+fn bundle_with(
+    env: &Env,
+    (name, monitor): (&str, &str),
+    devs: &[(&str, u32)],
+    net: &Netns,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
     let target = if monitor == "hvt" { 1 } else { 2 };
     let b = env.bundle_with(name, "", |spec| {
         spec["annotations"]["com.urunc.unikernel.unikernelType"] = "mirage".into();
@@ -198,6 +138,7 @@ fn bundle(env: &Env, name: &str, monitor: &str, devs: &[(&str, u32)], net: &Netn
                 n["path"] = format!("/var/run/netns/{}", net.ns).into();
             }
         }
+        tweak(spec);
     });
     std::fs::write(b.join("rootfs/kernel"), solo5_elf(target, devs)).expect("kernel");
     b
@@ -233,38 +174,6 @@ fn answered(ip: Ipv4Addr) -> bool {
         }
     }
     false
-}
-
-/// The host uid of the process `pid` (real, effective, saved, fs), from the host's /proc.
-fn host_uid_of(pid: i64) -> Vec<u32> {
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let line = st
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .expect("Uid");
-    line.split_whitespace()
-        .map(|u| u.parse().unwrap())
-        .collect()
-}
-
-/// The supervisor's only child, the tender.
-fn tender_pid(env: &Env, id: &str) -> i64 {
-    let sup = env.state(id).expect("state")["pid"].as_i64().expect("pid");
-    let p = format!("/proc/{sup}/task/{sup}/children");
-    let children = std::fs::read_to_string(p).expect("children");
-    children.trim().parse().expect("one tender")
-}
-
-/// The uid leased for the container's monitor: its lease record (`monitor-uid` in its state
-/// directory, first line) and the lease in the test's registry naming the container.
-fn leased_uid(env: &Env, id: &str) -> u32 {
-    let rec = std::fs::read_to_string(env.root.join(id).join("monitor-uid")).expect("record");
-    let uid: u32 = rec.lines().next().expect("uid").parse().expect("a uid");
-    assert!((UID_START..UID_START + UID_COUNT).contains(&uid), "{uid}");
-    let lease = env.dir.path().join(format!("monitor-uids/{uid}"));
-    let text = std::fs::read_to_string(lease).expect("the lease in the registry");
-    assert!(text.contains(id), "the lease names its container: {text}");
-    uid
 }
 
 fn run_and_ping(monitor: &str) {
@@ -338,23 +247,6 @@ fn run_and_ping(monitor: &str) {
     assert!(o.status.success(), "delete: {}", stderr(&o));
     net.assert_clean();
     assert_no_lease(&env);
-}
-
-/// No lease is left in the test's registry (only its lock file).
-fn assert_no_lease(env: &Env) {
-    let reg = env.dir.path().join("monitor-uids");
-    let left: Vec<String> = std::fs::read_dir(&reg)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n != ".lock")
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(
-        left.is_empty(),
-        "leases left in {}: {left:?}",
-        reg.display()
-    );
 }
 
 #[test]
