@@ -132,6 +132,9 @@ pub fn lease(start: u32, count: u32, key: &str, dir: &Path) -> Result<u32, Monit
             }
             std::fs::remove_file(&path).map_err(reg_err(&path))?;
         }
+        // the container's record first: killed in between, no lease is left that `delete`
+        // cannot find (a record without its lease is harmless: `release` checks the key)
+        record(Path::new(key), uid, dir)?;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -140,7 +143,6 @@ pub fn lease(start: u32, count: u32, key: &str, dir: &Path) -> Result<u32, Monit
             .open(&path)
             .map_err(reg_err(&path))?;
         f.write_all(mine.as_bytes()).map_err(reg_err(&path))?;
-        record(Path::new(key), uid, dir)?;
         return Ok(uid);
     }
     Err(MonitorNsError::Exhausted { start, count })
