@@ -172,7 +172,17 @@ pub fn confine_monitor<'a>(
         SeccompPolicy::DenyList => Pending::Shared(deny_list),
         other => Pending::Own(Filters::compile(other)?),
     };
-    let userns = host_uid.map(monitor_ns::create).transpose()?;
+    let groups = match host_uid {
+        Some(_) => monitor_ns::kept_groups(
+            &input.process.additional_gids,
+            cfg.monitor_uid_start,
+            cfg.monitor_uid_count,
+        )?,
+        None => Vec::new(),
+    };
+    let userns = host_uid
+        .map(|h| monitor_ns::create(h, &groups))
+        .transpose()?;
     let owners = (
         host_uid.map_or((id.uid, id.gid), |h| (h, h)),
         (id.uid, id.gid),
@@ -192,12 +202,13 @@ pub fn confine_monitor<'a>(
     let ruleset = landlock::prepare(&in_view)?;
     if let Some(ns) = userns.as_ref().filter(|_| in_ns) {
         monitor_ns::enter(ns)?;
-        // uid and gid 0 inside are the leased host ids; no supplementary group: its device
-        // nodes are its own
+        // uid and gid 0 inside are the leased host ids; its supplementary groups are the
+        // container's mapped ones (`kept_groups`), without the KVM group: its device nodes
+        // are its own
         id = Identity {
             uid: 0,
             gid: 0,
-            groups: Vec::new(),
+            groups,
         };
     }
     let dropped = caps::drop_bounding_and_ambient()?;

@@ -296,3 +296,42 @@ fn an_overlay_rootfs_keeps_the_leased_uid() {
     let o = env.urunc(&["delete", "--force", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// The container's additionalGids are the leased monitor's supplementary groups, mapped into
+/// its namespace as the same host gids (`monitor_ns::kept_groups`), except the host's root
+/// group: a kernel readable by its group only is read, and on the host the monitor is the
+/// leased uid with that group and not gid 0.
+#[test]
+fn additional_gids_are_mapped_into_the_monitors_namespace() {
+    use std::os::unix::fs::chown;
+    let env = Env::new();
+    let id = unique("sb-gids");
+    let g = 4242u32;
+    let b = env.bundle_with(&id, "report\nescape read /kernel\ntick 100", |s| {
+        set_user(s, 0, 0, &[0, g])
+    });
+    // another user's file that only group g may read
+    let kernel = b.join("rootfs/kernel");
+    chown(&kernel, Some(1234), Some(g)).unwrap();
+    std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o040)).unwrap();
+    run(&env, &b, &id);
+    let c = env.wait_console(&id, "FAKEVMM-TICK", T);
+    assert!(
+        line_with(&c, "FAKEVMM-ESCAPE read /kernel").ends_with(" ok"),
+        "{c}"
+    );
+    let r = common::report(&c);
+    assert_eq!(r["groups"], g.to_string(), "{c}");
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let pid = monitor_pid(sup);
+    let st = proc_status(pid);
+    let host_gid: Vec<u32> = field(&st, "Gid")
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert!(host_gid.iter().all(|x| *x >= 3_221_225_472), "{st}");
+    assert_eq!(field(&st, "Groups").trim(), g.to_string(), "{st}");
+    assert!(host_uid_of(pid)[0] >= 3_221_225_472, "{st}");
+    let o = env.urunc(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
