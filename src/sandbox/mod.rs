@@ -10,7 +10,8 @@
 //!     the caller (a non-root monitor may not be able to open the bundle's directories), then
 //!     enter that user namespace;
 //!  2. drop the bounding and ambient capability sets (needs `CAP_SETPCAP`, so before 3);
-//!  3. setgroups(additionalGids + KVM group), setresgid, setresuid to `process.user`;
+//!  3. setgroups(additionalGids + KVM group), setresgid, setresuid to `process.user` (in the
+//!     monitor's user namespace: 0, 0 and the additionalGids it maps, `kept_groups`);
 //!  4. clear effective, permitted and inheritable (a uid-0 monitor keeps nothing either);
 //!  5. no_new_privs; 6. Landlock; then the supervisor sets PDEATHSIG (after the identity
 //!     change, which clears it) and calls [`Pending::finish`]: 7. seccomp; execve.
