@@ -231,7 +231,7 @@ fn reown_tap(plan: &LaunchPlan, input: &PlanInput, owner: (u32, u32)) -> Result<
         return Ok(());
     };
     let vnet_hdr = crate::monitor::tap_spec(&input.unikernel.hypervisor).is_ok_and(|s| s.vnet_hdr);
-    crate::net::tap::set_owner(&net.tap, vnet_hdr, owner.0, owner.1).map_err(|source| {
+    crate::sys::tun::set_owner(&net.tap, vnet_hdr, owner.0, owner.1).map_err(|source| {
         SandboxError::TapOwner {
             name: net.tap.clone(),
             source,
