@@ -119,18 +119,30 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     fault::point("container:create-container")?;
     ts::capture(10);
     ts::capture(15);
+    // The monitor's leased host uid, before the network: a tap opened by name is made its.
+    // create fails from here on until `Ready`, so no delete follows: its errors end the lease.
+    let host_uid = crate::sandbox::monitor_host_uid(
+        &s.plan_input.process,
+        &s.sandbox,
+        &s.state.dir.to_string_lossy(),
+    )
+    .map_err(SupervisorError::ConfineMonitor)?;
+    let release_lease = |_: &crate::error::Error| crate::sandbox::monitor_ns::release(&s.state.dir);
     // Network discovery runs after the hooks: docker moves its veth in from a prestart hook.
-    let net = crate::net::setup(&s.state, &s.plan_input, &s.network)?;
+    let net = crate::net::setup(&s.state, &s.plan_input, &s.network, host_uid)
+        .inspect_err(release_lease)?;
     // what we made, for our own teardown below; `create` records it from `Ready`
     s.state.urunc.tap = net.as_ref().map(|n| n.tap.clone());
     ts::capture(16);
     // create fails from here on, so no delete follows: every error takes the tap and the
     // redirect down (a tap and filters left behind would blackhole the pod)
-    let (plan, mut links) =
-        after_network(&mut s, net, sync).inspect_err(|_| crate::net::teardown_own(&s.state))?;
+    let (plan, mut links) = after_network(&mut s, net, sync).inspect_err(|_| {
+        crate::net::teardown_own(&s.state);
+        crate::sandbox::monitor_ns::release(&s.state.dir);
+    })?;
     // Work for `start` done while nobody waits: create has its answer and exits, and the
     // engine has yet to call start. Its errors are start's verdict.
-    let early = monitor::prepare_launch(&s, &plan);
+    let early = monitor::prepare_launch(&s, &plan, host_uid);
 
     // The barrier: blocks until `start` opens the fifo for reading.
     let fifo_path = s.state.dir.join(BARRIER);
@@ -141,7 +153,8 @@ fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     ts::capture(14);
     fault::point("container:barrier")?;
     let _ = std::fs::remove_file(&fifo_path);
-    let started = early.and_then(|(deny, waiting)| monitor::launch(&s, &plan, &deny, waiting));
+    let started =
+        early.and_then(|(deny, waiting)| monitor::launch(&s, &plan, (&deny, host_uid), waiting));
     let monitor = match started {
         Ok(pid) => {
             let _ = fifo.write_all(b"ok");

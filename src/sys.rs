@@ -1,6 +1,8 @@
 //! Small wrappers around the raw system calls the process model needs; every `unsafe` of the
 //! lifecycle lives here.
 
+pub mod tun;
+
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::{ForkResult, Pid};
 use std::os::fd::AsRawFd;

@@ -12,6 +12,7 @@
 //!   escape mknod PATH         make a character device node (1:3, like /dev/null), then remove it
 //!   escape mount PATH         mount a tmpfs on the directory PATH, then unmount it
 //!   escape chmod PATH         chmod a file 0666 (then back to its mode)
+//!   escape tap NAME           make a (non-persistent) tap NAME, dropped on close
 //!   escape setuid UID         become another user
 
 use std::ffi::CString;
@@ -91,6 +92,7 @@ pub fn probe(line: &str) -> String {
                 Err(e) => e.to_string(),
             }
         }
+        "tap" => tap(arg),
         "setuid" => match arg.parse::<u32>() {
             // SAFETY: (test helper) setresuid with integer arguments.
             Ok(u) if unsafe { libc::setresuid(u, u, u) } == 0 => "ok".into(),
@@ -99,4 +101,32 @@ pub fn probe(line: &str) -> String {
         },
         _ => "unknown probe".into(),
     }
+}
+
+/// Makes the tap `name` in the caller's network namespace (TUNSETIFF `IFF_TAP|IFF_NO_PI`,
+/// `linux/if_tun.h`), and drops it again by closing the fd (it is not persistent). Creating a
+/// tap takes CAP_NET_ADMIN over the namespace (`tun_set_iff`, drivers/net/tun.c).
+fn tap(name: &str) -> String {
+    const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
+        Ok(f) => f,
+        Err(e) => return e.to_string(),
+    };
+    // struct ifreq: the name (IFNAMSIZ 16), then the flags (short), 40 bytes in all
+    let mut req = [0u8; 40];
+    if name.is_empty() || name.len() >= 16 {
+        return "bad name".into();
+    }
+    req[..name.len()].copy_from_slice(name.as_bytes());
+    req[16..18].copy_from_slice(&0x1002i16.to_ne_bytes());
+    use std::os::fd::AsRawFd;
+    // SAFETY: (test helper) TUNSETIFF reads and writes a 40-byte struct ifreq.
+    if unsafe { libc::ioctl(f.as_raw_fd(), TUNSETIFF as _, req.as_mut_ptr()) } != 0 {
+        return last();
+    }
+    "ok".into()
 }

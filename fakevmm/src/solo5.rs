@@ -306,9 +306,25 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(m)
 }
 
-/// The guest: test_net's ping responder with a network, else print the command line.
+/// The guest: test_net's ping responder with a network, else print the command line. Test
+/// only (no Solo5 rule): each word `escape:KIND:ARG` of the command line first runs the probe
+/// `KIND ARG` of `escape.rs` in the tender, as an escaped tender attached to its tap would.
 fn guest(t: Target, devs: &[Device], cmdline: &str) -> i32 {
     out(&format!("FAKESOLO5-CMDLINE {cmdline}\n"));
+    let probes: Vec<String> = cmdline
+        .split_whitespace()
+        .filter_map(|w| w.trim_matches('"').strip_prefix("escape:"))
+        .map(|p| p.replacen(':', " ", 1))
+        .collect();
+    for p in &probes {
+        out(&format!(
+            "FAKESOLO5-ESCAPE {p} {}\n",
+            crate::escape::probe(p)
+        ));
+    }
+    if !probes.is_empty() {
+        out("FAKESOLO5-ESCAPE-DONE\n");
+    }
     let Some(d) = devs.iter().find(|d| d.net) else {
         return 0;
     };

@@ -1,7 +1,7 @@
 //! Removing what a `create` of ours left when it did not finish (it failed, or was killed), as
 //! its journal names it: the container process, everything in its cgroups, the network wiring,
-//! block devices taken from the host (mounted back), the cgroups in every hierarchy, and the
-//! state directory. Used by a failing `create` and by `delete` of a half-made container.
+//! block devices taken from the host (mounted back), the monitor uid lease, the cgroups in every
+//! hierarchy, and the state directory. Used by a failing `create` and by `delete` of a half-made container.
 
 use crate::container::{Journal, Proc};
 use nix::sys::signal::{kill, Signal};
@@ -73,6 +73,8 @@ pub fn remove(dir: &Path, j: &Journal) -> Result<(), RemainsError> {
     }
     // block devices taken from the host go back where they were mounted (storage.json)
     crate::storage::release(dir);
+    // the monitor uid leased by the container process (its record is in `dir`)
+    crate::sandbox::monitor_ns::release(dir);
     if let Some(cg) = &j.cgroup {
         cg.remove();
     }

@@ -96,6 +96,7 @@ pub fn setup(
     state: &State,
     input: &PlanInput,
     net_cfg: &crate::config::NetworkConfig,
+    monitor_uid: Option<u32>,
 ) -> Result<Option<NetParams>> {
     let spec = crate::spec::Spec::load(&state.bundle)?;
     let own_netns = spec
@@ -122,7 +123,12 @@ pub fn setup(
         mode::Mode::Pod(p) => Some(p),
         _ => None,
     };
-    let (name, fd) = make_tap(&mut nl, state, input, (owner, &iface), pod_ports.is_some())?;
+    let (name, fd) = make_tap(
+        &mut nl,
+        (state, input, monitor_uid),
+        (owner, &iface),
+        pod_ports.is_some(),
+    )?;
     let wired = wire(&mut nl, state, owner, &iface, &name, &mode);
     let slot = match wired {
         Ok(s) => s,
@@ -167,21 +173,26 @@ pub fn setup(
 
 /// Creates this container's tap the way its monitor takes it (by fd: the queue stays open for
 /// it; by name: persistent and owned by the monitor's uid/gid), after clearing what a previous
-/// container of ours left in the namespace.
+/// container of ours left in the namespace. `monitor_uid`: the monitor's leased host uid
+/// (`sandbox::monitor_host_uid`), which owns the tap (uid and gid) when it is set.
 fn make_tap(
     nl: &mut Nl,
-    state: &State,
-    input: &PlanInput,
+    (state, input, monitor_uid): (&State, &PlanInput, Option<u32>),
     (owner, iface): (Owner, &discover::Iface),
     pod: bool,
 ) -> Result<(String, Option<std::os::fd::OwnedFd>)> {
     // what the monitor declares: by fd (we keep the queue open for it) or by name
     let spec = crate::monitor::tap_spec(&input.unikernel.hypervisor)?;
+    // A monitor attaching by name passes the kernel's owner check (tun_not_capable,
+    // drivers/net/tun.c: its euid is the owner and the group among its egid/groups, or it
+    // has CAP_NET_ADMIN over the netns) with no capability: in its own user namespace it is
+    // uid/gid 0, which are the leased host uid/gid, the kuid/kgid the check compares.
+    let (uid, gid) = monitor_uid.map_or((input.process.uid, input.process.gid), |h| (h, h));
     let opts = tap::TapOptions {
         vnet_hdr: spec.vnet_hdr,
         persistent: spec.access == crate::monitor::TapAccess::Name,
-        uid: input.process.uid,
-        gid: input.process.gid,
+        uid,
+        gid,
     };
     let name = tap::name_for(&state.id);
     clear_stale(nl, owner, iface, pod)?;

@@ -3,9 +3,10 @@
 //! or live without reading any state file), the TUN/TAP ioctls and the link settings.
 
 use super::nl::{Nl, NlResult};
+use crate::sys::tun;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// Prefix of the alias of every tap this runtime creates.
 pub const ALIAS_PREFIX: &str = "urunc";
@@ -106,67 +107,17 @@ pub struct TapOptions {
     pub gid: u32,
 }
 
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const TUNSETPERSIST: libc::c_ulong = 0x4004_54cb;
-const TUNSETOWNER: libc::c_ulong = 0x4004_54cc;
-const TUNSETGROUP: libc::c_ulong = 0x4004_54ce;
-const IFF_TAP: i16 = 0x0002;
-const IFF_NO_PI: i16 = 0x1000;
-const IFF_VNET_HDR: i16 = 0x4000;
-
-#[repr(C)]
-struct IfReq {
-    name: [u8; libc::IFNAMSIZ],
-    flags: i16,
-    _pad: [u8; 22],
-}
-
-fn ioctl(fd: &OwnedFd, req: libc::c_ulong, arg: libc::c_ulong) -> std::io::Result<()> {
-    // SAFETY: the TUN ioctls used with this wrapper take an integer argument by value.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), req as _, arg) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// Creates the tap `name`. Returns the open queue (`None` when persistent: it is closed so that
 /// the monitor can attach by name).
 pub fn create(name: &str, o: &TapOptions) -> std::io::Result<Option<OwnedFd>> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open("/dev/net/tun")?;
-    let fd: OwnedFd = f.into();
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        flags: IFF_TAP | IFF_NO_PI | if o.vnet_hdr { IFF_VNET_HDR } else { 0 },
-        _pad: [0; 22],
-    };
-    if name.len() >= libc::IFNAMSIZ {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "interface name too long",
-        ));
-    }
-    req.name[..name.len()].copy_from_slice(name.as_bytes());
-    // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` has its size and layout.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReq) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    ioctl(&fd, TUNSETOWNER, o.uid as libc::c_ulong)?;
-    ioctl(&fd, TUNSETGROUP, o.gid as libc::c_ulong)?;
+    let fd = tun::attach(name, o.vnet_hdr)?;
+    tun::own(&fd, o.uid, o.gid)?;
     if o.persistent {
-        ioctl(&fd, TUNSETPERSIST, 1)?;
+        tun::persist(&fd)?;
         return Ok(None);
     }
     Ok(Some(fd))
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 /// Sets MTU and alias and brings the link up.
 pub fn configure(nl: &mut Nl, index: u32, mtu: u32, alias: &str) -> NlResult<()> {

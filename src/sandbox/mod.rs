@@ -10,7 +10,8 @@
 //!     the caller (a non-root monitor may not be able to open the bundle's directories), then
 //!     enter that user namespace;
 //!  2. drop the bounding and ambient capability sets (needs `CAP_SETPCAP`, so before 3);
-//!  3. setgroups(additionalGids + KVM group), setresgid, setresuid to `process.user`;
+//!  3. setgroups(additionalGids + KVM group), setresgid, setresuid to `process.user` (in the
+//!     monitor's user namespace: 0, 0 and the additionalGids it maps, `kept_groups`);
 //!  4. clear effective, permitted and inheritable (a uid-0 monitor keeps nothing either);
 //!  5. no_new_privs; 6. Landlock; then the supervisor sets PDEATHSIG (after the identity
 //!     change, which clears it) and calls [`Pending::finish`]: 7. seccomp; execve.
@@ -63,6 +64,11 @@ pub enum SandboxError {
     Pivot(#[from] pivot::PivotError),
     #[error(transparent)]
     MonitorNs(#[from] monitor_ns::MonitorNsError),
+    #[error("cannot give tap {name} back to the monitor's uid after it kept uid 0: {source}")]
+    TapOwner {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("{0} is not available on this kernel, so the monitor would run less confined than documented; use a kernel with it, or set allow_unconfined = true under [sandbox] in the urunc config to run without it")]
     Unavailable(&'static str),
 }
@@ -167,12 +173,26 @@ pub fn confine_monitor<'a>(
         SeccompPolicy::DenyList => Pending::Shared(deny_list),
         other => Pending::Own(Filters::compile(other)?),
     };
-    let userns = host_uid.map(monitor_ns::create).transpose()?;
+    let groups = match host_uid {
+        Some(_) => monitor_ns::kept_groups(
+            &input.process.additional_gids,
+            cfg.monitor_uid_start,
+            cfg.monitor_uid_count,
+        )?,
+        None => Vec::new(),
+    };
+    let userns = host_uid
+        .map(|h| monitor_ns::create(h, &groups))
+        .transpose()?;
     let owners = (
         host_uid.map_or((id.uid, id.gid), |h| (h, h)),
         (id.uid, id.gid),
     );
     let in_ns = pivot::mount_view(&view, state_dir, owners, userns.as_ref())?;
+    if host_uid.is_some() && !in_ns {
+        // `net::setup` made a by-name tap the leased uid's; the monitor keeps its own
+        reown_tap(plan, input, (id.uid, id.gid))?;
+    }
     let in_view: Vec<landlock::Allow> = allows
         .into_iter()
         .map(|mut a| {
@@ -183,12 +203,13 @@ pub fn confine_monitor<'a>(
     let ruleset = landlock::prepare(&in_view)?;
     if let Some(ns) = userns.as_ref().filter(|_| in_ns) {
         monitor_ns::enter(ns)?;
-        // uid and gid 0 inside are the leased host ids; no supplementary group: its device
-        // nodes are its own
+        // uid and gid 0 inside are the leased host ids; its supplementary groups are the
+        // container's mapped ones (`kept_groups`), without the KVM group: its device nodes
+        // are its own
         id = Identity {
             uid: 0,
             gid: 0,
-            groups: Vec::new(),
+            groups,
         };
     }
     let dropped = caps::drop_bounding_and_ambient()?;
@@ -202,19 +223,34 @@ pub fn confine_monitor<'a>(
     Ok(filters)
 }
 
+/// Gives the tap a by-name monitor attaches to (`/dev/net/tun` among its devices: the view's
+/// node, in the monitor's process still holding its capabilities) to `owner`.
+fn reown_tap(plan: &LaunchPlan, input: &PlanInput, owner: (u32, u32)) -> Result<(), SandboxError> {
+    let by_name = plan.devices.iter().any(|d| d == Path::new("/dev/net/tun"));
+    let Some(net) = input.net.as_ref().filter(|_| by_name) else {
+        return Ok(());
+    };
+    let vnet_hdr = crate::monitor::tap_spec(&input.unikernel.hypervisor).is_ok_and(|s| s.vnet_hdr);
+    crate::sys::tun::set_owner(&net.tap, vnet_hdr, owner.0, owner.1).map_err(|source| {
+        SandboxError::TapOwner {
+            name: net.tap.clone(),
+            source,
+        }
+    })
+}
+
 /// The host uid for the monitor's own user namespace, when it gets one: the container's user
 /// is 0 and urunc runs in the initial user namespace (rootless runtimes and containers with a
 /// user namespace already run as unprivileged host ids), unless `monitor_uid_count` is 0.
-/// Monitors that open a tap by name (`/dev/net/tun` among their devices) keep uid 0 until the
-/// tap is created owned by the leased uid.
+/// Taken by the supervisor before the network exists: a monitor that opens its tap by name
+/// (`/dev/net/tun` among its devices) needs the tap created owned by this uid (`net::setup`).
+/// `key` is the container's state directory, where the lease is recorded for `delete`.
 pub fn monitor_host_uid(
-    plan: &LaunchPlan,
     p: &ProcessParams,
     cfg: &SandboxConfig,
     key: &str,
 ) -> Result<Option<u32>, SandboxError> {
-    let by_name = plan.devices.iter().any(|d| d == Path::new("/dev/net/tun"));
-    if p.uid != 0 || cfg.monitor_uid_count == 0 || by_name || !monitor_ns::in_initial_userns() {
+    if p.uid != 0 || cfg.monitor_uid_count == 0 || !monitor_ns::in_initial_userns() {
         return Ok(None);
     }
     Ok(Some(monitor_ns::lease(

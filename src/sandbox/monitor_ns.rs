@@ -36,6 +36,8 @@ pub enum MonitorNsError {
     Exhausted { start: u32, count: u32 },
     #[error("[sandbox] monitor_uid_start={start} with monitor_uid_count={count} is not a valid range of non-root uids (at most {MAX_COUNT} ids, below 4294967295)")]
     BadRange { start: u32, count: u32 },
+    #[error("the container has {0} supplementary groups to map into the monitor's user namespace, more than the kernel's {MAX_GROUPS}: use fewer additionalGids")]
+    TooManyGroups(usize),
     #[error("monitor user namespace: {step}: {source}")]
     Sys {
         step: &'static str,
@@ -132,6 +134,9 @@ pub fn lease(start: u32, count: u32, key: &str, dir: &Path) -> Result<u32, Monit
             }
             std::fs::remove_file(&path).map_err(reg_err(&path))?;
         }
+        // the container's record first: killed in between, no lease is left that `delete`
+        // cannot find (a record without its lease is harmless: `release` checks the key)
+        record(Path::new(key), uid, dir)?;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -140,7 +145,6 @@ pub fn lease(start: u32, count: u32, key: &str, dir: &Path) -> Result<u32, Monit
             .open(&path)
             .map_err(reg_err(&path))?;
         f.write_all(mine.as_bytes()).map_err(reg_err(&path))?;
-        record(Path::new(key), uid, dir)?;
         return Ok(uid);
     }
     Err(MonitorNsError::Exhausted { start, count })
@@ -191,9 +195,32 @@ pub fn release(dir: &Path) {
     }
 }
 
-/// A new user namespace mapping 0 to `host` (uids and gids), owned by the caller (root), as an
-/// fd: a short-lived child makes it, the caller writes its maps and keeps a handle.
-pub fn create(host: u32) -> Result<OwnedFd, MonitorNsError> {
+/// Most lines a gid_map takes (`user_namespaces(7)`: 340 since Linux 4.15); one is gid 0's.
+const MAX_GROUPS: usize = 339;
+
+/// The container's supplementary gids the monitor keeps in its namespace (as the same numbers,
+/// mapped to the same host gids): not 0 (the host's root group, which the lease keeps it out
+/// of) and none of the leased range `start..start+count` (another monitor's group owns its
+/// device nodes and tap). At most [`MAX_GROUPS`], sorted and unique.
+pub fn kept_groups(gids: &[u32], start: u32, count: u32) -> Result<Vec<u32>, MonitorNsError> {
+    let leased = |g: u32| g >= start && g - start < count;
+    let mut kept: Vec<u32> = gids
+        .iter()
+        .copied()
+        .filter(|g| *g != 0 && !leased(*g))
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    if kept.len() > MAX_GROUPS {
+        return Err(MonitorNsError::TooManyGroups(kept.len()));
+    }
+    Ok(kept)
+}
+
+/// A new user namespace mapping 0 to `host` (uids and gids) and each of `groups` (from
+/// [`kept_groups`]) to itself, owned by the caller (root), as an fd: a short-lived child makes
+/// it, the caller writes its maps and keeps a handle.
+pub fn create(host: u32, groups: &[u32]) -> Result<OwnedFd, MonitorNsError> {
     let sys = |step| move |source| MonitorNsError::Sys { step, source };
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
     let (done_rd, done_wr) =
@@ -220,7 +247,7 @@ pub fn create(host: u32) -> Result<OwnedFd, MonitorNsError> {
             let mut b = [0u8; 4];
             let r = nix::unistd::read(rd.as_raw_fd(), &mut b);
             let result = match (r, u32::from_le_bytes(b)) {
-                (Ok(4), pid) if pid != 0 => write_maps(pid, host),
+                (Ok(4), pid) if pid != 0 => write_maps(pid, host, groups),
                 _ => Err(MonitorNsError::Sys {
                     step: "unshare the user namespace",
                     source: nix::Error::EPERM,
@@ -233,10 +260,14 @@ pub fn create(host: u32) -> Result<OwnedFd, MonitorNsError> {
     }
 }
 
-fn write_maps(pid: u32, host: u32) -> Result<OwnedFd, MonitorNsError> {
-    for f in ["uid_map", "gid_map"] {
+fn write_maps(pid: u32, host: u32, groups: &[u32]) -> Result<OwnedFd, MonitorNsError> {
+    let mut gid_map = format!("0 {host} 1\n");
+    for g in groups.iter().filter(|g| **g != 0 && **g != host) {
+        gid_map.push_str(&format!("{g} {g} 1\n"));
+    }
+    for (f, map) in [("uid_map", format!("0 {host} 1\n")), ("gid_map", gid_map)] {
         let path = PathBuf::from(format!("/proc/{pid}/{f}"));
-        std::fs::write(&path, format!("0 {host} 1\n")).map_err(reg_err(&path))?;
+        std::fs::write(&path, map).map_err(reg_err(&path))?;
     }
     let path = PathBuf::from(format!("/proc/{pid}/ns/user"));
     let f = std::fs::File::open(&path).map_err(reg_err(&path))?;
@@ -266,6 +297,21 @@ mod tests {
         assert!(!lease_live(&format!("{me} 1\nkey\n")));
         assert!(!lease_live("garbage"));
         assert!(!lease_live(""));
+    }
+
+    #[test]
+    fn kept_groups_leave_out_root_and_the_leased_range() {
+        let kept = kept_groups(&[10, 0, 5000, 4999, 5063, 5064, 10], 5000, 64).unwrap();
+        assert_eq!(kept, [10, 4999, 5064]);
+        let many: Vec<u32> = (1..=MAX_GROUPS as u32 + 1).collect();
+        assert!(matches!(
+            kept_groups(&many, 100_000, 1),
+            Err(MonitorNsError::TooManyGroups(340))
+        ));
+        assert_eq!(
+            kept_groups(&many[..MAX_GROUPS], 100_000, 1).unwrap().len(),
+            MAX_GROUPS
+        );
     }
 
     #[test]

@@ -25,13 +25,15 @@ pub(super) struct Waiting {
 /// confines the monitor up to its execve: all before the barrier, off `start`'s critical
 /// path. With such hooks the monitor is forked after them, as the hooks may change what its
 /// view binds (the order of the OCI spec: hooks, then the program).
+/// `host_uid`: the monitor's leased host uid (`sandbox::monitor_host_uid`), if any.
 pub(super) fn prepare_launch(
     s: &Setup,
     plan: &LaunchPlan,
+    host_uid: Option<u32>,
 ) -> crate::error::Result<(Filters, Option<Waiting>)> {
     let deny = crate::sandbox::supervisor_filters().map_err(SupervisorError::SeccompCompile)?;
     let early = if s.state.urunc.hooks.start_container.is_empty() {
-        Some(fork_monitor(s, plan, &deny)?)
+        Some(fork_monitor(s, plan, host_uid, &deny)?)
     } else {
         None
     };
@@ -39,15 +41,13 @@ pub(super) fn prepare_launch(
 }
 
 /// Forks the monitor process, which confines itself (`exec_monitor`) then waits for `go`.
-fn fork_monitor(s: &Setup, plan: &LaunchPlan, deny: &Filters) -> crate::error::Result<Waiting> {
+fn fork_monitor(
+    s: &Setup,
+    plan: &LaunchPlan,
+    host_uid: Option<u32>,
+    deny: &Filters,
+) -> crate::error::Result<Waiting> {
     use crate::error::sys as sys_err;
-    let host_uid = crate::sandbox::monitor_host_uid(
-        plan,
-        &s.plan_input.process,
-        &s.sandbox,
-        &s.state.dir.to_string_lossy(),
-    )
-    .map_err(SupervisorError::ConfineMonitor)?;
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
     let (rd, wr) = nix::unistd::pipe2(cloexec).map_err(sys_err("pipe"))?;
     let (go_rd, go_wr) = nix::unistd::pipe2(cloexec).map_err(sys_err("pipe"))?;
@@ -89,7 +89,7 @@ fn release(w: Waiting) -> crate::error::Result<Pid> {
 pub(super) fn launch(
     s: &Setup,
     plan: &LaunchPlan,
-    deny: &Filters,
+    (deny, host_uid): (&Filters, Option<u32>),
     early: Option<Waiting>,
 ) -> crate::error::Result<Pid> {
     use crate::error::sys as sys_err;
@@ -116,7 +116,7 @@ pub(super) fn launch(
     mask.thread_block().map_err(sys_err("block signals"))?;
     let waiting = match early {
         Some(w) => w,
-        None => fork_monitor(s, plan, deny)?,
+        None => fork_monitor(s, plan, host_uid, deny)?,
     };
     ts::capture(18);
     let monitor = release(waiting)?;

@@ -7,7 +7,9 @@
 //!   unified one), from /proc/self/mountinfo;
 //! - in the test's network namespace: links, ingress qdiscs and filters on eth0 that were not
 //!   there before;
-//! - mounts under the test's directory that appeared or disappeared (/proc/self/mountinfo).
+//! - mounts under the test's directory that appeared or disappeared (/proc/self/mountinfo);
+//! - monitor uid leases naming the container (`<root>/<id>`, their second line) in the test's
+//!   registry, `<scope>/monitor-uids` (the `Env` layout), live or stale.
 //!
 //! Only what the test owns is looked at (its tag, its root, its netns, its directory), so other
 //! tests running at the same time on the machine cannot make it fail or pass.
@@ -27,6 +29,7 @@ pub enum Kind {
     Qdisc,
     Filter,
     Mount,
+    Lease,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +251,22 @@ impl Watch {
             .collect()
     }
 
+    fn leases(&self) -> Vec<Leftover> {
+        let key = self.root.join(&self.id);
+        let Ok(rd) = std::fs::read_dir(self.scope.join("monitor-uids")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|t| t.lines().nth(1) == key.to_str())
+            })
+            .map(|e| Leftover {
+                kind: Kind::Lease,
+                what: e.path().display().to_string(),
+            })
+            .collect()
+    }
+
     /// Everything left now.
     pub fn leftovers(&self) -> Vec<Leftover> {
         let mut v = self.processes();
@@ -255,6 +274,7 @@ impl Watch {
         v.extend(self.cgroups());
         v.extend(self.network());
         v.extend(self.mounts());
+        v.extend(self.leases());
         v
     }
 

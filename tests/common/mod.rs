@@ -3,6 +3,7 @@
 //! cleans up (`delete --force` of every container it made) even when a test fails.
 #![allow(dead_code)]
 
+pub mod escape;
 pub mod leftover;
 
 use std::path::{Path, PathBuf};

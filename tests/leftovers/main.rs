@@ -173,6 +173,16 @@ fn the_check_reports_each_kind_of_leftover() {
     ]);
     sh(&["mount", "-t", "tmpfs", "tmpfs", new_mount.to_str().unwrap()]);
     sh(&["umount", kept.to_str().unwrap()]);
+    // a lease naming the container, as `sandbox::monitor_ns::lease` writes it (pid and start
+    // time of its supervisor, then the key); removed with the test's directory
+    let registry = env.dir.path().join("monitor-uids");
+    std::fs::create_dir_all(&registry).unwrap();
+    let key = env.root.join(&id);
+    std::fs::write(
+        registry.join("3900000001"),
+        format!("1 1\n{}\n", key.display()),
+    )
+    .unwrap();
 
     let found = w.leftovers();
     let count = |k: Kind| found.iter().filter(|l| l.kind == k).count();
@@ -188,11 +198,13 @@ fn the_check_reports_each_kind_of_leftover() {
     assert_eq!(count(Kind::Filter), 1, "{found:?}");
     // one mount appeared, one disappeared
     assert_eq!(count(Kind::Mount), 2, "{found:?}");
+    assert_eq!(count(Kind::Lease), 1, "{found:?}");
 
     // and once the plants are gone (the kept mount stays away), only that is reported
     drop(plants);
     sh(&["ip", "-n", ns, "link", "del", "tapplant"]);
     sh(&["tc", "-n", ns, "qdisc", "del", "dev", "eth0", "ingress"]);
+    std::fs::remove_file(registry.join("3900000001")).unwrap();
     let left = w.leftovers();
     assert!(
         left.len() == 1 && left[0].kind == Kind::Mount && left[0].what.starts_with("missing"),

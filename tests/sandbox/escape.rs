@@ -3,120 +3,17 @@
 //! in reach by pid), runs what a compromised VMM would try. The same script, run as real root
 //! outside the sandbox, succeeds probe by probe, so every refusal inside is the sandbox's.
 
+use super::common::escape::{probes, results, script, HostProcess, Victim};
 use super::common::{unique, Env};
 use super::*;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::net::UnixListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-
-/// A root-only corner of /run: a 0700 directory with a 0600 secret and a 0600 listening socket
-/// (the shape of containerd's socket directory). Removed on drop.
-struct Victim {
-    dir: PathBuf,
-    _listener: UnixListener,
-}
-
-impl Victim {
-    fn new() -> Victim {
-        let dir = PathBuf::from("/run").join(unique("urunc-escape-victim"));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        let secret = dir.join("secret");
-        std::fs::write(&secret, "root only").unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::create_dir(dir.join("mnt")).unwrap();
-        let listener = UnixListener::bind(dir.join("sock")).unwrap();
-        std::fs::set_permissions(dir.join("sock"), std::fs::Permissions::from_mode(0o600)).unwrap();
-        Victim {
-            dir,
-            _listener: listener,
-        }
-    }
-}
-
-impl Drop for Victim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A host process (root, outside every container), killed on drop.
-struct HostProcess(std::process::Child);
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The probes; `scratch` is a writable directory (the monitor's work dir inside the sandbox, a
-/// directory of the victim outside), where mknod and mount are tried.
-fn probes(v: &Victim, other_state: &Path, pids: &[u32], scratch: &Path) -> Vec<String> {
-    let d = &v.dir;
-    let mut p = vec![
-        "read /etc/shadow".to_string(),
-        format!("read {}", d.join("secret").display()),
-        format!("write {}", d.join("secret").display()),
-        format!("create {}", d.join("planted").display()),
-        format!("connect {}", d.join("sock").display()),
-        format!("read {}", other_state.join("state.json").display()),
-        format!("write {}", other_state.join("state.json").display()),
-    ];
-    p.extend(pids.iter().map(|pid| format!("signal {pid}")));
-    // devices the monitor was not given (it runs under TCG: not even /dev/kvm)
-    for dev in [
-        "/dev/kmsg",
-        "/dev/mem",
-        "/dev/loop-control",
-        "/dev/kvm",
-        "/dev/net/tun",
-    ] {
-        if Path::new(dev).exists() {
-            p.push(format!("open-dev {dev}"));
-        }
-    }
-    // (inside, the work dir is not writable for this plan: EROFS, and without CAP_MKNOD EPERM)
-    p.push(format!("mknod {}", scratch.join("node").display()));
-    p.push(format!("mount {}", scratch.display()));
-    // its own /dev/null in the view is a node of its own: chmod must not reach the host's
-    p.push("chmod /dev/null".into());
-    p.push("setuid 1000".into()); // last: outside, it drops root for good
-    p
-}
-
-fn script(probes: &[String]) -> String {
-    let mut s = String::from("#fakevmm\n");
-    for p in probes {
-        s.push_str(&format!("escape {p}\n"));
-    }
-    s.push_str("print FAKEVMM-ESCAPE-DONE\n");
-    s
-}
-
-/// `probe -> result` from FAKEVMM-ESCAPE lines.
-fn results(console: &str, probes: &[String]) -> Vec<(String, String)> {
-    probes
-        .iter()
-        .map(|p| {
-            let line = line_with(console, &format!("FAKEVMM-ESCAPE {p} "));
-            (
-                p.clone(),
-                line[format!("FAKEVMM-ESCAPE {p} ").len()..].to_string(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
     let env = Env::new();
     let victim = Victim::new();
-    let host = HostProcess(
-        std::process::Command::new("sleep")
-            .arg("600")
-            .spawn()
-            .unwrap(),
-    );
+    let host = HostProcess::sleep();
     // another container, running
     let other = unique("sb-esc-other");
     let b = env.bundle_with(&other, "tick 100", |_| {});
@@ -127,7 +24,7 @@ fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
     let pids = [host.0.id(), other_sup];
 
     // the probes as real root, outside any sandbox: each one succeeds
-    let outside = probes(&victim, &other_state, &pids, &victim.dir.join("mnt"));
+    let outside = probes(&victim, &other_state, &pids, &victim.dir.join("mnt"), &[]);
     let file = env.dir.path().join("outside-script");
     std::fs::write(&file, script(&outside)).unwrap();
     let o = std::process::Command::new(common::fakevmm_bin())
@@ -135,7 +32,7 @@ fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    for (p, r) in results(&out, &outside) {
+    for (p, r) in results(&out, &outside, "FAKEVMM-ESCAPE") {
         assert_eq!(
             r, "ok",
             "as root outside the sandbox, {p} must succeed:\n{out}"
@@ -153,6 +50,7 @@ fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
             &other_state,
             &pids,
             &env.root.join(&id).join("work"),
+            &[],
         );
         let b = env.bundle_with(&id, "", |s| {
             s["linux"]["namespaces"] =
@@ -161,7 +59,7 @@ fn an_escaped_root_monitor_reaches_nothing_of_the_host() {
         std::fs::write(b.join("rootfs/kernel"), script(&inside)).unwrap();
         run(&env, &b, &id);
         let c = env.wait_console(&id, "FAKEVMM-ESCAPE-DONE", T);
-        for (p, r) in results(&c, &inside) {
+        for (p, r) in results(&c, &inside, "FAKEVMM-ESCAPE") {
             assert_ne!(
                 r, "ok",
                 "the escaped monitor ({extra:?}) succeeded: {p}\n{c}"
@@ -395,6 +293,45 @@ fn an_overlay_rootfs_keeps_the_leased_uid() {
     let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
     let uid = host_uid_of(monitor_pid(sup));
     assert!(uid[0] >= 3_221_225_472, "{uid:?}");
+    let o = env.urunc(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The container's additionalGids are the leased monitor's supplementary groups, mapped into
+/// its namespace as the same host gids (`monitor_ns::kept_groups`), except the host's root
+/// group: a kernel readable by its group only is read, and on the host the monitor is the
+/// leased uid with that group and not gid 0.
+#[test]
+fn additional_gids_are_mapped_into_the_monitors_namespace() {
+    use std::os::unix::fs::chown;
+    let env = Env::new();
+    let id = unique("sb-gids");
+    let g = 4242u32;
+    let b = env.bundle_with(&id, "report\nescape read /kernel\ntick 100", |s| {
+        set_user(s, 0, 0, &[0, g])
+    });
+    // another user's file that only group g may read
+    let kernel = b.join("rootfs/kernel");
+    chown(&kernel, Some(1234), Some(g)).unwrap();
+    std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o040)).unwrap();
+    run(&env, &b, &id);
+    let c = env.wait_console(&id, "FAKEVMM-TICK", T);
+    assert!(
+        line_with(&c, "FAKEVMM-ESCAPE read /kernel").ends_with(" ok"),
+        "{c}"
+    );
+    let r = common::report(&c);
+    assert_eq!(r["groups"], g.to_string(), "{c}");
+    let sup = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let pid = monitor_pid(sup);
+    let st = proc_status(pid);
+    let host_gid: Vec<u32> = field(&st, "Gid")
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert!(host_gid.iter().all(|x| *x >= 3_221_225_472), "{st}");
+    assert_eq!(field(&st, "Groups").trim(), g.to_string(), "{st}");
+    assert!(host_uid_of(pid)[0] >= 3_221_225_472, "{st}");
     let o = env.urunc(&["delete", "--force", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -11,93 +11,22 @@
 //! end on the host, joins it by path, pings the container IP from the host, and checks that
 //! `delete` (or a failed `create`) leaves only `lo` and `eth0` and no tc state.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod lease;
+mod netns;
+#[path = "../probe/mod.rs"]
 mod probe;
 
 use common::*;
+use lease::{assert_no_lease, host_uid_of, leased_uid, tender_pid};
+use netns::Netns;
 use probe::*;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
-
-struct Netns {
-    ns: String,
-    host_veth: String,
-    ip: Ipv4Addr,
-}
-
-impl Netns {
-    fn new(mtu: u32) -> Netns {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let pid = std::process::id();
-        let (ns, hv) = (
-            format!("us5-{pid}-{n}"),
-            format!("us5h{}x{n}", pid % 100_000),
-        );
-        let base = [10, 214, (pid % 256) as u8, (n * 4) as u8];
-        let host_ip = Ipv4Addr::new(base[0], base[1], base[2], base[3] + 1);
-        let ip = Ipv4Addr::new(base[0], base[1], base[2], base[3] + 2);
-        sh(&["ip", "netns", "add", &ns]);
-        let net = Netns {
-            ns: ns.clone(),
-            host_veth: hv.clone(),
-            ip,
-        };
-        let mtu = mtu.to_string();
-        sh(&[
-            "ip", "link", "add", &hv, "mtu", &mtu, "type", "veth", "peer", "name", "eth0", "mtu",
-            &mtu, "netns", &ns,
-        ]);
-        sh(&["ip", "addr", "add", &format!("{host_ip}/30"), "dev", &hv]);
-        sh(&["ip", "link", "set", &hv, "up"]);
-        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        sh(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{ip}/30"),
-            "dev",
-            "eth0",
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        let gw = host_ip.to_string();
-        sh(&["ip", "-n", &ns, "route", "add", "default", "via", &gw]);
-        net
-    }
-
-    fn links(&self) -> Vec<String> {
-        let mut v: Vec<String> = sh(&["ip", "-n", &self.ns, "-o", "link", "show"])
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect();
-        v.sort();
-        v
-    }
-
-    fn assert_clean(&self) {
-        assert_eq!(self.links(), ["eth0", "lo"], "links left in {}", self.ns);
-        let q = sh(&["tc", "-n", &self.ns, "qdisc", "show", "dev", "eth0"]);
-        assert!(!q.contains("ingress"), "ingress qdisc left on eth0: {q}");
-        let f = sh(&[
-            "tc", "-n", &self.ns, "filter", "show", "dev", "eth0", "ingress",
-        ]);
-        assert_eq!(f.trim(), "", "filters left on eth0");
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        sh_ok(&["ip", "netns", "del", &self.ns]);
-        sh_ok(&["ip", "link", "del", &self.host_veth]);
-    }
-}
 
 /// A unikernel as Solo5's toolchain links it, reduced to what the tender reads: an ELF64
 /// executable for this machine with two PT_NOTE segments, `Solo5` ABI1 (target hvt 1 or
@@ -162,10 +91,19 @@ fn solo5_elf(target: u32, devices: &[(&str, u32)]) -> Vec<u8> {
 const NET: u32 = 2;
 const BLOCK: u32 = 1;
 
-/// An environment whose hvt and spt monitors are the fake under the tenders' names.
+/// The monitor uid range of these tests (`[sandbox] monitor_uid_start/count`).
+const UID_START: u32 = 3_910_000_000;
+const UID_COUNT: u32 = 64;
+
+/// An environment whose hvt and spt monitors are the fake under the tenders' names; the
+/// monitors of its uid-0 containers run as uids leased from `UID_START` in the test's own
+/// registry.
 fn env() -> Env {
     let env = Env::new();
-    let mut text = String::new();
+    let mut text = format!(
+        "[sandbox]\nmonitor_uid_registry = \"{}\"\nmonitor_uid_start = {UID_START}\nmonitor_uid_count = {UID_COUNT}\n",
+        env.dir.path().join("monitor-uids").display()
+    );
     for (m, bin, accel) in [("hvt", "solo5-hvt", "kvm"), ("spt", "solo5-spt", "tcg")] {
         let p = env.dir.path().join(bin);
         std::fs::copy(fakevmm_bin(), &p).expect("copy the fake tender");
@@ -179,6 +117,17 @@ fn env() -> Env {
 }
 
 fn bundle(env: &Env, name: &str, monitor: &str, devs: &[(&str, u32)], net: &Netns) -> PathBuf {
+    bundle_with(env, (name, monitor), devs, net, |_| {})
+}
+
+/// `bundle`, then `tweak` on its spec.
+fn bundle_with(
+    env: &Env,
+    (name, monitor): (&str, &str),
+    devs: &[(&str, u32)],
+    net: &Netns,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
     let target = if monitor == "hvt" { 1 } else { 2 };
     let b = env.bundle_with(name, "", |spec| {
         spec["annotations"]["com.urunc.unikernel.unikernelType"] = "mirage".into();
@@ -189,6 +138,7 @@ fn bundle(env: &Env, name: &str, monitor: &str, devs: &[(&str, u32)], net: &Netn
                 n["path"] = format!("/var/run/netns/{}", net.ns).into();
             }
         }
+        tweak(spec);
     });
     std::fs::write(b.join("rootfs/kernel"), solo5_elf(target, devs)).expect("kernel");
     b
@@ -233,12 +183,16 @@ fn run_and_ping(monitor: &str) {
     let id = unique(&format!("s5{monitor}"));
     let o = env.create(&b, &id, &[]);
     assert!(o.status.success(), "create: {}", env.console_text(&id));
+    // The container is uid 0: its monitor gets a leased host uid, taken before the network.
     // IFF_TAP|IFF_NO_PI|IFF_PERSIST (0x0002|0x1000|0x0800), no IFF_VNET_HDR (0x4000), owned
-    // by the monitor's uid/gid (0 here); up, as the tender's getifaddrs check wants
+    // by that uid and gid (sysfs shows them in the initial user namespace); up, as the
+    // tender's getifaddrs check wants
+    let leased = leased_uid(&env, &id);
     let (flags, owner, group) = tap_details(&net);
+    let h = leased.to_string();
     assert_eq!(
         (flags.as_str(), owner.as_str(), group.as_str()),
-        ("0x1802", "0", "0")
+        ("0x1802", h.as_str(), h.as_str())
     );
     let o = env.urunc(&["start", &id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
@@ -257,7 +211,9 @@ fn run_and_ping(monitor: &str) {
         "{console}"
     );
     let r = fake_report(&console);
+    // uid 0 in its own user namespace, the leased uid on the host
     assert_eq!(r["Uid"], "0 0 0 0");
+    assert_eq!(host_uid_of(tender_pid(&env, &id)), [leased; 4]);
     assert_eq!(r["CapEff"], "0000000000000000");
     assert_eq!(r["CapBnd"], "0000000000000000");
     assert_eq!(r["NoNewPrivs"], "1");
@@ -290,6 +246,7 @@ fn run_and_ping(monitor: &str) {
     let o = env.urunc(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     net.assert_clean();
+    assert_no_lease(&env);
 }
 
 #[test]
@@ -320,6 +277,7 @@ fn failed_create_leaves_no_persistent_tap() {
     );
     net.assert_clean();
     assert!(!env.root.join(&id).exists());
+    assert_no_lease(&env);
 }
 
 /// A tender that cannot attach (the tap is down: `tap_attach.c` requires IFF_UP or
@@ -346,6 +304,7 @@ fn tender_attach_failure_is_reported_and_cleaned_up() {
     let o = env.urunc(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     net.assert_clean();
+    assert_no_lease(&env);
 }
 
 /// The fake refuses what solo5 v0.12.1 refuses, with its messages (run directly, no urunc;
