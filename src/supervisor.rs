@@ -46,6 +46,10 @@ pub struct Setup {
     pub tty: Option<OwnedFd>,
     /// `--preserve-fds N`: fds 3..3+N pass through to the monitor.
     pub preserve_fds: u32,
+    /// `create` sends `Go` without waiting for `NsReady` (no prestart or createRuntime hook
+    /// and no user namespace to map, so it has nothing to do between the two): the container
+    /// process then sends no `NsReady`, and `Ready` is the one message `create` waits for.
+    pub early_go: bool,
 }
 
 /// Entry point of the forked container process. Never returns.
@@ -102,7 +106,9 @@ fn recv(sock: &UnixDatagram) -> crate::error::Result<Option<sync::Sync>> {
 fn run(mut s: Setup, sync: &UnixDatagram) -> crate::error::Result<i32> {
     enter(&mut s, sync)?;
     ts::capture(5);
-    send(sync, sync::Sync::NsReady)?;
+    if !s.early_go {
+        send(sync, sync::Sync::NsReady)?;
+    }
     let Some(sync::Sync::Go { pid, start }) = recv(sync)? else {
         return Ok(1);
     };

@@ -3,10 +3,11 @@
 //! process reports that it is ready to start.
 
 use super::create_input::plan_input;
+use super::create_sync::{expect, gone, net_intent, sync_pair, wait_namespaces};
 use super::create_undo::Undo;
 use super::{CreateOptions, LifecycleError};
 use crate::config::Config;
-use crate::container::{self, NetIntent, State, BARRIER};
+use crate::container::{self, State, BARRIER};
 use crate::error::{io, sys, Result};
 use crate::fault;
 use crate::plan::{PlanInput, ProcessParams};
@@ -20,7 +21,6 @@ use crate::supervisor::{
 };
 use crate::timestamps as ts;
 use crate::unikernel::UnikernelConfig;
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::{ForkResult, Pid};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
@@ -53,6 +53,8 @@ struct Checked {
     terminal: bool,
     ns: namespaces::Plan,
     rootless: bool,
+    /// Whether create runs in a user namespace other than the initial one (read once).
+    in_userns: bool,
     input: PlanInput,
     pending: crate::storage::Pending,
     mounts: mountinfo::Table,
@@ -76,7 +78,8 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
     let linux = spec.linux()?.clone();
     let ns = namespaces::Plan::new(&linux.namespaces, &linux.uid_mappings, &linux.gid_mappings)?;
     // rootless: not real root on the host (also root inside rootless podman's user namespace)
-    let rootless = a.rootless || rootless::in_user_namespace();
+    let in_userns = rootless::in_user_namespace();
+    let rootless = a.rootless || in_userns;
     rootless::check(&ns)?;
     // read at most once per create, and only when needed: storage, then the cgroup hierarchies
     let mounts = mountinfo::Table::lazy();
@@ -94,6 +97,7 @@ fn check(a: &CreateOptions, t0: std::time::SystemTime) -> Result<Checked> {
         terminal,
         ns,
         rootless,
+        in_userns,
         input,
         pending,
         mounts,
@@ -212,13 +216,7 @@ fn fork_container(
         _ => None,
     };
     fault::point("create:console")?;
-    let (parent_end, child_end) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(sys("socketpair"))?;
+    let (parent_end, child_end) = sync_pair()?;
     let mut setup = Setup {
         state,
         ns: c.ns,
@@ -230,6 +228,7 @@ fn fork_container(
         plan_input: c.input,
         tty,
         preserve_fds: a.preserve_fds,
+        early_go: false,
     };
     ts::capture(2);
     let own_userns = !nix::unistd::geteuid().is_root() && setup.ns.user_maps().is_some();
@@ -238,6 +237,11 @@ fn fork_container(
         setup.ns.enter_user_here()?;
     }
     let user_maps = setup.ns.user_maps().cloned();
+    let hooks = &setup.state.urunc.hooks;
+    // nothing for create to do between the namespaces and `Go`: one hand-off instead of three
+    setup.early_go =
+        user_maps.is_none() && hooks.prestart.is_empty() && hooks.create_runtime.is_empty();
+    let early_go = setup.early_go;
     let own_pidns = setup.ns.enter_pid_for_children()?;
     fault::point("create:namespaces")?;
     ts::capture(3);
@@ -256,12 +260,16 @@ fn fork_container(
     if let Ok(child) = forked {
         undo.child = Some(child);
         undo.journal.child = container::Proc::of(child.as_raw());
+        if early_go && setup.ns.has("network") {
+            // one journal write for both: nothing runs between them when no hook does
+            undo.journal.net = Some(net_intent(&setup.state, child));
+        }
         undo.note()?;
     }
     if let Some(own) = own_pidns {
         // from inside a user namespace (its own, or rootless podman's), create may not rejoin
         // the initial PID namespace: its hooks then run in the container's (rootless only)
-        if !own_userns && !rootless::in_user_namespace() {
+        if !own_userns && !c.in_userns {
             namespaces::restore_pid(own)?;
         }
     }
@@ -270,14 +278,7 @@ fn fork_container(
     drop(child_end);
     drop(setup);
     let sync = supervisor::datagram_from(parent_end);
-    if let Some(maps) = &user_maps {
-        expect(&sync, |m| (m == Sync::UserNs).then_some(()))?;
-        maps.write(child).map_err(namespaces::NsError::from)?;
-        msg::send(&sync, &Sync::Mapped).map_err(io("sync with the container process"))?;
-        fault::point("create:userns-mapped")?;
-    }
-    expect(&sync, |m| (m == Sync::NsReady).then_some(()))?;
-    fault::point("create:ns-ready")?;
+    wait_namespaces(&sync, child, user_maps.as_ref(), early_go)?;
     ts::capture(6);
     Ok((child, sync, user_maps))
 }
@@ -288,8 +289,13 @@ fn fork_container(
 fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> Result<State> {
     let (child, sync) = (f.child, &f.sync);
     state.pid = child.as_raw();
-    state.pid_start =
-        container::process_start_time(child.as_raw()).ok_or(LifecycleError::ExitedDuringCreate)?;
+    // read once, when the journal noted the child (`None`: it was gone already)
+    let noted = undo
+        .journal
+        .child
+        .as_ref()
+        .filter(|p| p.pid == child.as_raw());
+    state.pid_start = noted.map(|p| p.start).ok_or_else(|| gone(sync))?;
     if state.urunc.netns.is_none() {
         state.urunc.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", child.as_raw())));
     }
@@ -318,12 +324,8 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
     )?;
     fault::point("create:create-runtime")?;
     ts::capture(7);
-    if f.own_netns {
-        undo.journal.net = state.urunc.netns.clone().map(|netns| NetIntent {
-            netns,
-            tap: crate::net::tap_name(&state.id),
-            static_mode: crate::net::static_mode_wanted(&state.annotations),
-        });
+    if f.own_netns && undo.journal.net.is_none() {
+        undo.journal.net = Some(net_intent(&state, child));
         undo.note()?;
         fault::point("create:net-noted")?;
     }
@@ -331,7 +333,7 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
         pid: state.pid,
         start: state.pid_start,
     };
-    msg::send(sync, &go).map_err(io("sync with the container process"))?;
+    msg::send(sync, &go).map_err(|_| gone(sync))?;
     fault::point("create:go")?;
     ts::capture(8);
     let tap = expect(sync, |m| match m {
@@ -345,16 +347,6 @@ fn finish(a: &CreateOptions, mut state: State, f: &Forked, undo: &mut Undo) -> R
     // the container process holds the devices' fds now
     undo.storage = None;
     Ok(state)
-}
-
-/// What `want` takes from the next message; an error when it is another one.
-fn expect<T>(sync: &UnixDatagram, want: impl FnOnce(Sync) -> Option<T>) -> Result<T> {
-    let exited = || LifecycleError::ExitedDuringCreate.into();
-    match msg::recv(sync).map_err(io("sync with the container process"))? {
-        Some(Sync::Error(e)) => Err(LifecycleError::ContainerProcess(e).into()),
-        Some(got) => want(got).ok_or_else(exited),
-        None => Err(exited()),
-    }
 }
 
 /// The private directory for the monitor's generated files (Firecracker's config, urunit's),

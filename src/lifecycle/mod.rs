@@ -5,6 +5,7 @@
 
 mod create;
 mod create_input;
+mod create_sync;
 mod create_undo;
 mod delete;
 mod error;

@@ -83,7 +83,13 @@ pub fn send(sock: &UnixDatagram, msg: &Sync) -> std::io::Result<()> {
 /// The next message; `None` when the peer closed its end or sent something else.
 pub fn recv(sock: &UnixDatagram) -> std::io::Result<Option<Sync>> {
     let mut buf = vec![0u8; MAX];
-    let n = sock.recv(&mut buf)?;
+    let n = match sock.recv(&mut buf) {
+        // the peer exited with a message of ours unread (create's `Go` sent up front, before
+        // the container process failed): Linux reports ECONNRESET once, then the datagrams
+        // the peer sent before it exited (its error) are still there to read
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => sock.recv(&mut buf)?,
+        r => r?,
+    };
     Ok(Sync::decode(&buf[..n]))
 }
 
@@ -120,5 +126,25 @@ mod tests {
         assert_eq!(Sync::decode(b"ready a b"), None);
         assert_eq!(Sync::decode(b"userns x"), None);
         assert_eq!(Sync::Error("x".into()).encode(), b"error:x");
+    }
+
+    /// A peer that exits with a message of ours unread still gets its error through.
+    #[test]
+    fn an_error_sent_before_closing_with_unread_data_is_read() {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        // the pair `create` makes (a datagram pair would not see the peer's end)
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (a, b) = (UnixDatagram::from(a), UnixDatagram::from(b));
+        send(&a, &Sync::Go { pid: 1, start: 2 }).unwrap();
+        send(&b, &Sync::Error("boom".into())).unwrap();
+        drop(b);
+        assert_eq!(recv(&a).unwrap(), Some(Sync::Error("boom".into())));
+        assert_eq!(recv(&a).unwrap(), None, "then the end");
     }
 }

@@ -242,7 +242,19 @@ fn points(env: &Env, net: &TestNet, b: &Path) -> Vec<String> {
 
 #[test]
 fn every_failed_or_killed_step_leaves_nothing() {
-    every_point_fails_cleanly(|_| {}, &["net:redirect"]);
+    // without a prestart/createRuntime hook, create sends `Go` up front: no `NsReady` wait
+    every_point_fails_cleanly(|_| {}, &["net:redirect"], &["create:ns-ready"]);
+}
+
+/// With a prestart hook, create waits for the container process's namespaces (`NsReady`),
+/// runs the hook, then sends `Go`: the points of that path fail cleanly too.
+#[test]
+fn every_failed_or_killed_step_with_a_prestart_hook_leaves_nothing() {
+    every_point_fails_cleanly(
+        |spec| spec["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
+        &["net:redirect", "create:ns-ready", "create:prestart"],
+        &[],
+    );
 }
 
 /// Pod mode makes a tap with an address and an nf_tables table instead of tc filters.
@@ -254,10 +266,15 @@ fn every_failed_or_killed_step_in_pod_mode_leaves_nothing() {
             spec["annotations"]["com.urunc.network.ports"] = "8080".into();
         },
         &["net:nft"],
+        &[],
     );
 }
 
-fn every_point_fails_cleanly(tweak: impl FnOnce(&mut serde_json::Value), net_point: &[&str]) {
+fn every_point_fails_cleanly(
+    tweak: impl FnOnce(&mut serde_json::Value),
+    net_point: &[&str],
+    absent: &[&str],
+) {
     let _serial = serial();
     let env = Env::new();
     let net = TestNet::new();
@@ -280,6 +297,12 @@ fn every_point_fails_cleanly(tweak: impl FnOnce(&mut serde_json::Value), net_poi
         assert!(
             points.iter().any(|p| p == must),
             "{must} not reached: {points:?}"
+        );
+    }
+    for not in absent {
+        assert!(
+            !points.iter().any(|p| p == not),
+            "{not} reached: {points:?}"
         );
     }
     for p in &points {
