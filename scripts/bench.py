@@ -273,10 +273,10 @@ def render(a, names, rows, rows_m, counts, counts_m, g, notes, leftovers, load0,
             f"Measured {when} at {rev} on {os.cpu_count()} cores by `scripts/bench.py` (seed {a.seed}; "
             f"load average {' '.join(load0)} at the start, {' '.join(load1)} at the end).",
             f"",
-            f"**Wall-clock and CPU figures were taken on a machine loaded by other work** (parallel builds "
-            f"and test suites): compare them within a row only (the runtimes ran interleaved, in a new "
-            f"random order every round, so all of them saw the same load); instruction counts are "
-            f"load-independent.",
+            f"**Wall-clock and CPU figures depend on the machine's load** (the load averages above; "
+            f"{'the machine was busy with other work' if float(load0[0]) >= 1.0 else 'the machine was otherwise idle at the start'}): "
+            f"compare them within a row only (the runtimes ran interleaved, in a new random order every "
+            f"round, so all of them saw the same load); instruction counts are load-independent.",
             f"",
             f"urunc drives the fake monitor (the tests' fakevmm) for a Linux-guest bundle; runc, crun and "
             f"youki run busybox (`true`, or `sleep` where containers must stay up) from `runc spec`'s bundle "
