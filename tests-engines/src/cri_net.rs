@@ -5,13 +5,14 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-/// A CNI bridge network (`urunc-cri-pods-test`) on `bridge` with `subnet`, under `dir/cni`.
-pub fn cni_config(dir: &Path, bridge: &str, subnet: &str) {
+/// A CNI bridge network `name` on `bridge` with `subnet`, under `dir/cni` (the name is what
+/// the CNI result cache in /var/lib/cni is keyed by: the test's host guard restores it).
+pub fn cni_config(dir: &Path, name: &str, bridge: &str, subnet: &str) {
     let conf = dir.join("cni");
     std::fs::create_dir_all(&conf).expect("cni dir");
     let list = serde_json::json!({
         "cniVersion": "0.4.0",
-        "name": "urunc-cri-pods-test",
+        "name": name,
         "plugins": [{
             "type": "bridge",
             "bridge": bridge,

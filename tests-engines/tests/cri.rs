@@ -12,6 +12,7 @@ use k8s_cri::v1::*;
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint, Uri};
+use urunc_engines_tests::cri_net::{cni_config, netns_entries};
 use urunc_engines_tests::{self as h, containerd::Containerd, leftovers};
 
 const IMAGE: &str = "localhost/urunc-cri-guest:test";
@@ -30,39 +31,6 @@ async fn connect(sock: &Path) -> Channel {
         }))
         .await
         .expect("connect to the CRI socket")
-}
-
-fn cni_config(dir: &Path, bridge: &str, subnet: &str) {
-    let conf = dir.join("cni");
-    std::fs::create_dir_all(&conf).expect("cni dir");
-    let list = serde_json::json!({
-        "cniVersion": "0.4.0",
-        "name": "urunc-cri-test",
-        "plugins": [{
-            "type": "bridge",
-            "bridge": bridge,
-            "isGateway": true,
-            "ipMasq": false,
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{"subnet": subnet}]],
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": dir.join("cni-ipam"),
-            },
-        }],
-    });
-    std::fs::write(conf.join("10-urunc-test.conflist"), list.to_string()).expect("conflist");
-}
-
-fn netns_entries() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/var/run/netns")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -86,7 +54,7 @@ async fn cri_pod_with_a_linux_guest() {
     let work = h::workdir("cri-");
     // restores and checks the host paths engines write outside their roots (drops last)
     let _host = leftovers::HostGuard::new(&["urunc-cri-test"]);
-    cni_config(work.path(), &bridge, "10.213.77.0/24");
+    cni_config(work.path(), "urunc-cri-test", &bridge, "10.213.77.0/24");
     let extra = format!(
         r#"  sandbox_image = "{PAUSE}"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]

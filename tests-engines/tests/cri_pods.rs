@@ -183,7 +183,12 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
     let taps_before = leftovers::taps();
     let work = h::workdir("cripod-");
     let _host = leftovers::HostGuard::new(&["urunc-cri-pods-test"]);
-    cni_config(work.path(), &bridge, "10.213.78.0/24");
+    cni_config(
+        work.path(),
+        "urunc-cri-pods-test",
+        &bridge,
+        "10.213.78.0/24",
+    );
     let extra = format!(
         r#"  sandbox_image = "{PAUSE}"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
