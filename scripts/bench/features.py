@@ -1,8 +1,9 @@
 """Figures of features that need a real guest (QEMU, TCG): exec into a Linux guest (latency of
 `exec true`, stdout throughput over urunit's channel) and the two network modes side by side
 (the pod_net test's measurement: create+start, HTTP latency and throughput, redirect vs pod)."""
-import json, os, shutil, statistics, subprocess, time
+import os, statistics, subprocess, time
 
+from guest import linux_bundle
 from rt import reap_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -12,21 +13,7 @@ def exec_figures(ur, assets, work, runs=5, mib=2):
     """(exec latency seconds list, MiB/s list) for a running Linux guest, or None without assets."""
     if runs < 1 or not os.path.exists(f"{assets}/vmlinux"):
         return None
-    b = f"{work}/exec-guest"
-    os.makedirs(f"{b}/rootfs", exist_ok=True)
-    for f in ("vmlinux", "initrd.cpio"):
-        shutil.copy(f"{assets}/{f}", f"{b}/rootfs/{f}")
-    spec = {
-        "ociVersion": "1.2.0",
-        "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/",
-                    "args": ["/urunit", "/bin/sh", "-c", "sleep 100000"]},
-        "root": {"path": "rootfs"},
-        "annotations": {"com.urunc.unikernel.unikernelType": "linux", "com.urunc.unikernel.hypervisor": "qemu",
-                        "com.urunc.unikernel.binary": "/vmlinux", "com.urunc.unikernel.initrd": "/initrd.cpio"},
-        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
-                  "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
-    }
-    json.dump(spec, open(f"{b}/config.json", "w"))
+    b = linux_bundle(assets, f"{work}/exec-guest", ["/urunit", "/bin/sh", "-c", "sleep 100000"])
     cid = "exec-bench"
     ur.cmd("create", "--bundle", b, cid)
     try:

@@ -20,18 +20,14 @@ def first_line(argv, needle, env=None, pass_fds=(), timeout=300):
     return t
 
 
-def guest_boot(ur, assets, work, runs):
-    """Returns (urunc times, by-hand times) in seconds, or None without assets/vmlinux; raises
-    RuntimeError when a guest never prints its line."""
-    if runs < 1 or not os.path.exists(f"{assets}/vmlinux"):
-        return None
-    b = f"{work}/guest"
+def linux_bundle(assets, b, args):
+    """A bundle at `b` running `args` in a Linux guest (the assets' kernel and initrd) on QEMU."""
     os.makedirs(f"{b}/rootfs", exist_ok=True)
     for f in ("vmlinux", "initrd.cpio"):
         shutil.copy(f"{assets}/{f}", f"{b}/rootfs/{f}")
     spec = {
         "ociVersion": "1.2.0",
-        "process": {"user": {"uid": 0, "gid": 0}, "args": ["/urunit", "/bin/echo", "FIRST-LINE"], "cwd": "/"},
+        "process": {"user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/"},
         "root": {"path": "rootfs"},
         "annotations": {"com.urunc.unikernel.unikernelType": "linux", "com.urunc.unikernel.hypervisor": "qemu",
                         "com.urunc.unikernel.binary": "/vmlinux", "com.urunc.unikernel.initrd": "/initrd.cpio"},
@@ -39,6 +35,15 @@ def guest_boot(ur, assets, work, runs):
                   "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}},
     }
     json.dump(spec, open(f"{b}/config.json", "w"))
+    return b
+
+
+def guest_boot(ur, assets, work, runs):
+    """Returns (urunc times, by-hand times) in seconds, or None without assets/vmlinux; raises
+    RuntimeError when a guest never prints its line."""
+    if runs < 1 or not os.path.exists(f"{assets}/vmlinux"):
+        return None
+    b = linux_bundle(assets, f"{work}/guest", ["/urunit", "/bin/echo", "FIRST-LINE"])
     # the exact monitor argv to run by hand: --debug makes create write its launch plan (this
     # create is not timed; the timed runs below go without --debug)
     ur.cmd("--debug", "create", "--bundle", b, "g0")
