@@ -68,3 +68,40 @@ pub fn get_inside(netns: &str, ip: &str, port: u16, want: &str) -> Option<String
         .expect("thread")
     })
 }
+
+/// containerd's CRI section for the tests: the pause image, a `runc` runtime (the sandbox's) and
+/// a `urunc` runtime (stock runc-v2 shim with `BinaryName`) passing annotations that match
+/// `annotations` (e.g. `com.urunc.*`) from pods and containers, and the CNI config in `cni_dir`.
+pub fn cri_config(pause: &str, urunc: &Path, annotations: &str, cni_dir: &Path) -> String {
+    format!(
+        r#"  sandbox_image = "{pause}"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc]
+    runtime_type = "io.containerd.runc.v2"
+    pod_annotations = ["{annotations}"]
+    container_annotations = ["{annotations}"]
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc.options]
+      BinaryName = "{urunc}"
+      Root = "@RUNC_ROOT@"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{conf}"
+"#,
+        urunc = urunc.display(),
+        conf = cni_dir.display(),
+    )
+}
+
+/// Removes a test's CNI bridge and its cgroup parent, also when the test failed half-way.
+pub struct Guard {
+    pub bridge: String,
+    pub parent: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        crate::del_link(&self.bridge);
+        crate::leftovers::remove_cgroup_parent(&self.parent);
+    }
+}

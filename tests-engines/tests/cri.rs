@@ -12,7 +12,7 @@ use k8s_cri::v1::*;
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint, Uri};
-use urunc_engines_tests::cri_net::{cni_config, netns_entries};
+use urunc_engines_tests::cri_net::{cni_config, cri_config, netns_entries, Guard};
 use urunc_engines_tests::{self as h, containerd::Containerd, leftovers};
 
 const IMAGE: &str = "localhost/urunc-cri-guest:test";
@@ -55,23 +55,11 @@ async fn cri_pod_with_a_linux_guest() {
     // restores and checks the host paths engines write outside their roots (drops last)
     let _host = leftovers::HostGuard::new(&["urunc-cri-test"]);
     cni_config(work.path(), "urunc-cri-test", &bridge, "10.213.77.0/24");
-    let extra = format!(
-        r#"  sandbox_image = "{PAUSE}"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc]
-    runtime_type = "io.containerd.runc.v2"
-    pod_annotations = ["com.urunc.unikernel.*"]
-    container_annotations = ["com.urunc.unikernel.*"]
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc.options]
-      BinaryName = "{urunc}"
-      Root = "@RUNC_ROOT@"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "{conf}"
-"#,
-        urunc = urunc.display(),
-        conf = work.path().join("cni").display(),
+    let extra = cri_config(
+        PAUSE,
+        &urunc,
+        "com.urunc.unikernel.*",
+        &work.path().join("cni"),
     );
     let guard = Guard {
         bridge: bridge.clone(),
@@ -317,17 +305,4 @@ async fn exec_sync_checks(rt: &mut RuntimeServiceClient<Channel>, ctr: &str) -> 
     Err(format!(
         "the timed-out process still runs in the guest ({left} left)"
     ))
-}
-
-/// Removes what the CNI bridge plugin and the cgroup driver leave behind, on any outcome.
-struct Guard {
-    bridge: String,
-    parent: String,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        h::del_link(&self.bridge);
-        leftovers::remove_cgroup_parent(&self.parent);
-    }
 }

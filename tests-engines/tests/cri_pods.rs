@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint, Uri};
-use urunc_engines_tests::cri_net::{cni_config, get, get_inside, netns_entries};
+use urunc_engines_tests::cri_net::{cni_config, cri_config, get, get_inside, netns_entries, Guard};
 use urunc_engines_tests::{self as h, containerd::Containerd, leftovers};
 
 const IMAGE: &str = "localhost/urunc-cri-pod-guest:test";
@@ -189,24 +189,7 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
         &bridge,
         "10.213.78.0/24",
     );
-    let extra = format!(
-        r#"  sandbox_image = "{PAUSE}"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc]
-    runtime_type = "io.containerd.runc.v2"
-    pod_annotations = ["com.urunc.*"]
-    container_annotations = ["com.urunc.*"]
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc.options]
-      BinaryName = "{urunc}"
-      Root = "@RUNC_ROOT@"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "{conf}"
-"#,
-        urunc = urunc.display(),
-        conf = work.path().join("cni").display(),
-    );
+    let extra = cri_config(PAUSE, &urunc, "com.urunc.*", &work.path().join("cni"));
     let _guard = Guard {
         bridge: bridge.clone(),
         parent: parent.clone(),
@@ -376,17 +359,4 @@ async fn cri_pod_with_two_guests_and_a_runc_sidecar() {
         taps_before,
         "a tap was left in the host netns"
     );
-}
-
-/// Removes what the CNI bridge plugin and the cgroup driver leave behind, on any outcome.
-struct Guard {
-    bridge: String,
-    parent: String,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        h::del_link(&self.bridge);
-        leftovers::remove_cgroup_parent(&self.parent);
-    }
 }
