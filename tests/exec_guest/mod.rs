@@ -83,7 +83,7 @@ impl Guest {
         std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
         std::fs::write(
             dir.path().join("urunc.toml"),
-            "[monitors.qemu]\naccel = \"tcg\"\ndefault_memory_mb = 256\n",
+            assets::config_toml(dir.path(), "accel = \"tcg\"\ndefault_memory_mb = 256\n"),
         )
         .unwrap();
         let id = format!("{name}-{}", std::process::id());
