@@ -56,6 +56,9 @@ impl Reader {
             let n = loop {
                 match (&self.sock).read(&mut buf) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // a peer that closes with our frames unread in its queue (a supervisor
+                    // killed with the container) shows as a reset, not EOF: the same end
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break 0,
                     r => break r?,
                 }
             };
