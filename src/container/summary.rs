@@ -6,7 +6,7 @@
 use super::files::read_state_into;
 use super::state::STATE_VERSION;
 use super::Status;
-use crate::sandbox::cgroups::{frozen_at, Cgroup};
+use crate::sandbox::cgroups::{frozen_at, may_be_frozen, Cgroup};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -168,9 +168,10 @@ impl<'a> Summary<'a> {
 
     /// The status; `dir` is the container's state directory.
     pub fn status(&self, dir: &Path) -> Status {
-        let frozen = || {
+        let frozen = |state| {
             let f = self.urunc.freezer.as_ref();
-            f.and_then(|f| Some(frozen_at(f.unified, f.dir.as_deref()?)))
+            f.filter(|f| may_be_frozen(f.unified, state))
+                .and_then(|f| Some(frozen_at(f.unified, f.dir.as_deref()?)))
                 .unwrap_or(false)
         };
         super::status::derive(self.pid, self.pid_start, frozen, dir)

@@ -18,6 +18,16 @@ pub struct Cgroup {
     pub unified: bool,
 }
 
+/// Whether a task whose `/proc/<pid>/stat` state letter is `state` may sit in a frozen cgroup,
+/// so that the freezer's file is worth reading (`list` asks this of every container). The v1
+/// freezer parks its tasks in the refrigerator, which the kernel reports as `D` (before 6.1
+/// `__refrigerator` sleeps `TASK_UNINTERRUPTIBLE`; since, `__task_state_index` reports
+/// `TASK_FROZEN` as uninterruptible); the v2 freezer's tasks sleep interruptibly in
+/// `do_freezer_trap` (`S`), so on v2 the file is always read.
+pub fn may_be_frozen(unified: bool, state: u8) -> bool {
+    unified || state == b'D'
+}
+
 /// Whether the cgroup directory `dir` is frozen: `frozen 1` in cgroup.events on v2 (`unified`),
 /// `FROZEN` in the v1 freezer's freezer.state. Read into a stack buffer (`list` asks this of
 /// every container); an unreadable file is not frozen.
