@@ -71,72 +71,42 @@ pub struct Summary<'a> {
     #[serde(borrow)]
     pub owner: Text<'a>,
     /// Required: its presence tells our state files from the delegate's.
-    pub urunc: Ours,
+    #[serde(borrow)]
+    pub urunc: Ours<'a>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Ours {
+pub struct Ours<'a> {
     /// The freezer of the container's cgroup, the one file of it the status needs.
-    #[serde(default, rename = "cgroup")]
-    pub freezer: Option<Freezer>,
+    #[serde(default, borrow, rename = "cgroup")]
+    pub freezer: Option<Freezer<'a>>,
 }
 
-/// Of the container's `Cgroup` (its `v1`, `v2` and `unified`), the directory whose file tells
-/// whether it is frozen: the v1 hierarchies (one entry per mount, about ten here) are read
-/// past, only the freezer's kept.
-#[derive(Debug, PartialEq)]
-pub struct Freezer {
-    pub dir: Option<PathBuf>,
+/// Of the container's `Cgroup` (its `v1`, `v2` and `unified`), what tells where its freezer
+/// is, borrowed from the file: the v1 hierarchies (one entry per mount, about ten here) stay
+/// unparsed text until `dir` is asked, which the status does only for a task that may be
+/// frozen (`cgroups::may_be_frozen`).
+#[derive(Debug, Deserialize)]
+pub struct Freezer<'a> {
+    #[serde(default, borrow)]
+    v1: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    v2: Option<Text<'a>>,
+    #[serde(default)]
     pub unified: bool,
 }
 
-impl<'de> Deserialize<'de> for Freezer {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// `v1`'s list of [controllers, directory], keeping the freezer's directory only.
-        struct V1(Option<PathBuf>);
-        impl<'de> Deserialize<'de> for V1 {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct Seq;
-                impl<'de> serde::de::Visitor<'de> for Seq {
-                    type Value = V1;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a list of [controllers, directory]")
-                    }
-                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                        self,
-                        mut seq: A,
-                    ) -> Result<V1, A::Error> {
-                        let mut found = None;
-                        while let Some((c, d)) = seq.next_element::<(Text, Text)>()? {
-                            if found.is_none() && Cgroup::is_freezer(&c) {
-                                found = Some(PathBuf::from(&*d));
-                            }
-                        }
-                        Ok(V1(found))
-                    }
-                }
-                d.deserialize_seq(Seq)
-            }
+impl Freezer<'_> {
+    /// The directory whose file tells whether the cgroup is frozen: v2's on a unified host,
+    /// else the v1 hierarchy's whose controllers include the freezer.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.unified {
+            return self.v2.as_ref().map(|d| PathBuf::from(&**d));
         }
-        #[derive(Deserialize)]
-        struct Lite {
-            #[serde(default)]
-            v1: Option<V1>,
-            #[serde(default)]
-            v2: Option<PathBuf>,
-            #[serde(default)]
-            unified: bool,
-        }
-        let l = Lite::deserialize(d)?;
-        let dir = if l.unified {
-            l.v2
-        } else {
-            l.v1.and_then(|v| v.0)
-        };
-        Ok(Freezer {
-            dir,
-            unified: l.unified,
-        })
+        let v1: Vec<(Text, Text)> = serde_json::from_str(self.v1?.get()).ok()?;
+        v1.into_iter()
+            .find(|(c, _)| Cgroup::is_freezer(c))
+            .map(|(_, d)| PathBuf::from(&*d))
     }
 }
 
@@ -171,7 +141,7 @@ impl<'a> Summary<'a> {
         let frozen = |state| {
             let f = self.urunc.freezer.as_ref();
             f.filter(|f| may_be_frozen(f.unified, state))
-                .and_then(|f| Some(frozen_at(f.unified, f.dir.as_deref()?)))
+                .and_then(|f| Some(frozen_at(f.unified, &f.dir()?)))
                 .unwrap_or(false)
         };
         super::status::derive(self.pid, self.pid_start, frozen, dir)
@@ -233,7 +203,7 @@ mod tests {
             .find(|(c, _)| c == "freezer")
             .map(|(_, d)| d.clone());
         let freezer = sum.urunc.freezer.as_ref().unwrap();
-        assert_eq!((&freezer.dir, freezer.unified), (&want, false));
+        assert_eq!((freezer.dir(), freezer.unified), (want.clone(), false));
         assert!(want.is_some());
         for status in [Status::Running, Status::Stopped] {
             // the same object, key for key and in the same order
@@ -271,32 +241,24 @@ mod tests {
     fn the_freezer_is_found_and_read_on_v1_and_v2() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().to_str().unwrap();
-        let v2: Freezer = serde_json::from_str(&format!(
-            r#"{{"path":"/x","v1":[],"v2":"{dir}","unified":true}}"#
-        ))
-        .unwrap();
-        assert_eq!(
-            v2,
-            Freezer {
-                dir: Some(t.path().into()),
-                unified: true
-            }
-        );
+        let text = format!(r#"{{"path":"/x","v1":[],"v2":"{dir}","unified":true}}"#);
+        let v2: Freezer = serde_json::from_str(&text).unwrap();
+        assert_eq!((v2.dir(), v2.unified), (Some(t.path().into()), true));
         std::fs::write(t.path().join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         assert!(frozen_at(true, t.path()));
         std::fs::write(t.path().join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
         assert!(!frozen_at(true, t.path()));
-        let v1: Freezer = serde_json::from_str(&format!(
+        let text = format!(
             r#"{{"v1":[["cpu,cpuacct","/a"],["freezer","{dir}"]],"v2":"/u","unified":false}}"#
-        ))
-        .unwrap();
-        assert_eq!(
-            v1,
-            Freezer {
-                dir: Some(t.path().into()),
-                unified: false
-            }
         );
+        let v1: Freezer = serde_json::from_str(&text).unwrap();
+        assert_eq!((v1.dir(), v1.unified), (Some(t.path().into()), false));
+        // a hierarchy list without the freezer, or not a list at all: no directory
+        for v1 in [r#"[["cpu,cpuacct","/a"]]"#, r#""oops""#, "null"] {
+            let text = format!(r#"{{"v1":{v1},"unified":false}}"#);
+            let f: Freezer = serde_json::from_str(&text).unwrap();
+            assert_eq!(f.dir(), None, "{v1}");
+        }
         std::fs::write(t.path().join("freezer.state"), "FROZEN\n").unwrap();
         assert!(frozen_at(false, t.path()));
         std::fs::write(t.path().join("freezer.state"), "THAWED\n").unwrap();
